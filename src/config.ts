@@ -1,0 +1,154 @@
+import { join } from "node:path";
+import { z } from "zod";
+import { ConfigError } from "./domain/errors.js";
+
+/**
+ * Every setting VELOX reads, in one zod schema. Values come from VELOX_* environment variables;
+ * CLI flags override them by the same variable name. An invalid value stops start-up with one
+ * line naming the variable.
+ */
+
+const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
+
+const port = (fallback: number) =>
+  z.coerce
+    .number({ error: "expected a port number" })
+    .int("expected a whole number")
+    .min(1, "expected a port from 1 to 65535")
+    .max(65535, "expected a port from 1 to 65535")
+    .default(fallback);
+
+const optionalText = z
+  .string()
+  .trim()
+  .transform((v) => (v === "" ? undefined : v))
+  .optional();
+
+const url = (protocols: readonly string[]) =>
+  optionalText.refine(
+    (v) => {
+      if (v === undefined) return true;
+      try {
+        return protocols.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `expected a URL starting with ${protocols.map((p) => `${p}//`).join(" or ")}` },
+  );
+
+const brokers = optionalText.refine(
+  (v) => v === undefined || v.split(",").every((b) => /^[A-Za-z0-9.-]+:\d{1,5}$/.test(b.trim())),
+  { message: "expected a comma-separated list of host:port" },
+);
+
+/** The raw variables, by their environment names. */
+const envSchema = z.object({
+  VELOX_DATA_DIR: z.string().trim().min(1).default("./data"),
+  VELOX_SQLITE_PATH: optionalText,
+  VELOX_REDIS_URL: url(["redis:", "rediss:"]),
+  VELOX_INFLUX_URL: url(["http:", "https:"]),
+  VELOX_INFLUX_TOKEN: optionalText,
+  VELOX_INFLUX_ORG: z.string().trim().min(1).default("velox"),
+  VELOX_INFLUX_BUCKET: z.string().trim().min(1).default("trading"),
+  VELOX_KAFKA_BROKERS: brokers,
+  VELOX_API_PORT: port(5000),
+  VELOX_METRICS_PORT: port(9464),
+  VELOX_LOG_DIR: z.string().trim().min(1).default("./logs"),
+  VELOX_LOG_LEVEL: z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(", ")}` }).default("info"),
+});
+
+export type EnvName = keyof z.input<typeof envSchema>;
+export const ENV_NAMES = Object.keys(envSchema.shape) as EnvName[];
+
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface Config {
+  dataDir: string;
+  sqlitePath: string;
+  /** Unset means no Redis: reads fall back to the journal and in-process state. */
+  redisUrl: string | undefined;
+  /** Unset `url` means no InfluxDB. */
+  influx: { url: string | undefined; token: string | undefined; org: string; bucket: string };
+  /** Empty means no Kafka. */
+  kafkaBrokers: string[];
+  apiPort: number;
+  metricsPort: number;
+  logDir: string;
+  logLevel: LogLevel;
+}
+
+/**
+ * Reads the configuration from `env` with `overrides` (same variable names, e.g. from CLI flags)
+ * taking precedence. Throws ConfigError naming the first bad variable.
+ */
+export function loadConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  overrides: Partial<Record<EnvName, string | number | undefined>> = {},
+): Config {
+  const raw: Record<string, unknown> = {};
+  for (const name of ENV_NAMES) {
+    const value = overrides[name] ?? env[name];
+    if (value !== undefined) raw[name] = value;
+  }
+  const parsed = envSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const variable = String(issue?.path[0] ?? "configuration");
+    const given = raw[variable];
+    const shown = variable.endsWith("_TOKEN")
+      ? ""
+      : given === undefined
+        ? ""
+        : ` (got ${JSON.stringify(given)})`;
+    throw new ConfigError(variable, `${issue?.message ?? "invalid value"}${shown}`);
+  }
+  const v = parsed.data;
+  if (v.VELOX_INFLUX_URL && !v.VELOX_INFLUX_TOKEN) {
+    throw new ConfigError(
+      "VELOX_INFLUX_TOKEN",
+      "required when VELOX_INFLUX_URL is set (a write-scoped token)",
+    );
+  }
+  return {
+    dataDir: v.VELOX_DATA_DIR,
+    sqlitePath: v.VELOX_SQLITE_PATH ?? join(v.VELOX_DATA_DIR, "velox.db"),
+    redisUrl: v.VELOX_REDIS_URL,
+    influx: {
+      url: v.VELOX_INFLUX_URL,
+      token: v.VELOX_INFLUX_TOKEN,
+      org: v.VELOX_INFLUX_ORG,
+      bucket: v.VELOX_INFLUX_BUCKET,
+    },
+    kafkaBrokers: v.VELOX_KAFKA_BROKERS ? v.VELOX_KAFKA_BROKERS.split(",").map((b) => b.trim()) : [],
+    apiPort: v.VELOX_API_PORT,
+    metricsPort: v.VELOX_METRICS_PORT,
+    logDir: v.VELOX_LOG_DIR,
+    logLevel: v.VELOX_LOG_LEVEL,
+  };
+}
+
+/** A URL with any password (and username, which can be a token) masked, for logs and status lines. */
+export function redactUrl(raw: string): string {
+  try {
+    const parsed = new URL(raw);
+    if (parsed.password) parsed.password = "***";
+    if (parsed.username && !parsed.password) parsed.username = "***";
+    return parsed.toString();
+  } catch {
+    return "***";
+  }
+}
+
+/** The configuration as it may be logged: secrets masked. */
+export function describeConfig(config: Config): Record<string, unknown> {
+  return {
+    ...config,
+    redisUrl: config.redisUrl && redactUrl(config.redisUrl),
+    influx: {
+      ...config.influx,
+      url: config.influx.url && redactUrl(config.influx.url),
+      token: config.influx.token ? "***" : undefined,
+    },
+  };
+}

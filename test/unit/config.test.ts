@@ -1,0 +1,78 @@
+import { describe, expect, it } from "vitest";
+import { describeConfig, loadConfig, redactUrl } from "../../src/config.js";
+import { ConfigError } from "../../src/domain/errors.js";
+
+describe("config", () => {
+  it("has embedded defaults: SQLite under ./data, no Redis, no InfluxDB, no Kafka", () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      dataDir: "./data",
+      sqlitePath: "data/velox.db",
+      redisUrl: undefined,
+      influx: { url: undefined, org: "velox", bucket: "trading" },
+      kafkaBrokers: [],
+      apiPort: 5000,
+      metricsPort: 9464,
+      logDir: "./logs",
+      logLevel: "info",
+    });
+  });
+
+  it("reads VELOX_* variables and lets overrides win", () => {
+    const config = loadConfig(
+      {
+        VELOX_DATA_DIR: "/var/velox",
+        VELOX_REDIS_URL: "redis://:pw@127.0.0.1:6380/2",
+        VELOX_KAFKA_BROKERS: "k1:9092, k2:9093",
+        VELOX_API_PORT: "5001",
+        VELOX_LOG_LEVEL: "debug",
+      },
+      { VELOX_API_PORT: 6000 },
+    );
+    expect(config.sqlitePath).toBe("/var/velox/velox.db");
+    expect(config.redisUrl).toBe("redis://:pw@127.0.0.1:6380/2");
+    expect(config.kafkaBrokers).toEqual(["k1:9092", "k2:9093"]);
+    expect(config.apiPort).toBe(6000);
+    expect(config.logLevel).toBe("debug");
+  });
+
+  it.each([
+    ["VELOX_API_PORT", "abc", /VELOX_API_PORT: .*port.*"abc"/],
+    ["VELOX_METRICS_PORT", "70000", /VELOX_METRICS_PORT: expected a port from 1 to 65535/],
+    ["VELOX_REDIS_URL", "http://x:1", /VELOX_REDIS_URL: expected a URL starting with redis:\/\//],
+    ["VELOX_LOG_LEVEL", "loud", /VELOX_LOG_LEVEL: expected one of trace, debug/],
+    ["VELOX_KAFKA_BROKERS", "nohost", /VELOX_KAFKA_BROKERS: expected a comma-separated list of host:port/],
+  ])("rejects %s=%s with one line naming the variable", (name, value, message) => {
+    let error: unknown;
+    try {
+      loadConfig({ [name]: value });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).variable).toBe(name);
+    expect((error as Error).message).toMatch(message);
+    expect((error as Error).message).not.toContain("\n");
+  });
+
+  it("requires a token with an InfluxDB URL and never echoes a token", () => {
+    expect(() => loadConfig({ VELOX_INFLUX_URL: "http://127.0.0.1:8086" })).toThrow(
+      /VELOX_INFLUX_TOKEN: required/,
+    );
+    const config = loadConfig({
+      VELOX_INFLUX_URL: "http://127.0.0.1:8086",
+      VELOX_INFLUX_TOKEN: "tok-123",
+      VELOX_REDIS_URL: "redis://user:secret@redis:6379",
+    });
+    const shown = JSON.stringify(describeConfig(config));
+    expect(shown).not.toContain("tok-123");
+    expect(shown).not.toContain("secret");
+    expect(shown).toContain("redis:6379");
+  });
+
+  it("redacts passwords in URLs", () => {
+    expect(redactUrl("redis://:hunter2@h:1")).toBe("redis://:***@h:1");
+    expect(redactUrl("redis://default:hunter2@h:1/0")).toBe("redis://default:***@h:1/0");
+    expect(redactUrl("not a url")).toBe("***");
+  });
+});
