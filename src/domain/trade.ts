@@ -1,0 +1,130 @@
+import { z } from "zod";
+import { idSchema, nonNegative, positivePrice, symbolSchema, unixSeconds } from "./identifiers.js";
+
+/**
+ * Inputs of the trade journal. Every write is parsed with these schemas (via parseOrThrow) before
+ * any SQL runs, so a bad value surfaces as a ValidationError naming its field, e.g.
+ * `trade.entry_price`, `exit.exit_time` or `sl_update.stop`.
+ */
+
+export const tradeActionSchema = z.enum(["BUY", "SELL"]);
+export const tradeSideSchema = z.enum(["long", "short"]);
+export const tradeStatusSchema = z.enum(["open", "closed"]);
+export const signalTypeSchema = z.enum(["entry", "exit"]);
+
+export type TradeAction = z.infer<typeof tradeActionSchema>;
+export type TradeSide = z.infer<typeof tradeSideSchema>;
+export type TradeStatus = z.infer<typeof tradeStatusSchema>;
+export type SignalType = z.infer<typeof signalTypeSchema>;
+
+/** Free-text labels (exit reasons, stop types) end up as Grafana legend entries: keep them short. */
+const shortLabel = z.string().trim().min(1, "must not be empty").max(64, "must be at most 64 characters");
+
+/** The entry order's action must open the stated side: BUY opens a long, SELL opens a short. */
+const ENTRY_ACTION: Record<TradeSide, TradeAction> = { long: "BUY", short: "SELL" };
+
+export const newTradeSchema = z
+  .object({
+    trade_id: idSchema,
+    strategy_id: idSchema,
+    symbol: symbolSchema,
+    /** The entry order's action. */
+    action: tradeActionSchema,
+    side: tradeSideSchema,
+    entry_time: unixSeconds,
+    entry_price: positivePrice,
+    quantity: z.number().finite().positive(),
+    /** Fees paid on entry. */
+    fees: nonNegative.default(0),
+    stop_loss_initial: positivePrice.optional(),
+  })
+  .refine((t) => ENTRY_ACTION[t.side] === t.action, {
+    message: "BUY opens a long trade and SELL opens a short one",
+    path: ["action"],
+  });
+
+export const tradeExitSchema = z.object({
+  exit_time: unixSeconds,
+  exit_price: positivePrice,
+  /** Fees paid on exit; added to the entry fees. */
+  exit_fees: nonNegative.default(0),
+  exit_reason: shortLabel,
+  /** Highest / lowest price seen while the trade was open, if the caller tracked them. */
+  max_price: positivePrice.optional(),
+  min_price: positivePrice.optional(),
+});
+
+export const signalConditionsSchema = z.object({
+  trade_id: idSchema,
+  signal_type: signalTypeSchema,
+  /** Stored as JSON, so values must survive a JSON round trip (no NaN, undefined or functions). */
+  conditions: z.record(z.string(), z.json()),
+  timestamp: unixSeconds,
+});
+
+export const slUpdateSchema = z.object({
+  trade_id: idSchema,
+  ts: unixSeconds,
+  stop: positivePrice,
+  highest_price: positivePrice,
+  sl_type: shortLabel,
+});
+
+/** What callers pass (defaults still optional). */
+export type NewTrade = z.input<typeof newTradeSchema>;
+export type TradeExit = z.input<typeof tradeExitSchema>;
+export type SignalConditions = z.input<typeof signalConditionsSchema>;
+export type SlUpdate = z.input<typeof slUpdateSchema>;
+
+/** What the journal works with after parsing (defaults filled in). */
+export type ParsedNewTrade = z.output<typeof newTradeSchema>;
+export type ParsedTradeExit = z.output<typeof tradeExitSchema>;
+export type ParsedSignalConditions = z.output<typeof signalConditionsSchema>;
+export type ParsedSlUpdate = z.output<typeof slUpdateSchema>;
+
+/** A row of the `trades` table. Exit columns are null while the trade is open. */
+export interface Trade {
+  trade_id: string;
+  strategy_id: string;
+  symbol: string;
+  action: TradeAction;
+  side: TradeSide;
+  entry_time: number;
+  entry_price: number;
+  quantity: number;
+  exit_time: number | null;
+  exit_price: number | null;
+  /** Net of all fees. */
+  pnl: number | null;
+  /** pnl as a percentage of the entry notional (entry_price × quantity). */
+  pnl_pct: number | null;
+  /** Total fees: entry fees while open, entry + exit fees once closed. */
+  fees: number;
+  stop_loss_initial: number | null;
+  max_price: number | null;
+  min_price: number | null;
+  exit_reason: string | null;
+  duration_seconds: number | null;
+  status: TradeStatus;
+  created_at: number;
+  updated_at: number;
+}
+
+/** A stored signal-conditions record, JSON already parsed. */
+export interface StoredSignalConditions {
+  id: number;
+  trade_id: string;
+  signal_type: SignalType;
+  conditions: Record<string, unknown>;
+  timestamp: number;
+}
+
+/** A stored trailing-stop update. */
+export interface StoredSlUpdate {
+  id: number;
+  trade_id: string;
+  ts: number;
+  stop: number;
+  highest_price: number;
+  sl_type: string;
+}

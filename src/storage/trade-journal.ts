@@ -1,0 +1,397 @@
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import Database from "better-sqlite3";
+import type { Logger } from "pino";
+import { z } from "zod";
+import { NotFoundError, StateError, ValidationError } from "../domain/errors.js";
+import { assertId, parseOrThrow, unixSeconds } from "../domain/identifiers.js";
+import {
+  type NewTrade,
+  newTradeSchema,
+  type ParsedNewTrade,
+  type SignalConditions,
+  type SignalType,
+  type SlUpdate,
+  type StoredSignalConditions,
+  type StoredSlUpdate,
+  signalConditionsSchema,
+  signalTypeSchema,
+  slUpdateSchema,
+  type Trade,
+  type TradeExit,
+  tradeExitSchema,
+} from "../domain/trade.js";
+import { migrate } from "./sqlite-migrate.js";
+import { computeStrategyStats, type StrategyStats } from "./trade-stats.js";
+
+export interface TradeJournalOptions {
+  logger?: Logger;
+}
+
+const DAY_SECONDS = 86_400;
+/** Upper bound for list queries, so a typo cannot pull the whole table into memory. */
+const MAX_LIST_LIMIT = 10_000;
+
+const limitSchema = z.number().int().min(1).max(MAX_LIST_LIMIT);
+const daysSchema = z.number().finite().positive();
+const newTradesSchema = z.array(newTradeSchema);
+
+interface SignalConditionsRow {
+  id: number;
+  trade_id: string;
+  signal_type: SignalType;
+  conditions_json: string;
+  timestamp: number;
+}
+
+/** Wall-clock now in unix seconds (ms fraction kept), the unit of every time column. */
+function nowSeconds(): number {
+  return Date.now() / 1000;
+}
+
+function sqliteCode(err: unknown): string | undefined {
+  return err instanceof Database.SqliteError ? err.code : undefined;
+}
+
+/**
+ * The trade journal: one row per trade (entry, then exit), the signal conditions that explain it,
+ * and its trailing-stop history. Backed by a single SQLite file that Grafana reads directly.
+ *
+ * Every statement is prepared once in the constructor and bound with parameters; no SQL is ever
+ * assembled from values. Every write is validated before it touches the database.
+ */
+export class TradeJournal {
+  private readonly log: Logger | undefined;
+  private readonly stmt: ReturnType<typeof TradeJournal.prepareAll>;
+
+  private constructor(
+    private readonly db: Database.Database,
+    options: TradeJournalOptions,
+  ) {
+    this.log = options.logger?.child({ component: "trade-journal" });
+    this.stmt = TradeJournal.prepareAll(db);
+  }
+
+  /**
+   * Opens (creating if needed) the journal at `path` and migrates it to the current schema.
+   * Throws SchemaVersionError if the file was written by a newer build.
+   */
+  static open(path: string, options: TradeJournalOptions = {}): TradeJournal {
+    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    const db = new Database(path, { timeout: 5000 });
+    try {
+      // WAL lets Grafana read while the engine writes; FULL syncs the WAL on every commit, so a
+      // committed trade survives a power cut, not just a process crash.
+      db.pragma("journal_mode = WAL");
+      db.pragma("synchronous = FULL");
+      db.pragma("busy_timeout = 5000");
+      // SQLite leaves foreign keys off per connection unless asked; the journal relies on them to
+      // reject conditions and stop updates for trades that do not exist.
+      db.pragma("foreign_keys = ON");
+      const { from, to } = migrate(db);
+      const journal = new TradeJournal(db, options);
+      journal.log?.info({ path, schema_from: from, schema_to: to }, "trade journal opened");
+      return journal;
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
+
+  private static prepareAll(db: Database.Database) {
+    return {
+      insertTrade: db.prepare(
+        `INSERT INTO trades (trade_id, strategy_id, symbol, action, side, entry_time, entry_price, quantity,
+                             fees, stop_loss_initial, status, created_at, updated_at)
+         VALUES (@trade_id, @strategy_id, @symbol, @action, @side, @entry_time, @entry_price, @quantity,
+                 @fees, @stop_loss_initial, 'open', @now, @now)`,
+      ),
+      getTrade: db.prepare("SELECT * FROM trades WHERE trade_id = ?"),
+      tradeExists: db.prepare("SELECT 1 FROM trades WHERE trade_id = ?").pluck(),
+      closeTrade: db.prepare(
+        `UPDATE trades
+            SET exit_time = @exit_time, exit_price = @exit_price, pnl = @pnl, pnl_pct = @pnl_pct,
+                fees = @fees, max_price = @max_price, min_price = @min_price, exit_reason = @exit_reason,
+                duration_seconds = @duration_seconds, status = 'closed', updated_at = @now
+          WHERE trade_id = @trade_id AND status = 'open'`,
+      ),
+      tradesByStrategy: db.prepare(
+        "SELECT * FROM trades WHERE strategy_id = ? ORDER BY entry_time DESC, trade_id DESC LIMIT ?",
+      ),
+      openTrades: db.prepare(
+        "SELECT * FROM trades WHERE status = 'open' ORDER BY entry_time DESC, trade_id DESC",
+      ),
+      openTradesByStrategy: db.prepare(
+        `SELECT * FROM trades WHERE status = 'open' AND strategy_id = ?
+          ORDER BY entry_time DESC, trade_id DESC`,
+      ),
+      closedSince: db.prepare(
+        `SELECT pnl, duration_seconds, exit_time FROM trades
+          WHERE strategy_id = ? AND status = 'closed' AND exit_time >= ?
+          ORDER BY exit_time, trade_id`,
+      ),
+      insertSignalConditions: db.prepare(
+        `INSERT INTO signal_conditions (trade_id, signal_type, conditions_json, timestamp)
+         VALUES (@trade_id, @signal_type, @conditions_json, @timestamp)`,
+      ),
+      signalConditions: db.prepare(
+        "SELECT * FROM signal_conditions WHERE trade_id = ? ORDER BY timestamp, id",
+      ),
+      signalConditionsByType: db.prepare(
+        "SELECT * FROM signal_conditions WHERE trade_id = ? AND signal_type = ? ORDER BY timestamp, id",
+      ),
+      insertSlUpdate: db.prepare(
+        `INSERT INTO sl_updates (trade_id, ts, stop, highest_price, sl_type)
+         VALUES (@trade_id, @ts, @stop, @highest_price, @sl_type)`,
+      ),
+      slUpdates: db.prepare("SELECT * FROM sl_updates WHERE trade_id = ? ORDER BY ts, id"),
+    };
+  }
+
+  /** Records a new open trade. A trade_id already in the journal is a StateError. */
+  insertTrade(input: NewTrade): Trade {
+    const trade = parseOrThrow(newTradeSchema, input, "trade");
+    const row = this.writeTrade(trade, nowSeconds());
+    this.log?.info(
+      {
+        trade_id: trade.trade_id,
+        strategy_id: trade.strategy_id,
+        symbol: trade.symbol,
+        side: trade.side,
+        entry_price: trade.entry_price,
+        quantity: trade.quantity,
+      },
+      "trade opened",
+    );
+    return row;
+  }
+
+  /**
+   * Records several new trades in one transaction. All are validated before anything is written,
+   * so one bad element (field `trades.<index>.<name>`) or one duplicate id writes nothing.
+   */
+  insertTrades(inputs: readonly NewTrade[]): Trade[] {
+    const trades = parseOrThrow(newTradesSchema, inputs, "trades");
+    const now = nowSeconds();
+    const rows = this.db.transaction(() => trades.map((t) => this.writeTrade(t, now)))();
+    this.log?.info({ count: rows.length, trade_ids: rows.map((r) => r.trade_id) }, "trades opened (batch)");
+    return rows;
+  }
+
+  /**
+   * Closes an open trade and computes its result:
+   *   gross   = (exit − entry) × qty for a long, (entry − exit) × qty for a short
+   *   fees    = entry fees + exit fees (the column becomes the total)
+   *   pnl     = gross − fees
+   *   pnl_pct = pnl / (entry_price × qty) × 100
+   *   duration_seconds = exit_time − entry_time (an exit before the entry is a ValidationError)
+   *   max_price / min_price = extremes of the stored, given, entry and exit prices
+   * Unknown trade → NotFoundError; already closed → StateError.
+   */
+  closeTrade(tradeId: string, input: TradeExit): Trade {
+    const id = assertId(tradeId, "trade_id");
+    const exit = parseOrThrow(tradeExitSchema, input, "exit");
+
+    // IMMEDIATE takes the write lock before the read, so no other writer can close the same
+    // trade between our check and our update.
+    const closed = this.db
+      .transaction((): Trade => {
+        const trade = this.stmt.getTrade.get(id) as Trade | undefined;
+        if (trade === undefined) throw new NotFoundError("trade", id);
+        if (trade.status !== "open") throw new StateError(`trade ${id} is already closed`);
+        if (exit.exit_time < trade.entry_time) {
+          throw new ValidationError(
+            "exit.exit_time",
+            `exit time ${exit.exit_time} is before the entry time ${trade.entry_time}`,
+          );
+        }
+
+        const direction = trade.side === "long" ? 1 : -1;
+        const gross = direction * (exit.exit_price - trade.entry_price) * trade.quantity;
+        const fees = trade.fees + exit.exit_fees;
+        const pnl = gross - fees;
+        const prices = [trade.entry_price, exit.exit_price];
+        const highs = [...prices, trade.max_price, exit.max_price].filter((p): p is number => p != null);
+        const lows = [...prices, trade.min_price, exit.min_price].filter((p): p is number => p != null);
+
+        const changes = this.stmt.closeTrade.run({
+          trade_id: id,
+          exit_time: exit.exit_time,
+          exit_price: exit.exit_price,
+          pnl,
+          pnl_pct: (pnl / (trade.entry_price * trade.quantity)) * 100,
+          fees,
+          max_price: Math.max(...highs),
+          min_price: Math.min(...lows),
+          exit_reason: exit.exit_reason,
+          duration_seconds: exit.exit_time - trade.entry_time,
+          now: nowSeconds(),
+        }).changes;
+        // Cannot happen under the write lock; guards against a silent no-op if it ever does.
+        if (changes !== 1) throw new StateError(`trade ${id} changed while being closed`);
+        return this.stmt.getTrade.get(id) as Trade;
+      })
+      .immediate();
+
+    this.log?.info(
+      {
+        trade_id: id,
+        strategy_id: closed.strategy_id,
+        symbol: closed.symbol,
+        exit_price: closed.exit_price,
+        pnl: closed.pnl,
+        pnl_pct: closed.pnl_pct,
+        exit_reason: closed.exit_reason,
+      },
+      "trade closed",
+    );
+    return closed;
+  }
+
+  /** Stores why a signal fired. Unknown trade → NotFoundError. */
+  insertSignalConditions(input: SignalConditions): StoredSignalConditions {
+    const record = parseOrThrow(signalConditionsSchema, input, "signal_conditions");
+    const conditionsJson = JSON.stringify(record.conditions);
+    const { lastInsertRowid } = this.withTradeForeignKey(record.trade_id, () =>
+      this.stmt.insertSignalConditions.run({
+        trade_id: record.trade_id,
+        signal_type: record.signal_type,
+        conditions_json: conditionsJson,
+        timestamp: record.timestamp,
+      }),
+    );
+    this.log?.debug(
+      { trade_id: record.trade_id, signal_type: record.signal_type },
+      "signal conditions recorded",
+    );
+    return {
+      id: Number(lastInsertRowid),
+      trade_id: record.trade_id,
+      signal_type: record.signal_type,
+      conditions: JSON.parse(conditionsJson) as Record<string, unknown>,
+      timestamp: record.timestamp,
+    };
+  }
+
+  /** Signal conditions of a trade, oldest first, optionally of one type. Unknown trade → NotFoundError. */
+  getSignalConditions(tradeId: string, signalType?: SignalType): StoredSignalConditions[] {
+    const id = this.requireTrade(tradeId);
+    const rows = (
+      signalType === undefined
+        ? this.stmt.signalConditions.all(id)
+        : this.stmt.signalConditionsByType.all(id, parseOrThrow(signalTypeSchema, signalType, "signal_type"))
+    ) as SignalConditionsRow[];
+    return rows.map(({ conditions_json, ...rest }) => ({
+      ...rest,
+      conditions: JSON.parse(conditions_json) as Record<string, unknown>,
+    }));
+  }
+
+  /** Appends a trailing-stop update. Unknown trade → NotFoundError. */
+  insertSlUpdate(input: SlUpdate): StoredSlUpdate {
+    const update = parseOrThrow(slUpdateSchema, input, "sl_update");
+    const { lastInsertRowid } = this.withTradeForeignKey(update.trade_id, () =>
+      this.stmt.insertSlUpdate.run(update),
+    );
+    this.log?.debug(
+      {
+        trade_id: update.trade_id,
+        stop: update.stop,
+        highest_price: update.highest_price,
+        sl_type: update.sl_type,
+      },
+      "stop loss updated",
+    );
+    return { id: Number(lastInsertRowid), ...update };
+  }
+
+  /** Trailing-stop history of a trade, oldest first. Unknown trade → NotFoundError. */
+  getSlUpdates(tradeId: string): StoredSlUpdate[] {
+    return this.stmt.slUpdates.all(this.requireTrade(tradeId)) as StoredSlUpdate[];
+  }
+
+  getTrade(tradeId: string): Trade | undefined {
+    return this.stmt.getTrade.get(assertId(tradeId, "trade_id")) as Trade | undefined;
+  }
+
+  /** A strategy's trades, newest entry first. */
+  tradesByStrategy(strategyId: string, limit = 100): Trade[] {
+    const id = assertId(strategyId, "strategy_id");
+    return this.stmt.tradesByStrategy.all(id, parseOrThrow(limitSchema, limit, "limit")) as Trade[];
+  }
+
+  /** Open trades, newest entry first; all strategies unless one is named. */
+  openTrades(strategyId?: string): Trade[] {
+    if (strategyId === undefined) return this.stmt.openTrades.all() as Trade[];
+    return this.stmt.openTradesByStrategy.all(assertId(strategyId, "strategy_id")) as Trade[];
+  }
+
+  /** Stats (see computeStrategyStats) over the strategy's trades closed in the last `days` days. */
+  strategyStats(strategyId: string, days = 30, now = nowSeconds()): StrategyStats {
+    const id = assertId(strategyId, "strategy_id");
+    const windowDays = parseOrThrow(daysSchema, days, "days");
+    const at = parseOrThrow(unixSeconds, now, "now");
+    const closed = this.stmt.closedSince.all(id, at - windowDays * DAY_SECONDS) as {
+      pnl: number;
+      duration_seconds: number;
+      exit_time: number;
+    }[];
+    return computeStrategyStats(closed);
+  }
+
+  /** The connection settings actually in effect, for health checks and tests. */
+  pragmas(): { journal_mode: string; synchronous: number; foreign_keys: number; busy_timeout: number } {
+    return {
+      journal_mode: this.db.pragma("journal_mode", { simple: true }) as string,
+      synchronous: this.db.pragma("synchronous", { simple: true }) as number,
+      foreign_keys: this.db.pragma("foreign_keys", { simple: true }) as number,
+      busy_timeout: this.db.pragma("busy_timeout", { simple: true }) as number,
+    };
+  }
+
+  close(): void {
+    if (!this.db.open) return;
+    this.db.close();
+    this.log?.info("trade journal closed");
+  }
+
+  private writeTrade(trade: ParsedNewTrade, now: number): Trade {
+    try {
+      this.stmt.insertTrade.run({
+        trade_id: trade.trade_id,
+        strategy_id: trade.strategy_id,
+        symbol: trade.symbol,
+        action: trade.action,
+        side: trade.side,
+        entry_time: trade.entry_time,
+        entry_price: trade.entry_price,
+        quantity: trade.quantity,
+        fees: trade.fees,
+        stop_loss_initial: trade.stop_loss_initial ?? null,
+        now,
+      });
+    } catch (err) {
+      if (sqliteCode(err) === "SQLITE_CONSTRAINT_PRIMARYKEY") {
+        throw new StateError(`trade ${trade.trade_id} already exists in the journal`, { cause: err });
+      }
+      throw err;
+    }
+    return this.stmt.getTrade.get(trade.trade_id) as Trade;
+  }
+
+  /** Runs an insert into a table that references trades, turning the FK failure into NotFoundError. */
+  private withTradeForeignKey<T>(tradeId: string, write: () => T): T {
+    try {
+      return write();
+    } catch (err) {
+      if (sqliteCode(err) === "SQLITE_CONSTRAINT_FOREIGNKEY") throw new NotFoundError("trade", tradeId);
+      throw err;
+    }
+  }
+
+  private requireTrade(tradeId: string): string {
+    const id = assertId(tradeId, "trade_id");
+    if (this.stmt.tradeExists.get(id) === undefined) throw new NotFoundError("trade", id);
+    return id;
+  }
+}

@@ -1,0 +1,85 @@
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import Database from "better-sqlite3";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { TradeJournal } from "../../src/storage/trade-journal.js";
+
+const PROJECT_ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const N = 50;
+
+let dir: string;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "velox-durability-"));
+});
+
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("trade journal durability", () => {
+  it("keeps every committed trade when the writer is SIGKILLed", async () => {
+    const dbPath = join(dir, "journal.db");
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", "test/fixtures/journal-writer.ts", dbPath, String(N)],
+      {
+        cwd: PROJECT_ROOT,
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) => {
+      child.once("exit", (code, signal) => done({ code, signal }));
+    });
+
+    // Wait for the last commit to be reported, failing fast if the child dies first.
+    await new Promise<void>((done, fail) => {
+      let buffered = "";
+      child.stdout.on("data", (chunk: Buffer) => {
+        buffered += chunk.toString();
+        if (buffered.split("\n").includes(`committed ${N}`)) done();
+      });
+      void exited.then(({ code, signal }) =>
+        fail(new Error(`writer exited early (code ${code}, signal ${signal}): ${stderr}`)),
+      );
+    });
+
+    expect(child.kill("SIGKILL")).toBe(true);
+    expect(await exited).toEqual({ code: null, signal: "SIGKILL" });
+    // Killed with the connection open: the committed pages may still sit in the WAL only.
+    expect(existsSync(`${dbPath}-wal`)).toBe(true);
+
+    const journal = TradeJournal.open(dbPath);
+    try {
+      const trades = journal.tradesByStrategy("durability", 1000);
+      expect(trades).toHaveLength(N);
+      for (let n = 1; n <= N; n += 1) {
+        const t = journal.getTrade(`D${n}`);
+        expect(t, `trade D${n}`).toBeDefined();
+        expect(t?.entry_price).toBe(100 + n);
+        if (n % 3 === 0) {
+          expect(t).toMatchObject({ status: "closed", exit_price: 101 + n, pnl: n, duration_seconds: 60 });
+        } else {
+          expect(t?.status).toBe("open");
+        }
+      }
+      expect(journal.openTrades("durability")).toHaveLength(N - Math.floor(N / 3));
+    } finally {
+      journal.close();
+    }
+
+    const db = new Database(dbPath, { readonly: true });
+    try {
+      expect(db.pragma("integrity_check", { simple: true })).toBe("ok");
+    } finally {
+      db.close();
+    }
+  });
+});
