@@ -146,9 +146,10 @@ export function describeConfig(config: Config): Record<string, unknown> {
     ...config,
     redisUrl: config.redisUrl && redactUrl(config.redisUrl),
     influx: {
-      ...config.influx,
+      org: config.influx.org,
+      bucket: config.influx.bucket,
       url: config.influx.url && redactUrl(config.influx.url),
-      token: config.influx.token ? "***" : undefined,
+      ...(config.influx.token ? { token: "***" } : {}),
     },
   };
 }

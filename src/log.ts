@@ -65,7 +65,8 @@ export interface VeloxLogger {
 
 const TEXT_FORMAT = {
   translateTime: "SYS:yyyy-mm-dd HH:MM:ss.l",
-  ignore: "pid,hostname",
+  // The component is already in the message prefix; the status fields are in the status text.
+  ignore: "pid,hostname,component,status",
   messageFormat: "[{component}] {msg}",
   singleLine: true,
 } as const;

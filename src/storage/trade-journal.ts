@@ -68,7 +68,8 @@ export class TradeJournal {
     private readonly db: Database.Database,
     options: TradeJournalOptions,
   ) {
-    this.log = options.logger?.child({ component: "trade-journal" });
+    // The caller passes its component logger (e.g. "database"); the journal does not rename it.
+    this.log = options.logger;
     this.stmt = TradeJournal.prepareAll(db);
   }
 

@@ -78,6 +78,8 @@ export class RedisServer {
         maxRetriesPerRequest: 0,
         retryStrategy: () => null,
       });
+      // Refused connections are expected while the server starts; they are retried below.
+      probe.on("error", () => {});
       try {
         await probe.connect();
         if ((await probe.ping()) === "PONG") return;

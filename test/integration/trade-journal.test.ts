@@ -436,14 +436,14 @@ describe("TradeJournal writes and reads", () => {
         done();
       },
     });
-    const j = openJournal({ logger: pino({ level: "debug" }, sink) });
+    const j = openJournal({ logger: pino({ level: "debug" }, sink).child({ component: "database" }) });
     j.insertTrade(newTrade());
     j.insertSlUpdate({ trade_id: "T1", ts: T0 + 1, stop: 95, highest_price: 101, sl_type: "trailing" });
     j.closeTrade("T1", { exit_time: T0 + 5, exit_price: 101, exit_reason: "target" });
 
     expect(lines.find((l) => l.msg === "trade opened")).toMatchObject({
       level: 30,
-      component: "trade-journal",
+      component: "database",
       trade_id: "T1",
       strategy_id: "rsi_agg",
       symbol: "RELIANCE",

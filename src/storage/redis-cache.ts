@@ -1,0 +1,697 @@
+import { performance } from "node:perf_hooks";
+import { type ChainableCommander, Redis } from "ioredis";
+import type { Logger } from "pino";
+import { z } from "zod";
+import { StoreUnavailableError, ValidationError } from "../domain/errors.js";
+import {
+  assertId,
+  assertSymbol,
+  idSchema,
+  nonNegative,
+  parseOrThrow,
+  positivePrice,
+  symbolSchema,
+} from "../domain/identifiers.js";
+import { channels, keys, patterns, symbolFromActivePositionsKey, TTL } from "../schema/redis-keys.js";
+
+/**
+ * Hot cache over Redis. Every time stored here is epoch milliseconds (`Date.now()`), so hashes hold
+ * only numbers and strings and nothing needs a date parser on the way out.
+ */
+
+const epochMs = z.number().int().nonnegative();
+/** Hash field names chosen by callers (indicator names, metrics, signal actions). */
+const fieldName = z.string().regex(/^[A-Za-z0-9_]{1,64}$/, "must match [A-Za-z0-9_]{1,64}");
+/** Signal types are part of a key, so they are kept narrow. */
+const signalType = z.string().regex(/^[a-z_]{1,32}$/, "must match [a-z_]{1,32}");
+
+const tickSchema = z.strictObject({
+  symbol: symbolSchema,
+  last: positivePrice,
+  open: positivePrice,
+  high: positivePrice,
+  low: positivePrice,
+  close: positivePrice,
+  volume: nonNegative,
+  bid: positivePrice,
+  ask: positivePrice,
+  timestamp: epochMs,
+});
+export type Tick = z.infer<typeof tickSchema>;
+
+const indicatorValuesSchema = z.record(
+  fieldName.refine((name) => name !== "timestamp", "'timestamp' is reserved"),
+  z.number(),
+);
+export interface IndicatorSnapshot {
+  values: Record<string, number>;
+  timestamp: number;
+}
+
+const sentimentSchema = z.strictObject({
+  sentiment_score: z.number(),
+  sentiment_label: z.string().min(1),
+  news_count: z.number().int().nonnegative(),
+  latest_news: z.array(
+    z.strictObject({ headline: z.string(), source: z.string(), url: z.string(), timestamp: epochMs }),
+  ),
+  timestamp: epochMs,
+});
+export type Sentiment = z.infer<typeof sentimentSchema>;
+
+const candidateSchema = z.strictObject({
+  symbol: symbolSchema,
+  score: z.number(),
+  price: positivePrice,
+  signals: z.array(z.string().min(1)),
+  timestamp: epochMs,
+});
+export type Candidate = z.infer<typeof candidateSchema>;
+
+const positionSchema = z.strictObject({
+  trade_id: idSchema.optional(),
+  side: z.enum(["long", "short"]).optional(),
+  entry_price: positivePrice,
+  quantity: z.number().positive(),
+  entry_time: epochMs,
+  current_price: positivePrice.optional(),
+  unrealized_pnl: z.number().optional(),
+  unrealized_pnl_pct: z.number().optional(),
+  stop_loss: positivePrice.optional(),
+  take_profit: positivePrice.optional(),
+  last_update: epochMs.optional(),
+});
+export type Position = z.infer<typeof positionSchema>;
+export type StoredPosition = Position & { strategy_id: string; symbol: string };
+export interface PositionWrite {
+  strategyId: string;
+  symbol: string;
+  position: Position;
+}
+/** A message on `channels.positionChanges`. */
+export type PositionChange =
+  | ({ type: "opened" | "updated" } & StoredPosition)
+  | { type: "closed"; strategy_id: string; symbol: string };
+
+const signalSchema = z.strictObject({
+  reason: z.string().min(1),
+  price: positivePrice,
+  timestamp: epochMs,
+  indicators: z.record(z.string(), z.number()),
+  confidence: z.number().min(0).max(1),
+});
+export type Signal = z.infer<typeof signalSchema>;
+
+const stopStateSchema = z.strictObject({
+  current_sl: positivePrice,
+  highest_price: positivePrice,
+  sl_type: z.string().regex(/^[a-z_]{1,32}$/, "must match [a-z_]{1,32}"),
+  updated_at: epochMs,
+});
+export type StopState = z.infer<typeof stopStateSchema>;
+
+export interface StrategyCounters {
+  /** Count per signal action (`signals:{action}` fields). */
+  signals: Record<string, number>;
+  trades: number;
+  wins: number;
+  losses: number;
+  pnl: number;
+}
+
+/** Nested JSON documents read whole (monitoring snapshots, market context). */
+const jsonObjectSchema = z.record(z.string(), z.json());
+export type JsonObject = z.infer<typeof jsonObjectSchema>;
+
+/** Flat hashes (system state, performance): each field is stored JSON-encoded so its type survives. */
+const flatRecordSchema = z.record(
+  z.string().min(1),
+  z.union([z.string(), z.number(), z.boolean(), z.null()]),
+);
+export type FlatRecord = z.infer<typeof flatRecordSchema>;
+
+export interface RedisHealth {
+  up: boolean;
+  latencyMs: number | null;
+  error?: string;
+}
+
+export interface RedisCacheOptions {
+  logger?: Logger;
+  /** How long one command may wait for its reply before it fails. Default 500 ms. */
+  commandTimeoutMs?: number;
+}
+
+export type StateListener = (connected: boolean) => void;
+
+/*
+ * Lua, so that "opened" vs "updated" is decided by the same atomic step that writes the field.
+ * ARGV[5] is the change message without its opening brace; the type is spliced in front.
+ */
+const UPSERT_POSITION = `
+local created = redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+local kind = created == 1 and 'opened' or 'updated'
+redis.call('PUBLISH', ARGV[4], '{"type":"' .. kind .. '",' .. ARGV[5])
+return kind`;
+
+/** Publishes "closed" only when a position was actually removed. */
+const DELETE_POSITION = `
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+return 1`;
+
+export class RedisCache {
+  private readonly listeners = new Set<StateListener>();
+  private readonly subscribers = new Set<Redis>();
+  private readonly log: Logger | undefined;
+  private wasReady = false;
+  private closing = false;
+
+  private constructor(
+    private readonly redis: Redis,
+    target: string,
+    logger: Logger | undefined,
+  ) {
+    // The caller passes its component logger (e.g. "cache"); only the target is added.
+    this.log = logger?.child({ target });
+    // Transitions are logged once each; the per-retry 'close' and 'error' events are not.
+    redis.on("ready", () => {
+      if (this.wasReady) return;
+      this.wasReady = true;
+      this.log?.info("redis connected");
+      this.emitState(true);
+    });
+    redis.on("close", () => {
+      if (!this.wasReady) return;
+      this.wasReady = false;
+      if (this.closing) this.log?.debug("redis connection closed");
+      else this.log?.warn("redis connection lost; reconnecting");
+      this.emitState(false);
+    });
+    // Without a listener ioredis prints every failed reconnect attempt.
+    redis.on("error", (err: Error) => this.log?.debug({ reason: err.message }, "redis connection error"));
+  }
+
+  /** Connects and waits until Redis is ready; rejects with StoreUnavailableError if the first attempt fails. */
+  static async connect(url: string, opts: RedisCacheOptions = {}): Promise<RedisCache> {
+    const redis = new Redis(url, {
+      lazyConnect: true,
+      // Fail fast while disconnected instead of queueing: callers degrade rather than wait.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: opts.commandTimeoutMs ?? 500,
+      connectTimeout: 2_000,
+      // Never give up; back off to one attempt every 2 s.
+      retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2_000),
+    });
+    const cache = new RedisCache(redis, describeTarget(url), opts.logger);
+    try {
+      await redis.connect();
+    } catch (err) {
+      redis.disconnect();
+      throw unavailable(err);
+    }
+    return cache;
+  }
+
+  /** True only while the connection is ready to serve commands. */
+  get connected(): boolean {
+    return this.redis.status === "ready";
+  }
+
+  /** Calls `listener(true)` on every (re)connect and `listener(false)` on every loss. Returns an unsubscribe. */
+  onStateChange(listener: StateListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async health(): Promise<RedisHealth> {
+    if (!this.connected) return { up: false, latencyMs: null, error: `not connected (${this.redis.status})` };
+    const started = performance.now();
+    try {
+      await this.redis.ping();
+      return { up: true, latencyMs: performance.now() - started };
+    } catch (err) {
+      return { up: false, latencyMs: null, error: errorMessage(err) };
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    await Promise.all([...this.subscribers].map((sub) => closeClient(sub)));
+    this.subscribers.clear();
+    await closeClient(this.redis);
+  }
+
+  // --- latest tick -------------------------------------------------------------------------------
+
+  async setLatestTick(tick: Tick): Promise<void> {
+    const { symbol, ...fields } = parseOrThrow(tickSchema, tick, "tick");
+    const key = keys.stockPrice(symbol);
+    await this.exec((tx) => tx.hset(key, fields).expire(key, TTL.latestTick));
+  }
+
+  async getLatestTick(symbol: string): Promise<Tick | null> {
+    const sym = assertSymbol(symbol);
+    const hash = await this.run((r) => r.hgetall(keys.stockPrice(sym)));
+    return isEmpty(hash) ? null : ({ symbol: sym, ...numbers(hash) } as Tick);
+  }
+
+  // --- indicators --------------------------------------------------------------------------------
+
+  async setIndicators(symbol: string, values: Record<string, number>, timestamp: number): Promise<void> {
+    const key = keys.stockIndicators(assertSymbol(symbol));
+    const fields = parseOrThrow(indicatorValuesSchema, values, "indicators");
+    const ts = parseOrThrow(epochMs, timestamp, "timestamp");
+    // Replace, not merge: an indicator no longer computed must not linger with an old value.
+    await this.exec((tx) =>
+      tx
+        .del(key)
+        .hset(key, { ...fields, timestamp: ts })
+        .expire(key, TTL.indicators),
+    );
+  }
+
+  async getIndicators(symbol: string): Promise<IndicatorSnapshot | null> {
+    const hash = await this.run((r) => r.hgetall(keys.stockIndicators(assertSymbol(symbol))));
+    if (isEmpty(hash)) return null;
+    const { timestamp, ...values } = numbers(hash);
+    return { values, timestamp: timestamp ?? 0 };
+  }
+
+  // --- sentiment ---------------------------------------------------------------------------------
+
+  async setSentiment(symbol: string, sentiment: Sentiment): Promise<void> {
+    const key = keys.stockSentiment(assertSymbol(symbol));
+    await this.setJson(key, parseOrThrow(sentimentSchema, sentiment, "sentiment"), TTL.sentiment);
+  }
+
+  async getSentiment(symbol: string): Promise<Sentiment | null> {
+    return this.getJson<Sentiment>(keys.stockSentiment(assertSymbol(symbol)));
+  }
+
+  // --- watchlist ---------------------------------------------------------------------------------
+
+  /** Replaces the watchlist atomically, keeping the given order. */
+  async setWatchlist(symbols: readonly string[]): Promise<void> {
+    const list = parseOrThrow(z.array(symbolSchema), symbols, "watchlist");
+    const key = keys.watchlist();
+    await this.exec((tx) => {
+      tx.del(key);
+      if (list.length > 0) tx.rpush(key, ...list);
+    });
+  }
+
+  async getWatchlist(): Promise<string[]> {
+    return this.run((r) => r.lrange(keys.watchlist(), 0, -1));
+  }
+
+  // --- ranked candidates -------------------------------------------------------------------------
+
+  /** Replaces the ranked set and its details atomically; old members disappear. */
+  async setRankedCandidates(candidates: readonly Candidate[]): Promise<void> {
+    const list = parseOrThrow(z.array(candidateSchema), candidates, "candidates");
+    const seen = new Set<string>();
+    list.forEach((c, i) => {
+      if (seen.has(c.symbol)) throw new ValidationError(`candidates.${i}.symbol`, `duplicate ${c.symbol}`);
+      seen.add(c.symbol);
+    });
+    const ranked = keys.candidatesRanked();
+    const details = keys.candidatesDetails();
+    await this.exec((tx) => {
+      tx.del(ranked, details);
+      if (list.length === 0) return;
+      tx.zadd(ranked, ...list.flatMap((c) => [c.score, c.symbol]));
+      tx.hset(
+        details,
+        Object.fromEntries(
+          list.map((c) => [
+            c.symbol,
+            JSON.stringify({ price: c.price, signals: c.signals, timestamp: c.timestamp }),
+          ]),
+        ),
+      );
+      tx.expire(ranked, TTL.candidates).expire(details, TTL.candidates);
+    });
+  }
+
+  /** Highest score first. */
+  async getRankedCandidates(limit?: number): Promise<Candidate[]> {
+    const stop = limit === undefined ? -1 : parseOrThrow(z.number().int().positive(), limit, "limit") - 1;
+    // One transaction, so the ranking and the details come from the same replace.
+    const [ranked, details] = (await this.exec((tx) =>
+      tx.zrevrange(keys.candidatesRanked(), 0, stop, "WITHSCORES").hgetall(keys.candidatesDetails()),
+    )) as [string[], Record<string, string>];
+    const result: Candidate[] = [];
+    for (let i = 0; i < ranked.length; i += 2) {
+      const symbol = ranked[i] as string;
+      const detail = details[symbol];
+      if (detail === undefined) continue;
+      result.push({ symbol, score: Number(ranked[i + 1]), ...JSON.parse(detail) });
+    }
+    return result;
+  }
+
+  // --- positions ---------------------------------------------------------------------------------
+
+  /** Writes one position, refreshes its TTL and publishes the change. */
+  async setPosition(strategyId: string, symbol: string, position: Position): Promise<"opened" | "updated"> {
+    const write = validatePositionWrite({ strategyId, symbol, position });
+    const [kind] = await this.exec((tx) => upsertPosition(tx, write));
+    return kind as "opened" | "updated";
+  }
+
+  /** Writes many positions in one pipeline; each write is atomic and published like setPosition. */
+  async setPositions(batch: readonly PositionWrite[]): Promise<void> {
+    const writes = batch.map((w, i) => validatePositionWrite(w, `positions.${i}`));
+    if (writes.length === 0) return;
+    await this.exec((tx) => {
+      for (const w of writes) upsertPosition(tx, w);
+    }, false);
+  }
+
+  async getPosition(strategyId: string, symbol: string): Promise<Position | null> {
+    const id = assertId(strategyId, "strategyId");
+    const json = await this.run((r) => r.hget(keys.activePositions(assertSymbol(symbol)), id));
+    return json === null ? null : (JSON.parse(json) as Position);
+  }
+
+  /** Removes a position and publishes "closed". Returns false when there was nothing to remove. */
+  async deletePosition(strategyId: string, symbol: string): Promise<boolean> {
+    const id = assertId(strategyId, "strategyId");
+    const sym = assertSymbol(symbol);
+    const message = JSON.stringify({ type: "closed", strategy_id: id, symbol: sym });
+    const removed = await this.run((r) =>
+      r.eval(DELETE_POSITION, 1, keys.activePositions(sym), id, channels.positionChanges, message),
+    );
+    return removed === 1;
+  }
+
+  /**
+   * Every open position, ordered by symbol then strategy. SCAN keeps the server responsive with many
+   * symbols; `scanCount` is the per-iteration hint.
+   */
+  async getAllPositions(scanCount = 100): Promise<StoredPosition[]> {
+    const count = parseOrThrow(z.number().int().positive(), scanCount, "scanCount");
+    // SCAN may return a key more than once; the set keeps one.
+    const found = new Set<string>();
+    let cursor = "0";
+    do {
+      const [next, batch] = await this.run((r) =>
+        r.scan(cursor, "MATCH", patterns.activePositions, "COUNT", count),
+      );
+      for (const key of batch) found.add(key);
+      cursor = next;
+    } while (cursor !== "0");
+    if (found.size === 0) return [];
+
+    const positionKeys = [...found].sort();
+    const hashes = (await this.exec((tx) => {
+      for (const key of positionKeys) tx.hgetall(key);
+    }, false)) as Record<string, string>[];
+    return positionKeys.flatMap((key, i) => {
+      const symbol = symbolFromActivePositionsKey(key);
+      return Object.entries(hashes[i] ?? {})
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([strategy_id, json]) => ({ strategy_id, symbol, ...(JSON.parse(json) as Position) }));
+    });
+  }
+
+  /**
+   * Delivers every position change to `handler` over a dedicated connection (a subscribed
+   * connection cannot run other commands). Resolves once subscribed; the returned function
+   * unsubscribes and closes that connection.
+   */
+  async subscribePositionChanges(handler: (change: PositionChange) => void): Promise<() => Promise<void>> {
+    const sub = this.redis.duplicate({ lazyConnect: true });
+    sub.on("error", (err: Error) => this.log?.debug({ reason: err.message }, "redis subscriber error"));
+    sub.on("message", (_channel: string, message: string) => {
+      try {
+        handler(JSON.parse(message) as PositionChange);
+      } catch (err) {
+        this.log?.error({ reason: errorMessage(err) }, "position change handler failed");
+      }
+    });
+    try {
+      await sub.connect();
+      await sub.subscribe(channels.positionChanges);
+    } catch (err) {
+      sub.disconnect();
+      throw unavailable(err);
+    }
+    this.subscribers.add(sub);
+    return async () => {
+      if (this.subscribers.delete(sub)) await closeClient(sub);
+    };
+  }
+
+  // --- position monitoring -----------------------------------------------------------------------
+
+  async setPositionMonitoring(symbol: string, snapshot: JsonObject): Promise<void> {
+    const key = keys.positionMonitoring(assertSymbol(symbol));
+    await this.setJson(key, parseOrThrow(jsonObjectSchema, snapshot, "monitoring"), TTL.positionMonitoring);
+  }
+
+  async getPositionMonitoring(symbol: string): Promise<JsonObject | null> {
+    return this.getJson<JsonObject>(keys.positionMonitoring(assertSymbol(symbol)));
+  }
+
+  // --- signals -----------------------------------------------------------------------------------
+
+  async setSignal(type: string, symbol: string, signal: Signal): Promise<void> {
+    const key = keys.signal(parseOrThrow(signalType, type, "signalType"), assertSymbol(symbol));
+    await this.setJson(key, parseOrThrow(signalSchema, signal, "signal"), TTL.signal);
+  }
+
+  async getSignal(type: string, symbol: string): Promise<Signal | null> {
+    return this.getJson<Signal>(
+      keys.signal(parseOrThrow(signalType, type, "signalType"), assertSymbol(symbol)),
+    );
+  }
+
+  // --- trailing stop state -----------------------------------------------------------------------
+
+  async setStopState(tradeId: string, state: StopState): Promise<void> {
+    const key = keys.stopState(assertId(tradeId, "tradeId"));
+    const fields = parseOrThrow(stopStateSchema, state, "stopState");
+    await this.exec((tx) => tx.hset(key, fields).expire(key, TTL.stopState));
+  }
+
+  async getStopState(tradeId: string): Promise<StopState | null> {
+    const hash = await this.run((r) => r.hgetall(keys.stopState(assertId(tradeId, "tradeId"))));
+    if (isEmpty(hash)) return null;
+    return {
+      current_sl: Number(hash.current_sl),
+      highest_price: Number(hash.highest_price),
+      sl_type: hash.sl_type ?? "",
+      updated_at: Number(hash.updated_at),
+    };
+  }
+
+  async deleteStopState(tradeId: string): Promise<boolean> {
+    const key = keys.stopState(assertId(tradeId, "tradeId"));
+    return (await this.run((r) => r.del(key))) === 1;
+  }
+
+  // --- strategy stats (atomic counters) ----------------------------------------------------------
+
+  /** Returns the new count. */
+  async incrementSignalCount(strategyId: string, action: string): Promise<number> {
+    const key = keys.strategyStats(assertId(strategyId, "strategyId"));
+    const field = `signals:${parseOrThrow(fieldName, action, "action")}`;
+    return this.run((r) => r.hincrby(key, field, 1));
+  }
+
+  /** Counts a closed trade: a win when pnl > 0, a loss when pnl < 0, neither at breakeven. */
+  async recordTradeResult(strategyId: string, pnl: number): Promise<void> {
+    const key = keys.strategyStats(assertId(strategyId, "strategyId"));
+    const amount = parseOrThrow(z.number(), pnl, "pnl");
+    await this.exec((tx) => {
+      tx.hincrby(key, "trades", 1);
+      if (amount > 0) tx.hincrby(key, "wins", 1);
+      if (amount < 0) tx.hincrby(key, "losses", 1);
+      tx.hincrbyfloat(key, "pnl", amount);
+    });
+  }
+
+  /** All zeros for a strategy that has recorded nothing. */
+  async getStrategyCounters(strategyId: string): Promise<StrategyCounters> {
+    const hash = await this.run((r) => r.hgetall(keys.strategyStats(assertId(strategyId, "strategyId"))));
+    const stats: StrategyCounters = { signals: {}, trades: 0, wins: 0, losses: 0, pnl: 0 };
+    for (const [field, value] of Object.entries(numbers(hash))) {
+      if (field.startsWith("signals:")) stats.signals[field.slice("signals:".length)] = value;
+      else if (field === "trades" || field === "wins" || field === "losses" || field === "pnl") {
+        stats[field] = value;
+      }
+    }
+    return stats;
+  }
+
+  // --- daily aggregates --------------------------------------------------------------------------
+
+  /** Adds `by` to a metric of the UTC day of `date`; returns the new total. */
+  async incrementDaily(metric: string, by: number, date: Date = new Date()): Promise<number> {
+    const field = parseOrThrow(fieldName, metric, "metric");
+    const amount = parseOrThrow(z.number(), by, "by");
+    const key = keys.dailyStats(utcDay(date));
+    const [total] = await this.exec((tx) => tx.hincrbyfloat(key, field, amount).expire(key, TTL.dailyStats));
+    return Number(total);
+  }
+
+  async getDailyStats(date: Date = new Date()): Promise<Record<string, number>> {
+    const key = keys.dailyStats(utcDay(date));
+    return numbers(await this.run((r) => r.hgetall(key)));
+  }
+
+  // --- system state, performance, market context -------------------------------------------------
+
+  /** Updates the given fields; fields not named keep their values. */
+  async setSystemState(state: FlatRecord): Promise<void> {
+    await this.setFlat(keys.systemState(), parseOrThrow(flatRecordSchema, state, "systemState"));
+  }
+
+  async getSystemState(): Promise<FlatRecord> {
+    return this.getFlat(keys.systemState());
+  }
+
+  /** Updates the given fields; fields not named keep their values. */
+  async setPerformance(metrics: FlatRecord): Promise<void> {
+    await this.setFlat(keys.performance(), parseOrThrow(flatRecordSchema, metrics, "performance"));
+  }
+
+  async getPerformance(): Promise<FlatRecord> {
+    return this.getFlat(keys.performance());
+  }
+
+  async setMarketContext(context: JsonObject): Promise<void> {
+    const value = parseOrThrow(jsonObjectSchema, context, "marketContext");
+    await this.setJson(keys.marketContext(), value, TTL.marketContext);
+  }
+
+  async getMarketContext(): Promise<JsonObject | null> {
+    return this.getJson<JsonObject>(keys.marketContext());
+  }
+
+  // --- plumbing ----------------------------------------------------------------------------------
+
+  private async setJson(key: string, value: unknown, ttlSeconds: number): Promise<void> {
+    await this.run((r) => r.set(key, JSON.stringify(value), "EX", ttlSeconds));
+  }
+
+  private async getJson<T>(key: string): Promise<T | null> {
+    const json = await this.run((r) => r.get(key));
+    return json === null ? null : (JSON.parse(json) as T);
+  }
+
+  private async setFlat(key: string, record: FlatRecord): Promise<void> {
+    const entries = Object.entries(record);
+    if (entries.length === 0) return;
+    const fields = Object.fromEntries(entries.map(([field, value]) => [field, JSON.stringify(value)]));
+    await this.run((r) => r.hset(key, fields));
+  }
+
+  private async getFlat(key: string): Promise<FlatRecord> {
+    const hash = await this.run((r) => r.hgetall(key));
+    return Object.fromEntries(Object.entries(hash).map(([field, json]) => [field, JSON.parse(json)]));
+  }
+
+  /** Runs Redis calls, turning any client failure into a StoreUnavailableError. */
+  private async run<T>(op: (redis: Redis) => Promise<T>): Promise<T> {
+    try {
+      return await op(this.redis);
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  /** Runs a MULTI (or, with `atomic` false, a plain pipeline); returns the replies or throws the first error. */
+  private exec(build: (tx: ChainableCommander) => void, atomic = true): Promise<unknown[]> {
+    return this.run(async (redis) => {
+      const batch = atomic ? redis.multi() : redis.pipeline();
+      build(batch);
+      const replies = await batch.exec();
+      if (replies === null) throw new Error("transaction aborted");
+      return replies.map(([err, reply]) => {
+        if (err) throw err;
+        return reply;
+      });
+    });
+  }
+
+  private emitState(connected: boolean): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(connected);
+      } catch (err) {
+        this.log?.error({ reason: errorMessage(err) }, "redis state listener failed");
+      }
+    }
+  }
+}
+
+/** `prefix` locates a batch entry in error fields (`positions.3.symbol`); a single write has none. */
+function validatePositionWrite(write: PositionWrite, prefix = ""): PositionWrite {
+  const at = (field: string) => (prefix ? `${prefix}.${field}` : field);
+  return {
+    strategyId: assertId(write.strategyId, at("strategyId")),
+    symbol: assertSymbol(write.symbol, at("symbol")),
+    position: parseOrThrow(positionSchema, write.position, at("position")),
+  };
+}
+
+function upsertPosition(tx: ChainableCommander, { strategyId, symbol, position }: PositionWrite): void {
+  const change = JSON.stringify({ strategy_id: strategyId, symbol, ...position }).slice(1);
+  tx.eval(
+    UPSERT_POSITION,
+    1,
+    keys.activePositions(symbol),
+    strategyId,
+    JSON.stringify(position),
+    TTL.position,
+    channels.positionChanges,
+    change,
+  );
+}
+
+function utcDay(date: Date): string {
+  return parseOrThrow(z.date(), date, "date").toISOString().slice(0, 10);
+}
+
+function numbers(hash: Record<string, string>): Record<string, number> {
+  return Object.fromEntries(Object.entries(hash).map(([field, value]) => [field, Number(value)]));
+}
+
+function isEmpty(hash: Record<string, string>): boolean {
+  return Object.keys(hash).length === 0;
+}
+
+/** host:port only: the URL may carry a password. */
+function describeTarget(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.hostname}:${parsed.port || "6379"}`;
+  } catch {
+    return "(unparseable url)";
+  }
+}
+
+async function closeClient(client: Redis): Promise<void> {
+  if (client.status === "ready") {
+    try {
+      await client.quit();
+      return;
+    } catch {
+      // fall through to a hard disconnect
+    }
+  }
+  client.disconnect();
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function unavailable(err: unknown): StoreUnavailableError {
+  return new StoreUnavailableError("redis", errorMessage(err), { cause: err });
+}
