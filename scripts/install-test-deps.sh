@@ -8,6 +8,7 @@ set -euo pipefail
 declare -A PACKAGES=(
   [redis-server]=redis-server
   [sqlite3]=sqlite3
+  [victoria-metrics]=victoria-metrics
 )
 
 missing=()
