@@ -37,12 +37,18 @@ const tickSchema = z.strictObject({
   ask: positivePrice,
   timestamp: epochMs,
 });
-export type Tick = z.infer<typeof tickSchema>;
+/** The latest tick of a symbol as the hot cache holds it (`last` is the traded price). */
+export type LatestTick = z.infer<typeof tickSchema>;
 
 const indicatorValuesSchema = z.record(
   fieldName.refine((name) => name !== "timestamp", "'timestamp' is reserved"),
   z.number(),
 );
+export interface IndicatorWrite {
+  symbol: string;
+  values: Record<string, number>;
+  timestamp: number;
+}
 export interface IndicatorSnapshot {
   values: Record<string, number>;
   timestamp: number;
@@ -195,6 +201,28 @@ export class RedisCache {
 
   /** Connects and waits until Redis is ready; rejects with StoreUnavailableError if the first attempt fails. */
   static async connect(url: string, opts: RedisCacheOptions = {}): Promise<RedisCache> {
+    const cache = RedisCache.build(url, opts);
+    try {
+      await cache.redis.connect();
+    } catch (err) {
+      cache.redis.disconnect();
+      throw unavailable(err);
+    }
+    return cache;
+  }
+
+  /**
+   * Returns at once and connects in the background, retrying until Redis answers: for an engine
+   * that must start (and trade) while its cache is down. Watch `connected` / `onStateChange`.
+   */
+  static create(url: string, opts: RedisCacheOptions = {}): RedisCache {
+    const cache = RedisCache.build(url, opts);
+    // A failed first attempt is retried by retryStrategy like any later loss.
+    cache.redis.connect().catch(() => {});
+    return cache;
+  }
+
+  private static build(url: string, opts: RedisCacheOptions): RedisCache {
     const redis = new Redis(url, {
       lazyConnect: true,
       // Fail fast while disconnected instead of queueing: callers degrade rather than wait.
@@ -202,17 +230,10 @@ export class RedisCache {
       maxRetriesPerRequest: 0,
       commandTimeout: opts.commandTimeoutMs ?? 500,
       connectTimeout: 2_000,
-      // Never give up; back off to one attempt every 2 s.
-      retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2_000),
+      // Never give up; back off to one attempt a second, so a returning server is found quickly.
+      retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 1_000),
     });
-    const cache = new RedisCache(redis, describeTarget(url), opts.logger);
-    try {
-      await redis.connect();
-    } catch (err) {
-      redis.disconnect();
-      throw unavailable(err);
-    }
-    return cache;
+    return new RedisCache(redis, describeTarget(url), opts.logger);
   }
 
   /** True only while the connection is ready to serve commands. */
@@ -246,31 +267,39 @@ export class RedisCache {
 
   // --- latest tick -------------------------------------------------------------------------------
 
-  async setLatestTick(tick: Tick): Promise<void> {
-    const { symbol, ...fields } = parseOrThrow(tickSchema, tick, "tick");
-    const key = keys.stockPrice(symbol);
-    await this.exec((tx) => tx.hset(key, fields).expire(key, TTL.latestTick));
+  async setLatestTick(tick: LatestTick): Promise<void> {
+    const valid = parseOrThrow(tickSchema, tick, "tick");
+    await this.exec((tx) => putLatestTick(tx, valid));
   }
 
-  async getLatestTick(symbol: string): Promise<Tick | null> {
+  async getLatestTick(symbol: string): Promise<LatestTick | null> {
     const sym = assertSymbol(symbol);
     const hash = await this.run((r) => r.hgetall(keys.stockPrice(sym)));
-    return isEmpty(hash) ? null : ({ symbol: sym, ...numbers(hash) } as Tick);
+    return isEmpty(hash) ? null : ({ symbol: sym, ...numbers(hash) } as LatestTick);
   }
 
   // --- indicators --------------------------------------------------------------------------------
 
   async setIndicators(symbol: string, values: Record<string, number>, timestamp: number): Promise<void> {
-    const key = keys.stockIndicators(assertSymbol(symbol));
-    const fields = parseOrThrow(indicatorValuesSchema, values, "indicators");
-    const ts = parseOrThrow(epochMs, timestamp, "timestamp");
-    // Replace, not merge: an indicator no longer computed must not linger with an old value.
-    await this.exec((tx) =>
-      tx
-        .del(key)
-        .hset(key, { ...fields, timestamp: ts })
-        .expire(key, TTL.indicators),
-    );
+    const valid = validateIndicatorWrite({ symbol, values, timestamp });
+    await this.exec((tx) => putIndicators(tx, valid));
+  }
+
+  /**
+   * Latest ticks and indicator snapshots for many symbols in one pipeline: the write-behind flush,
+   * so Redis cost grows with the number of symbols, not the tick rate. Each key's write is atomic.
+   */
+  async writeLatest(batch: {
+    ticks?: readonly LatestTick[];
+    indicators?: readonly IndicatorWrite[];
+  }): Promise<void> {
+    const ticks = (batch.ticks ?? []).map((t, i) => parseOrThrow(tickSchema, t, `ticks.${i}`));
+    const indicators = (batch.indicators ?? []).map((w, i) => validateIndicatorWrite(w, `indicators.${i}`));
+    if (ticks.length === 0 && indicators.length === 0) return;
+    await this.exec((tx) => {
+      for (const t of ticks) putLatestTick(tx, t);
+      for (const w of indicators) putIndicators(tx, w);
+    });
   }
 
   async getIndicators(symbol: string): Promise<IndicatorSnapshot | null> {
@@ -631,6 +660,28 @@ export class RedisCache {
 }
 
 /** `prefix` locates a batch entry in error fields (`positions.3.symbol`); a single write has none. */
+function putLatestTick(tx: ChainableCommander, { symbol, ...fields }: LatestTick): void {
+  const key = keys.stockPrice(symbol);
+  tx.hset(key, fields).expire(key, TTL.latestTick);
+}
+
+function validateIndicatorWrite(write: IndicatorWrite, prefix = ""): IndicatorWrite {
+  const at = (field: string) => (prefix ? `${prefix}.${field}` : field);
+  return {
+    symbol: assertSymbol(write.symbol, at("symbol")),
+    values: parseOrThrow(indicatorValuesSchema, write.values, at("indicators")),
+    timestamp: parseOrThrow(epochMs, write.timestamp, at("timestamp")),
+  };
+}
+
+/** Replace, not merge: an indicator no longer computed must not linger with an old value. */
+function putIndicators(tx: ChainableCommander, { symbol, values, timestamp }: IndicatorWrite): void {
+  const key = keys.stockIndicators(symbol);
+  tx.del(key)
+    .hset(key, { ...values, timestamp })
+    .expire(key, TTL.indicators);
+}
+
 function validatePositionWrite(write: PositionWrite, prefix = ""): PositionWrite {
   const at = (field: string) => (prefix ? `${prefix}.${field}` : field);
   return {

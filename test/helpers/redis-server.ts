@@ -31,8 +31,9 @@ export class RedisServer {
     this.dir = mkdtempSync(join(tmpdir(), "velox-redis-"));
   }
 
-  static async start(extraArgs: string[] = []): Promise<RedisServer> {
-    const server = new RedisServer(await freePort(), extraArgs);
+  /** Starts a server on `port` (default: a free one), e.g. where a client is already retrying. */
+  static async start(extraArgs: string[] = [], port?: number): Promise<RedisServer> {
+    const server = new RedisServer(port ?? (await freePort()), extraArgs);
     await server.launch();
     return server;
   }

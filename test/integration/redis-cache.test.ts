@@ -12,7 +12,7 @@ import {
   type Sentiment,
   type Signal,
   type StopState,
-  type Tick,
+  type LatestTick,
 } from "../../src/storage/redis-cache.js";
 import { skipWithout } from "../helpers/backend.js";
 import { freePort, RedisServer } from "../helpers/redis-server.js";
@@ -21,7 +21,7 @@ const skip = skipWithout("redis-server", "Redis cache tests");
 
 const NOW = 1_746_778_530_123;
 
-const tick: Tick = {
+const tick: LatestTick = {
   symbol: "AAPL",
   last: 150.25,
   open: 149.8,

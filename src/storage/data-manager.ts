@@ -1,0 +1,598 @@
+import type { Logger } from "pino";
+import { StoreUnavailableError } from "../domain/errors.js";
+import { assertId, parseOrThrow } from "../domain/identifiers.js";
+import { type Tick, type TickInput, tickSchema } from "../domain/tick.js";
+import type {
+  NewTrade,
+  SignalConditions,
+  StoredSignalConditions,
+  StoredSlUpdate,
+  Trade,
+  TradeExit,
+  TradeSide,
+} from "../domain/trade.js";
+import { type MeasurementName, msToNs, type SeriesPoint } from "../schema/influx.js";
+import type { IndicatorWrite, LatestTick, Position, PositionWrite, RedisCache } from "./redis-cache.js";
+import type { TradeJournal } from "./trade-journal.js";
+import type { StrategyStats } from "./trade-stats.js";
+
+type Conditions = SignalConditions["conditions"];
+
+/** What the DataManager needs of the time-series writer (InfluxWriter implements it). */
+export interface TimeSeriesWriter {
+  /** Non-blocking; throws only on a point that breaks the schema. */
+  write(point: SeriesPoint): void;
+  close(): Promise<void>;
+}
+
+/** What the DataManager needs of the time-series queries (position history for trade details). */
+export interface PositionHistorySource {
+  positionHistory(tradeId: string, start: Date, stop: Date): Promise<Record<string, unknown>[]>;
+}
+
+export interface DataManagerOptions {
+  journal: TradeJournal;
+  /** Absent: no Redis configured. */
+  cache?: RedisCache | undefined;
+  /** Absent: no InfluxDB configured. */
+  series?: TimeSeriesWriter | undefined;
+  history?: PositionHistorySource | undefined;
+  logger?: Logger | undefined;
+  /** Write-behind window for hot-cache writes (latest ticks, indicators, position marks). */
+  cacheFlushMs?: number;
+}
+
+export interface OpenPositionInput {
+  trade: NewTrade;
+  /** Why the entry happened (indicator values, thresholds); journaled with the trade. */
+  entryConditions?: Conditions | undefined;
+}
+
+export interface ClosePositionInput {
+  exit: TradeExit;
+  exitConditions?: Conditions | undefined;
+}
+
+export interface StopUpdateInput {
+  trade_id: string;
+  /** Unix seconds, the journal's unit. */
+  ts: number;
+  stop: number;
+  highest_price: number;
+  sl_type: string;
+}
+
+export interface TradeDetails {
+  trade: Trade;
+  entry_conditions: StoredSignalConditions[];
+  exit_conditions: StoredSignalConditions[];
+  sl_timeline: StoredSlUpdate[];
+  /** From InfluxDB when configured and reachable; `null` when it could not be asked. */
+  position_history: Record<string, unknown>[] | null;
+}
+
+export interface OpenPositionView {
+  trade_id: string;
+  strategy_id: string;
+  symbol: string;
+  side: TradeSide;
+  entry_price: number;
+  quantity: number;
+  /** Unix seconds. */
+  entry_time: number;
+  current_price: number | null;
+  unrealized_pnl: number | null;
+  stop_loss: number | null;
+}
+
+/** Counters of degraded operation, for the status line and the exporter. */
+export interface DataManagerStats {
+  cacheWritesSkipped: number;
+  cacheWriteErrors: number;
+  cacheRewarms: number;
+  cacheReadFallbacks: number;
+  seriesPointsRejected: number;
+}
+
+export interface StoreHealth {
+  sqlite: { up: boolean };
+  redis: { configured: boolean; up: boolean; latencyMs: number | null };
+  influx: { configured: boolean };
+}
+
+/** Mark-to-market of one open position, kept in process so snapshots need no store read. */
+interface OpenState {
+  trade: Trade;
+  lastPrice: number | null;
+  lastUpdateMs: number | null;
+  stop: number | null;
+}
+
+const EXIT_ACTION: Record<TradeSide, "BUY" | "SELL"> = { long: "SELL", short: "BUY" };
+
+/**
+ * One façade over the stores. The journal (SQLite) is the truth and is written first: its failure
+ * fails the operation. Redis and InfluxDB are optional and independent: when Redis is absent or
+ * down its writes are skipped and counted, reads fall back to the journal, and the cache is
+ * re-warmed from the open trades when Redis returns; InfluxDB's writer spools on its own.
+ * Hot-cache writes that happen per tick (latest tick, indicators, position marks) are coalesced —
+ * last value per key per window — and flushed as one pipeline, so Redis cost does not grow with
+ * the tick rate.
+ */
+export class DataManager {
+  private readonly journal: TradeJournal;
+  private readonly cache: RedisCache | undefined;
+  private readonly series: TimeSeriesWriter | undefined;
+  private readonly history: PositionHistorySource | undefined;
+  private readonly log: Logger | undefined;
+  private readonly open = new Map<string, OpenState>();
+  private readonly pendingTicks = new Map<string, LatestTick>();
+  private readonly pendingIndicators = new Map<string, IndicatorWrite>();
+  private readonly pendingMarks = new Set<string>();
+  private readonly flushTimer: NodeJS.Timeout;
+  private readonly counters: DataManagerStats = {
+    cacheWritesSkipped: 0,
+    cacheWriteErrors: 0,
+    cacheRewarms: 0,
+    cacheReadFallbacks: 0,
+    seriesPointsRejected: 0,
+  };
+  private flushing: Promise<void> = Promise.resolve();
+  private rewarming: Promise<void> | undefined;
+  private stopCacheWatch: (() => void) | undefined;
+  private closed = false;
+
+  constructor(options: DataManagerOptions) {
+    this.journal = options.journal;
+    this.cache = options.cache;
+    this.series = options.series;
+    this.history = options.history;
+    this.log = options.logger;
+    for (const trade of this.journal.openTrades()) {
+      const last = this.journal.getSlUpdates(trade.trade_id).at(-1);
+      this.open.set(trade.trade_id, {
+        trade,
+        lastPrice: null,
+        lastUpdateMs: null,
+        stop: last?.stop ?? trade.stop_loss_initial,
+      });
+    }
+    this.flushTimer = setInterval(() => void this.flushCache(), options.cacheFlushMs ?? 250);
+    this.flushTimer.unref();
+    if (this.cache) {
+      this.stopCacheWatch = this.cache.onStateChange((connected) => {
+        if (connected) void this.rewarmCache();
+      });
+      if (this.cache.connected) void this.rewarmCache();
+    }
+  }
+
+  // --- trades ------------------------------------------------------------------------------------
+
+  /** Journals a new trade (and its entry conditions), then caches and records it. */
+  async openPosition({ trade, entryConditions }: OpenPositionInput): Promise<Trade> {
+    const stored = this.journal.insertTrade(trade);
+    if (entryConditions) {
+      this.journal.insertSignalConditions({
+        trade_id: stored.trade_id,
+        signal_type: "entry",
+        conditions: entryConditions,
+        timestamp: stored.entry_time,
+      });
+    }
+    const state: OpenState = {
+      trade: stored,
+      lastPrice: null,
+      lastUpdateMs: null,
+      stop: stored.stop_loss_initial,
+    };
+    this.open.set(stored.trade_id, state);
+    this.log?.info(
+      {
+        trade_id: stored.trade_id,
+        strategy_id: stored.strategy_id,
+        symbol: stored.symbol,
+        price: stored.entry_price,
+      },
+      "position opened",
+    );
+    this.writeSeries(
+      "trades",
+      { strategy_id: stored.strategy_id, symbol: stored.symbol, action: stored.action },
+      {
+        price: stored.entry_price,
+        quantity: stored.quantity,
+      },
+      stored.entry_time * 1000,
+    );
+    await this.cacheWrite((cache) =>
+      cache.setPosition(stored.strategy_id, stored.symbol, positionFor(state)),
+    );
+    return stored;
+  }
+
+  /** Marks an open position to `price`: snapshot to InfluxDB now, to Redis in the next flush window. */
+  updatePositionSnapshot(tradeId: string, price: number, timestampMs: number): void {
+    const state = this.open.get(assertId(tradeId, "trade_id"));
+    if (!state) return; // closed meanwhile: a late mark is not an error
+    state.lastPrice = price;
+    state.lastUpdateMs = timestampMs;
+    const { trade } = state;
+    const pnl = unrealizedPnl(trade, price);
+    this.writeSeries(
+      "positions",
+      { strategy_id: trade.strategy_id, symbol: trade.symbol, trade_id: trade.trade_id },
+      {
+        price,
+        quantity: trade.quantity,
+        unrealized_pnl: pnl,
+        unrealized_pnl_pct: (pnl / (trade.entry_price * trade.quantity)) * 100,
+      },
+      timestampMs,
+    );
+    this.pendingMarks.add(trade.trade_id);
+  }
+
+  /** Journals the exit (computing P&L), then clears the cache and records the closing fill. */
+  async closePosition(tradeId: string, { exit, exitConditions }: ClosePositionInput): Promise<Trade> {
+    const closed = this.journal.closeTrade(tradeId, exit);
+    if (exitConditions) {
+      this.journal.insertSignalConditions({
+        trade_id: closed.trade_id,
+        signal_type: "exit",
+        conditions: exitConditions,
+        timestamp: closed.exit_time ?? exit.exit_time,
+      });
+    }
+    this.open.delete(closed.trade_id);
+    this.pendingMarks.delete(closed.trade_id);
+    this.log?.info(
+      {
+        trade_id: closed.trade_id,
+        strategy_id: closed.strategy_id,
+        pnl: closed.pnl,
+        reason: closed.exit_reason,
+      },
+      "position closed",
+    );
+    this.writeSeries(
+      "trades",
+      { strategy_id: closed.strategy_id, symbol: closed.symbol, action: EXIT_ACTION[closed.side] },
+      {
+        price: closed.exit_price ?? exit.exit_price,
+        quantity: closed.quantity,
+        pnl: closed.pnl ?? 0,
+      },
+      (closed.exit_time ?? exit.exit_time) * 1000,
+    );
+    const pnl = closed.pnl ?? 0;
+    await this.cacheWrite(async (cache) => {
+      await cache.deletePosition(closed.strategy_id, closed.symbol);
+      await cache.deleteStopState(closed.trade_id);
+      await cache.recordTradeResult(closed.strategy_id, pnl);
+      await cache.incrementDaily("pnl", pnl);
+      await cache.incrementDaily("trades_closed", 1);
+    });
+    return closed;
+  }
+
+  /** Journals a trailing-stop move (the history survives without InfluxDB), then caches and records it. */
+  async updateTrailingStop(input: StopUpdateInput): Promise<void> {
+    const update = this.journal.insertSlUpdate(input);
+    const state = this.open.get(update.trade_id);
+    if (state) state.stop = update.stop;
+    const trade = state?.trade ?? this.journal.getTrade(update.trade_id);
+    if (!trade) return;
+    this.writeSeries(
+      "trailing_sl",
+      {
+        strategy_id: trade.strategy_id,
+        symbol: trade.symbol,
+        trade_id: trade.trade_id,
+        sl_type: update.sl_type,
+      },
+      { current_sl: update.stop, highest_price: update.highest_price },
+      update.ts * 1000,
+    );
+    await this.cacheWrite((cache) =>
+      cache.setStopState(update.trade_id, {
+        current_sl: update.stop,
+        highest_price: update.highest_price,
+        sl_type: update.sl_type,
+        updated_at: Math.round(update.ts * 1000),
+      }),
+    );
+  }
+
+  storeSignalConditions(
+    tradeId: string,
+    signalType: "entry" | "exit",
+    conditions: Conditions,
+    timestamp: number,
+  ): StoredSignalConditions {
+    return this.journal.insertSignalConditions({
+      trade_id: tradeId,
+      signal_type: signalType,
+      conditions,
+      timestamp,
+    });
+  }
+
+  // --- market data -------------------------------------------------------------------------------
+
+  /** Validates a tick; records it in InfluxDB and queues it as the symbol's latest for Redis. */
+  storeTick(input: TickInput): Tick {
+    const tick = parseOrThrow(tickSchema, input, "tick");
+    this.writeSeries(
+      "ticks",
+      { symbol: tick.symbol, source: tick.source },
+      {
+        open: tick.open,
+        high: tick.high,
+        low: tick.low,
+        close: tick.close,
+        volume: tick.volume,
+        bid: tick.bid ?? tick.close,
+        ask: tick.ask ?? tick.close,
+      },
+      tick.timestamp,
+    );
+    this.pendingTicks.set(tick.symbol, {
+      symbol: tick.symbol,
+      last: tick.close,
+      open: tick.open,
+      high: tick.high,
+      low: tick.low,
+      close: tick.close,
+      volume: tick.volume,
+      bid: tick.bid ?? tick.close,
+      ask: tick.ask ?? tick.close,
+      timestamp: Math.round(tick.timestamp),
+    });
+    return tick;
+  }
+
+  /** Records indicator values (name → value, with optional periods) for a symbol at the tick's time. */
+  storeIndicators(
+    symbol: string,
+    values: Record<string, number>,
+    timestampMs: number,
+    periods: Record<string, number> = {},
+  ): void {
+    for (const [name, value] of Object.entries(values)) {
+      const fields: Record<string, number> = { value };
+      const period = periods[name];
+      if (period !== undefined) fields.period = period;
+      this.writeSeries("indicators", { symbol, indicator_type: name }, fields, timestampMs);
+    }
+    this.pendingIndicators.set(symbol, { symbol, values, timestamp: Math.round(timestampMs) });
+  }
+
+  // --- reads -------------------------------------------------------------------------------------
+
+  /** Everything known about one trade: the journal's record, its conditions, stop history and, when InfluxDB answers, its position history. */
+  async getTradeDetails(tradeId: string): Promise<TradeDetails | undefined> {
+    const trade = this.journal.getTrade(tradeId);
+    if (!trade) return undefined;
+    const conditions = this.journal.getSignalConditions(trade.trade_id);
+    let positionHistory: Record<string, unknown>[] | null = null;
+    if (this.history) {
+      const start = new Date(trade.entry_time * 1000);
+      const stop = new Date(((trade.exit_time ?? Date.now() / 1000) + 1) * 1000);
+      try {
+        positionHistory = await this.history.positionHistory(trade.trade_id, start, stop);
+      } catch (err) {
+        this.log?.warn({ trade_id: trade.trade_id, err: errorMessage(err) }, "position history unavailable");
+      }
+    }
+    return {
+      trade,
+      entry_conditions: conditions.filter((c) => c.signal_type === "entry"),
+      exit_conditions: conditions.filter((c) => c.signal_type === "exit"),
+      sl_timeline: this.journal.getSlUpdates(trade.trade_id),
+      position_history: positionHistory,
+    };
+  }
+
+  /** Open positions: from Redis when it answers (it holds the latest marks), else from the journal. */
+  async getOpenPositions(): Promise<OpenPositionView[]> {
+    if (this.cache?.connected) {
+      try {
+        const cached = await this.cache.getAllPositions();
+        // The journal decides what is open; the cache only adds marks.
+        const marks = new Map(cached.map((p) => [p.trade_id, p]));
+        return this.journal.openTrades().map((trade) => viewOf(trade, marks.get(trade.trade_id)));
+      } catch (err) {
+        this.log?.debug({ err: errorMessage(err) }, "cache read failed; using the journal");
+      }
+    }
+    this.counters.cacheReadFallbacks++;
+    return this.journal.openTrades().map((trade) => {
+      const state = this.open.get(trade.trade_id);
+      return viewOf(trade, state && positionFor(state));
+    });
+  }
+
+  async getStrategyPerformance(
+    strategyId: string,
+    days = 30,
+  ): Promise<{
+    stats: StrategyStats;
+    counters: Awaited<ReturnType<RedisCache["getStrategyCounters"]>> | null;
+  }> {
+    const stats = this.journal.strategyStats(strategyId, days);
+    let counters = null;
+    if (this.cache?.connected) {
+      try {
+        counters = await this.cache.getStrategyCounters(strategyId);
+      } catch {
+        this.counters.cacheReadFallbacks++;
+      }
+    }
+    return { stats, counters };
+  }
+
+  async health(): Promise<StoreHealth> {
+    const redis = this.cache ? await this.cache.health() : undefined;
+    return {
+      sqlite: { up: !this.closed },
+      redis: { configured: Boolean(this.cache), up: redis?.up ?? false, latencyMs: redis?.latencyMs ?? null },
+      influx: { configured: Boolean(this.series) },
+    };
+  }
+
+  stats(): DataManagerStats {
+    return { ...this.counters };
+  }
+
+  /** Writes out the pending cache window, closes the time-series writer (which spools what it cannot send), then the cache and the journal. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.flushTimer);
+    this.stopCacheWatch?.();
+    await this.rewarming;
+    await this.flushCache();
+    await this.series?.close();
+    await this.cache?.close();
+    this.journal.close();
+  }
+
+  // --- internals ---------------------------------------------------------------------------------
+
+  private writeSeries<M extends MeasurementName>(
+    measurement: M,
+    tags: SeriesPoint<M>["tags"],
+    fields: SeriesPoint<M>["fields"],
+    timestampMs: number,
+  ): void {
+    if (!this.series) return;
+    try {
+      this.series.write({ measurement, tags, fields, timestampNs: msToNs(timestampMs) } as SeriesPoint);
+    } catch (err) {
+      // The writer counts its own rejections; this keeps a bad point from failing a fill.
+      this.counters.seriesPointsRejected++;
+      this.log?.warn({ measurement, err: errorMessage(err) }, "time-series point rejected");
+    }
+  }
+
+  /** Runs a cache write when Redis is up; otherwise counts it as skipped. Never throws. */
+  private async cacheWrite(op: (cache: RedisCache) => Promise<unknown>): Promise<void> {
+    const cache = this.cache;
+    if (!cache) return;
+    if (!cache.connected) {
+      this.counters.cacheWritesSkipped++;
+      return;
+    }
+    try {
+      await op(cache);
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError)) throw err;
+      this.counters.cacheWriteErrors++;
+      this.log?.debug({ err: err.message }, "cache write failed");
+    }
+  }
+
+  /** Sends the coalesced window (latest ticks, indicators, position marks) as one pipeline. */
+  private flushCache(): Promise<void> {
+    this.flushing = this.flushing.then(async () => {
+      if (this.pendingTicks.size + this.pendingIndicators.size + this.pendingMarks.size === 0) return;
+      const ticks = [...this.pendingTicks.values()];
+      const indicators = [...this.pendingIndicators.values()];
+      const marks: PositionWrite[] = [];
+      for (const id of this.pendingMarks) {
+        const state = this.open.get(id);
+        if (state)
+          marks.push({
+            strategyId: state.trade.strategy_id,
+            symbol: state.trade.symbol,
+            position: positionFor(state),
+          });
+      }
+      this.pendingTicks.clear();
+      this.pendingIndicators.clear();
+      this.pendingMarks.clear();
+      await this.cacheWrite(async (cache) => {
+        await cache.writeLatest({ ticks, indicators });
+        if (marks.length > 0) await cache.setPositions(marks);
+      });
+    });
+    return this.flushing;
+  }
+
+  /** Rebuilds the cache's open positions and stop states from the journal after Redis (re)appears. */
+  private rewarmCache(): Promise<void> {
+    this.rewarming ??= (async () => {
+      try {
+        const positions: PositionWrite[] = [...this.open.values()].map((state) => ({
+          strategyId: state.trade.strategy_id,
+          symbol: state.trade.symbol,
+          position: positionFor(state),
+        }));
+        await this.cacheWrite(async (cache) => {
+          await cache.setPositions(positions);
+          for (const state of this.open.values()) {
+            const last = this.journal.getSlUpdates(state.trade.trade_id).at(-1);
+            if (last) {
+              await cache.setStopState(state.trade.trade_id, {
+                current_sl: last.stop,
+                highest_price: last.highest_price,
+                sl_type: last.sl_type,
+                updated_at: Math.round(last.ts * 1000),
+              });
+            }
+          }
+        });
+        this.counters.cacheRewarms++;
+        this.log?.info({ positions: positions.length }, "cache re-warmed from the journal");
+      } finally {
+        this.rewarming = undefined;
+      }
+    })();
+    return this.rewarming;
+  }
+}
+
+function unrealizedPnl(trade: Trade, price: number): number {
+  const direction = trade.side === "long" ? 1 : -1;
+  return (price - trade.entry_price) * trade.quantity * direction;
+}
+
+/** The cache's view of an open position. */
+function positionFor({ trade, lastPrice, lastUpdateMs, stop }: OpenState): Position {
+  const position: Position = {
+    trade_id: trade.trade_id,
+    side: trade.side,
+    entry_price: trade.entry_price,
+    quantity: trade.quantity,
+    entry_time: Math.round(trade.entry_time * 1000),
+  };
+  if (lastPrice !== null) {
+    const pnl = unrealizedPnl(trade, lastPrice);
+    position.current_price = lastPrice;
+    position.unrealized_pnl = pnl;
+    position.unrealized_pnl_pct = (pnl / (trade.entry_price * trade.quantity)) * 100;
+  }
+  if (lastUpdateMs !== null) position.last_update = Math.round(lastUpdateMs);
+  if (stop !== null) position.stop_loss = stop;
+  return position;
+}
+
+function viewOf(trade: Trade, cached: Position | undefined): OpenPositionView {
+  return {
+    trade_id: trade.trade_id,
+    strategy_id: trade.strategy_id,
+    symbol: trade.symbol,
+    side: trade.side,
+    entry_price: trade.entry_price,
+    quantity: trade.quantity,
+    entry_time: trade.entry_time,
+    current_price: cached?.current_price ?? null,
+    unrealized_pnl: cached?.unrealized_pnl ?? null,
+    stop_loss: cached?.stop_loss ?? trade.stop_loss_initial,
+  };
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,219 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Redis } from "ioredis";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { NotFoundError, StateError, ValidationError } from "../../src/domain/errors.js";
+import type { NewTrade } from "../../src/domain/trade.js";
+import { keys } from "../../src/schema/redis-keys.js";
+import { DataManager } from "../../src/storage/data-manager.js";
+import { RedisCache } from "../../src/storage/redis-cache.js";
+import { TradeJournal } from "../../src/storage/trade-journal.js";
+import { skipWithout } from "../helpers/backend.js";
+import { RedisServer } from "../helpers/redis-server.js";
+
+const T0 = 1_746_780_000; // 2025-05-09T08:40:00Z, unix seconds
+
+function trade(id: string, overrides: Partial<NewTrade> = {}): NewTrade {
+  return {
+    trade_id: id,
+    strategy_id: "rsi_agg",
+    symbol: "RELIANCE",
+    action: "BUY",
+    side: "long",
+    entry_time: T0,
+    entry_price: 100,
+    quantity: 10,
+    fees: 1,
+    stop_loss_initial: 95,
+    ...overrides,
+  };
+}
+
+function journalPath(): string {
+  return join(mkdtempSync(join(tmpdir(), "velox-dm-")), "velox.db");
+}
+
+async function until(condition: () => boolean | Promise<boolean>, timeoutMs: number): Promise<number> {
+  const started = Date.now();
+  while (Date.now() - started < timeoutMs) {
+    if (await condition()) return Date.now() - started;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`condition not met within ${timeoutMs} ms`);
+}
+
+describe("DataManager on the journal alone (no Redis, no InfluxDB)", () => {
+  it("journals the whole life of a trade and serves it back", async () => {
+    const dm = new DataManager({ journal: TradeJournal.open(journalPath()) });
+    await dm.openPosition({ trade: trade("T1"), entryConditions: { rsi: 28.5, threshold: 30 } });
+    dm.updatePositionSnapshot("T1", 104, T0 * 1000 + 500);
+    await dm.updateTrailingStop({
+      trade_id: "T1",
+      ts: T0 + 1,
+      stop: 99,
+      highest_price: 104,
+      sl_type: "fixed_percent",
+    });
+
+    const open = await dm.getOpenPositions();
+    expect(open).toEqual([
+      expect.objectContaining({ trade_id: "T1", current_price: 104, unrealized_pnl: 40, stop_loss: 99 }),
+    ]);
+
+    const closed = await dm.closePosition("T1", {
+      exit: { exit_time: T0 + 10, exit_price: 110, exit_fees: 1, exit_reason: "target" },
+      exitConditions: { rsi: 71 },
+    });
+    // (110 − 100) × 10 − (1 + 1) fees = 98
+    expect(closed.pnl).toBe(98);
+
+    const details = await dm.getTradeDetails("T1");
+    expect(details?.trade.status).toBe("closed");
+    expect(details?.entry_conditions[0]?.conditions).toEqual({ rsi: 28.5, threshold: 30 });
+    expect(details?.exit_conditions[0]?.conditions).toEqual({ rsi: 71 });
+    expect(details?.sl_timeline.map((u) => u.stop)).toEqual([99]);
+    expect(details?.position_history).toBeNull();
+    expect(await dm.getOpenPositions()).toEqual([]);
+    // T0 lies in 2025: widen the window to include it.
+    expect((await dm.getStrategyPerformance("rsi_agg", 10_000)).stats.total_trades).toBe(1);
+    await dm.close();
+  });
+
+  it("fails the operation when the journal refuses it, and tells why", async () => {
+    const dm = new DataManager({ journal: TradeJournal.open(journalPath()) });
+    await dm.openPosition({ trade: trade("T1") });
+    await expect(dm.openPosition({ trade: trade("T1") })).rejects.toBeInstanceOf(StateError);
+    await expect(
+      dm.closePosition("nope", { exit: { exit_time: T0 + 1, exit_price: 1, exit_reason: "x" } }),
+    ).rejects.toBeInstanceOf(NotFoundError);
+    await expect(dm.openPosition({ trade: trade("T2", { entry_price: Number.NaN }) })).rejects.toMatchObject({
+      field: "trade.entry_price",
+    });
+    expect(() =>
+      dm.storeTick({ symbol: "AAPL", timestamp: 1, open: 1, high: 1, low: 2, close: 1, volume: 1 }),
+    ).toThrow(ValidationError);
+    expect((await dm.getOpenPositions()).map((p) => p.trade_id)).toEqual(["T1"]);
+    await dm.close();
+  });
+});
+
+const skip = skipWithout("redis-server", "DataManager tests with Redis");
+
+describe.skipIf(skip)("DataManager with a real Redis", () => {
+  let server: RedisServer;
+  let probe: Redis;
+  let dm: DataManager | undefined;
+
+  beforeAll(async () => {
+    server = await RedisServer.start();
+    probe = new Redis(server.port, "127.0.0.1", { maxRetriesPerRequest: 0, retryStrategy: () => 100 });
+    probe.on("error", () => {});
+  });
+  afterEach(async () => {
+    await dm?.close();
+    dm = undefined;
+    if (!server.pid) await server.launch();
+    await probe.flushall();
+  });
+  afterAll(async () => {
+    probe.disconnect();
+    await server.stop();
+  });
+
+  it("coalesces ticks: Redis work per window does not grow with the tick rate", async () => {
+    const cache = await RedisCache.connect(server.url);
+    dm = new DataManager({ journal: TradeJournal.open(journalPath()), cache, cacheFlushMs: 60_000 });
+    const symbols = ["AAA", "BBB", "CCC"];
+
+    const commandsFor = async (ticksPerSymbol: number) => {
+      const before = await commandsProcessed(probe);
+      for (let i = 1; i <= ticksPerSymbol; i++) {
+        for (const symbol of symbols) {
+          const price = 100 + i / 100;
+          dm?.storeTick({
+            symbol,
+            timestamp: T0 * 1000 + i,
+            open: price,
+            high: price,
+            low: price,
+            close: price,
+            volume: i,
+          });
+        }
+      }
+      // Drive the flush the timer would do.
+      await (dm as unknown as { flushCache(): Promise<void> }).flushCache();
+      return (await commandsProcessed(probe)) - before - 1; // minus the INFO itself
+    };
+
+    const few = await commandsFor(10);
+    const many = await commandsFor(5_000);
+    expect(many).toBe(few);
+    // The last tick per symbol won.
+    expect(await probe.hget(keys.stockPrice("BBB"), "close")).toBe(String(100 + 5_000 / 100));
+    expect(await probe.ttl(keys.stockPrice("BBB"))).toBeGreaterThan(50);
+  });
+
+  it("keeps journaling fills while Redis is killed, serves open positions from the journal, and re-warms within 2 s of its return", async () => {
+    const cache = await RedisCache.connect(server.url);
+    dm = new DataManager({ journal: TradeJournal.open(journalPath()), cache, cacheFlushMs: 50 });
+    await dm.openPosition({ trade: trade("A", { symbol: "AAA" }) });
+    await dm.openPosition({ trade: trade("B", { symbol: "BBB" }) });
+    expect(await probe.hexists(keys.activePositions("AAA"), "rsi_agg")).toBe(1);
+
+    await server.kill();
+    await until(() => !cache.connected, 2_000);
+
+    // Trading goes on: fills are journaled, nothing throws.
+    await dm.openPosition({ trade: trade("C", { symbol: "CCC", strategy_id: "supertrend" }) });
+    await dm.closePosition("A", { exit: { exit_time: T0 + 5, exit_price: 101, exit_reason: "stop" } });
+    dm.updatePositionSnapshot("B", 103, T0 * 1000 + 7_000);
+    await dm.updateTrailingStop({ trade_id: "B", ts: T0 + 7, stop: 98, highest_price: 103, sl_type: "atr" });
+    expect((await dm.getOpenPositions()).map((p) => p.trade_id).sort()).toEqual(["B", "C"]);
+    expect(dm.stats().cacheWritesSkipped).toBeGreaterThanOrEqual(3);
+    expect(dm.stats().cacheReadFallbacks).toBeGreaterThanOrEqual(1);
+
+    // A new, empty server on the same port: the cache must be rebuilt from the journal.
+    await server.launch();
+    const waited = await until(async () => {
+      try {
+        return (await probe.exists(keys.activePositions("BBB"), keys.activePositions("CCC"))) === 2;
+      } catch {
+        return false;
+      }
+    }, 2_000);
+    expect(waited).toBeLessThan(2_000);
+    expect(await probe.exists(keys.activePositions("AAA"))).toBe(0);
+    const b = JSON.parse((await probe.hget(keys.activePositions("BBB"), "rsi_agg")) ?? "{}");
+    expect(b).toMatchObject({ trade_id: "B", entry_price: 100, current_price: 103, stop_loss: 98 });
+    expect(await probe.hget(keys.stopState("B"), "current_sl")).toBe("98");
+    expect(await probe.ttl(keys.activePositions("CCC"))).toBeGreaterThan(86_000);
+  });
+
+  it("starts while Redis is down and fills the cache when it appears", async () => {
+    const port = server.port;
+    await server.kill();
+    const cache = RedisCache.create(`redis://127.0.0.1:${port}`);
+    dm = new DataManager({ journal: TradeJournal.open(journalPath()), cache });
+    await dm.openPosition({ trade: trade("D", { symbol: "DDD" }) });
+    expect((await dm.getOpenPositions()).map((p) => p.trade_id)).toEqual(["D"]);
+    expect((await dm.health()).redis).toMatchObject({ configured: true, up: false });
+
+    await server.launch();
+    await until(async () => {
+      try {
+        return (await probe.hexists(keys.activePositions("DDD"), "rsi_agg")) === 1;
+      } catch {
+        return false;
+      }
+    }, 3_000);
+    expect((await dm.health()).redis.up).toBe(true);
+  });
+});
+
+async function commandsProcessed(redis: Redis): Promise<number> {
+  const info = await redis.info("stats");
+  const match = /total_commands_processed:(\d+)/.exec(info);
+  return Number(match?.[1]);
+}
