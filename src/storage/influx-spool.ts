@@ -1,0 +1,204 @@
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import Database from "better-sqlite3";
+import { z } from "zod";
+import { StateError, ValidationError } from "../domain/errors.js";
+import { parseOrThrow } from "../domain/identifiers.js";
+
+/** The spool's file name inside the data directory (`${dataDir}/influx-spool.db`). */
+export const INFLUX_SPOOL_FILE = "influx-spool.db";
+
+export interface InfluxSpoolOptions {
+  /** Upper bound of the points held, over all batches. */
+  maxPoints: number;
+  /** How long opening waits for another process that holds the file; default 2000 ms. */
+  lockTimeoutMs?: number;
+}
+
+/** One spooled batch: line-protocol lines in the order they were written. */
+export interface SpoolBatch {
+  id: number;
+  lines: string[];
+  points: number;
+}
+
+const optionsSchema = z.object({
+  maxPoints: z.number().int().positive(),
+  lockTimeoutMs: z.number().int().nonnegative().default(2000),
+});
+
+/**
+ * A bounded, durable, ordered queue of line-protocol batches: the place points wait while
+ * InfluxDB cannot take them. One SQLite table in its own file; batches leave it oldest first, and
+ * only when the caller says the batch was written (`peek`, send, `remove`).
+ *
+ * The bound is on points, not batches. An append that would exceed it deletes the oldest batches
+ * until the new one fits, and counts what it deleted in `droppedPoints`: when the spool is full the
+ * newest data wins, because that is what dashboards look at first when InfluxDB returns. A single
+ * batch larger than the whole bound keeps its newest `maxPoints` lines (the older lines of the
+ * batch and every spooled batch are counted as dropped) rather than being refused, for the same
+ * reason.
+ *
+ * One process owns a spool file at a time (an exclusive lock held from open to close): two writers
+ * draining the same queue would send every batch twice.
+ */
+export class InfluxSpool {
+  readonly maxPoints: number;
+  private readonly db: Database.Database;
+  private readonly stmt: ReturnType<typeof InfluxSpool.prepareAll>;
+  private totalPoints: number;
+  private batchCount: number;
+  private dropped = 0;
+
+  constructor(
+    readonly path: string,
+    options: InfluxSpoolOptions,
+  ) {
+    const opts = parseOrThrow(optionsSchema, options, "spool options");
+    this.maxPoints = opts.maxPoints;
+    mkdirSync(dirname(path), { recursive: true });
+    const db = new Database(path, { timeout: opts.lockTimeoutMs });
+    try {
+      try {
+        InfluxSpool.initialise(db);
+      } catch (err) {
+        if (err instanceof Database.SqliteError && err.code.startsWith("SQLITE_BUSY")) {
+          throw new StateError(`influx spool ${path} is in use by another process`);
+        }
+        throw err;
+      }
+      this.db = db;
+      this.stmt = InfluxSpool.prepareAll(db);
+      const totals = this.stmt.totals.get() as { points: number; batches: number };
+      this.totalPoints = totals.points;
+      this.batchCount = totals.batches;
+      // A spool written under a larger bound is cut down to the current one.
+      if (this.totalPoints > this.maxPoints) {
+        this.commitRoom(this.db.transaction(() => this.makeRoom(0))());
+      }
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
+
+  private static initialise(db: Database.Database): void {
+    // Exclusive locking, set before WAL is entered: no shared-memory index, and the write lock
+    // taken below is held until close, so a second process cannot open the same spool.
+    db.pragma("locking_mode = EXCLUSIVE");
+    db.pragma("journal_mode = WAL");
+    // NORMAL syncs at checkpoints, not on every commit. In WAL mode a committed append survives
+    // the process being killed (the WAL is in the OS's hands); only a power cut or kernel crash
+    // can lose the last appends. That is the right trade for a buffer of time series that is
+    // written at the rate ticks arrive while InfluxDB is down; trades go to the journal, which
+    // uses FULL.
+    db.pragma("synchronous = NORMAL");
+    // Takes effect for a new file only: lets the file shrink again after a long outage.
+    db.pragma("auto_vacuum = INCREMENTAL");
+    db.exec(`CREATE TABLE IF NOT EXISTS batches (
+               id         INTEGER PRIMARY KEY AUTOINCREMENT,
+               lines      TEXT    NOT NULL,
+               points     INTEGER NOT NULL CHECK (points > 0),
+               created_at INTEGER NOT NULL
+             )`);
+    db.exec("BEGIN IMMEDIATE; COMMIT");
+  }
+
+  private static prepareAll(db: Database.Database) {
+    return {
+      totals: db.prepare("SELECT COALESCE(SUM(points), 0) AS points, COUNT(*) AS batches FROM batches"),
+      insert: db.prepare("INSERT INTO batches (lines, points, created_at) VALUES (?, ?, ?)"),
+      oldest: db.prepare("SELECT id, lines, points FROM batches ORDER BY id LIMIT 1"),
+      oldestSize: db.prepare("SELECT id, points FROM batches ORDER BY id LIMIT 1"),
+      remove: db.prepare("DELETE FROM batches WHERE id = ? RETURNING points").pluck(),
+    };
+  }
+
+  /**
+   * Appends one batch (at the end: it will be sent after everything spooled before it). Returns
+   * the number of points dropped to make room (0 when it fit). Lines must be single lines of line
+   * protocol; an empty batch is a no-op.
+   */
+  append(lines: readonly string[]): number {
+    if (lines.length === 0) return 0;
+    for (const [index, line] of lines.entries()) {
+      if (line === "" || line.includes("\n")) {
+        throw new ValidationError(`lines.${index}`, "must be one non-empty line");
+      }
+    }
+    const cut = Math.max(0, lines.length - this.maxPoints);
+    const kept = cut > 0 ? lines.slice(cut) : lines;
+    const room = this.db.transaction(() => {
+      const made = this.makeRoom(kept.length);
+      this.stmt.insert.run(kept.join("\n"), kept.length, Date.now());
+      return made;
+    })();
+    this.commitRoom(room);
+    this.totalPoints += kept.length;
+    this.batchCount += 1;
+    this.dropped += cut;
+    return room.dropped + cut;
+  }
+
+  /** The oldest batch, or undefined when the spool is empty. */
+  peek(): SpoolBatch | undefined {
+    const row = this.stmt.oldest.get() as { id: number; lines: string; points: number } | undefined;
+    if (row === undefined) return undefined;
+    return { id: row.id, lines: row.lines.split("\n"), points: row.points };
+  }
+
+  /**
+   * Removes a batch once it has been written. Returns its point count, or 0 if it was no longer
+   * there (dropped by an append that needed the room meanwhile).
+   */
+  remove(id: number): number {
+    const points = this.stmt.remove.get(id) as number | undefined;
+    if (points === undefined) return 0;
+    this.totalPoints -= points;
+    this.batchCount -= 1;
+    if (this.batchCount === 0) this.db.pragma("incremental_vacuum");
+    return points;
+  }
+
+  /** Points currently spooled. */
+  points(): number {
+    return this.totalPoints;
+  }
+
+  /** Batches currently spooled. */
+  batches(): number {
+    return this.batchCount;
+  }
+
+  /** Points dropped to keep the bound since this spool was opened. */
+  get droppedPoints(): number {
+    return this.dropped;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  /** Deletes oldest batches until `incoming` more points fit. Runs inside a transaction. */
+  private makeRoom(incoming: number): { dropped: number; batches: number } {
+    let total = this.totalPoints;
+    let dropped = 0;
+    let batches = 0;
+    while (total + incoming > this.maxPoints) {
+      const oldest = this.stmt.oldestSize.get() as { id: number; points: number } | undefined;
+      if (oldest === undefined) break;
+      this.stmt.remove.get(oldest.id);
+      total -= oldest.points;
+      dropped += oldest.points;
+      batches += 1;
+    }
+    return { dropped, batches };
+  }
+
+  /** Applies a committed makeRoom to the in-memory totals. */
+  private commitRoom(room: { dropped: number; batches: number }): void {
+    this.totalPoints -= room.dropped;
+    this.batchCount -= room.batches;
+    this.dropped += room.dropped;
+  }
+}
