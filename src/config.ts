@@ -51,6 +51,20 @@ const envSchema = z.object({
   VELOX_INFLUX_TOKEN: optionalText,
   VELOX_INFLUX_ORG: z.string().trim().min(1).default("velox"),
   VELOX_INFLUX_BUCKET: z.string().trim().min(1).default("trading"),
+  VELOX_INFLUX_PARAMS_MODE: z
+    .enum(["prelude", "api"], { error: "expected prelude (InfluxDB OSS) or api (InfluxDB Cloud)" })
+    .default("prelude"),
+  VELOX_INFLUX_FLUSH_MS: z.coerce
+    .number({ error: "expected milliseconds" })
+    .int("expected a whole number")
+    .min(10, "expected 10 to 1000 ms")
+    .max(1000, "expected 10 to 1000 ms")
+    .default(1000),
+  VELOX_INFLUX_SPOOL_MAX_POINTS: z.coerce
+    .number({ error: "expected a number of points" })
+    .int("expected a whole number")
+    .positive("expected a positive number")
+    .default(2_000_000),
   VELOX_KAFKA_BROKERS: brokers,
   VELOX_API_PORT: port(5000),
   VELOX_METRICS_PORT: port(9464),
@@ -69,7 +83,17 @@ export interface Config {
   /** Unset means no Redis: reads fall back to the journal and in-process state. */
   redisUrl: string | undefined;
   /** Unset `url` means no InfluxDB. */
-  influx: { url: string | undefined; token: string | undefined; org: string; bucket: string };
+  influx: {
+    url: string | undefined;
+    token: string | undefined;
+    org: string;
+    bucket: string;
+    /** How Flux `params` reach the server: a sanitised prelude (OSS) or the API field (Cloud). */
+    paramsMode: "prelude" | "api";
+    flushIntervalMs: number;
+    /** Bound of the on-disk spool that holds points while InfluxDB is unreachable. */
+    spoolMaxPoints: number;
+  };
   /** Empty means no Kafka. */
   kafkaBrokers: string[];
   apiPort: number;
@@ -119,6 +143,9 @@ export function loadConfig(
       token: v.VELOX_INFLUX_TOKEN,
       org: v.VELOX_INFLUX_ORG,
       bucket: v.VELOX_INFLUX_BUCKET,
+      paramsMode: v.VELOX_INFLUX_PARAMS_MODE,
+      flushIntervalMs: v.VELOX_INFLUX_FLUSH_MS,
+      spoolMaxPoints: v.VELOX_INFLUX_SPOOL_MAX_POINTS,
     },
     kafkaBrokers: v.VELOX_KAFKA_BROKERS ? v.VELOX_KAFKA_BROKERS.split(",").map((b) => b.trim()) : [],
     apiPort: v.VELOX_API_PORT,
@@ -146,10 +173,9 @@ export function describeConfig(config: Config): Record<string, unknown> {
     ...config,
     redisUrl: config.redisUrl && redactUrl(config.redisUrl),
     influx: {
-      org: config.influx.org,
-      bucket: config.influx.bucket,
+      ...config.influx,
       url: config.influx.url && redactUrl(config.influx.url),
-      ...(config.influx.token ? { token: "***" } : {}),
+      token: config.influx.token ? "***" : undefined,
     },
   };
 }

@@ -1,7 +1,6 @@
 import { type Config, describeConfig } from "../config.js";
 import { createLogger } from "../log.js";
-import { RedisCache } from "../storage/redis-cache.js";
-import { TradeJournal } from "../storage/trade-journal.js";
+import { openStores } from "./stores.js";
 
 export interface RunOptions {
   durationSeconds?: number | undefined;
@@ -18,27 +17,24 @@ export async function runMain(config: Config, options: RunOptions): Promise<numb
   const log = logging.for("main");
   log.info({ config: describeConfig(config) }, "starting");
 
-  const journal = TradeJournal.open(config.sqlitePath, { logger: logging.for("database") });
-  let cache: RedisCache | undefined;
-  if (config.redisUrl) {
-    try {
-      cache = await RedisCache.connect(config.redisUrl, { logger: logging.for("cache") });
-    } catch (err) {
-      // Redis is a cache: the engine runs without it rather than refusing to start.
-      log.warn({ err: (err as Error).message }, "redis unavailable at start; running without the hot cache");
-    }
-  }
+  const { data, series } = openStores(config, logging);
 
   const statusLine = async () => {
-    const redis = cache ? await cache.health() : undefined;
-    const status = {
-      open_positions: journal.openTrades().length,
-      sqlite: "up",
-      redis: redis ? (redis.up ? "up" : "down") : "not configured",
-      redis_latency_ms: redis?.latencyMs ?? undefined,
-    };
-    const redisText = redis?.up ? `up (${redis.latencyMs?.toFixed(1)} ms)` : status.redis;
-    log.info({ status }, `status: open positions ${status.open_positions} | sqlite up | redis ${redisText}`);
+    const health = await data.health();
+    const open = (await data.getOpenPositions()).length;
+    const redis = !health.redis.configured
+      ? "not configured"
+      : health.redis.up
+        ? `up (${health.redis.latencyMs?.toFixed(1)} ms)`
+        : "down";
+    const influxStats = series?.stats();
+    const influx = influxStats
+      ? `${influxStats.up ? "up" : "down"}, spool ${influxStats.spoolPoints}`
+      : "not configured";
+    log.info(
+      { status: { open_positions: open, health, influx: influxStats, data: data.stats() } },
+      `status: open positions ${open} | sqlite up | redis ${redis} | influx ${influx}`,
+    );
   };
 
   await statusLine();
@@ -53,8 +49,7 @@ export async function runMain(config: Config, options: RunOptions): Promise<numb
 
   clearInterval(timer);
   log.info({ reason }, "shutting down");
-  await cache?.close();
-  journal.close();
+  await data.close();
   log.info("stopped");
   await logging.close();
   return 0;

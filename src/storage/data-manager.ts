@@ -12,6 +12,7 @@ import type {
   TradeSide,
 } from "../domain/trade.js";
 import { type MeasurementName, msToNs, type SeriesPoint } from "../schema/influx.js";
+import type { AnySeriesPoint } from "./line-protocol.js";
 import type { IndicatorWrite, LatestTick, Position, PositionWrite, RedisCache } from "./redis-cache.js";
 import type { TradeJournal } from "./trade-journal.js";
 import type { StrategyStats } from "./trade-stats.js";
@@ -21,7 +22,7 @@ type Conditions = SignalConditions["conditions"];
 /** What the DataManager needs of the time-series writer (InfluxWriter implements it). */
 export interface TimeSeriesWriter {
   /** Non-blocking; throws only on a point that breaks the schema. */
-  write(point: SeriesPoint): void;
+  write(point: AnySeriesPoint): void;
   close(): Promise<void>;
 }
 
@@ -368,6 +369,15 @@ export class DataManager {
     this.pendingIndicators.set(symbol, { symbol, values, timestamp: Math.round(timestampMs) });
   }
 
+  /** Periodic per-strategy figures (open positions, signals, P&L, win rate) for the time series. */
+  recordStrategyMetrics(
+    strategyId: string,
+    metrics: { positions_count: number; signals_count: number; pnl: number; win_rate: number },
+    timestampMs: number,
+  ): void {
+    this.writeSeries("strategy_metrics", { strategy_id: strategyId }, metrics, timestampMs);
+  }
+
   // --- reads -------------------------------------------------------------------------------------
 
   /** Everything known about one trade: the journal's record, its conditions, stop history and, when InfluxDB answers, its position history. */
@@ -468,7 +478,7 @@ export class DataManager {
   ): void {
     if (!this.series) return;
     try {
-      this.series.write({ measurement, tags, fields, timestampNs: msToNs(timestampMs) } as SeriesPoint);
+      this.series.write({ measurement, tags, fields, timestampNs: msToNs(timestampMs) } as AnySeriesPoint);
     } catch (err) {
       // The writer counts its own rejections; this keeps a bad point from failing a fill.
       this.counters.seriesPointsRejected++;

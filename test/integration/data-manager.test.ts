@@ -7,10 +7,12 @@ import { NotFoundError, StateError, ValidationError } from "../../src/domain/err
 import type { NewTrade } from "../../src/domain/trade.js";
 import { keys } from "../../src/schema/redis-keys.js";
 import { DataManager } from "../../src/storage/data-manager.js";
+import { InfluxWriter } from "../../src/storage/influx-writer.js";
 import { RedisCache } from "../../src/storage/redis-cache.js";
 import { TradeJournal } from "../../src/storage/trade-journal.js";
 import { skipWithout } from "../helpers/backend.js";
 import { RedisServer } from "../helpers/redis-server.js";
+import { VICTORIA_METRICS, VictoriaMetrics } from "../helpers/victoria-metrics.js";
 
 const T0 = 1_746_780_000; // 2025-05-09T08:40:00Z, unix seconds
 
@@ -217,3 +219,76 @@ async function commandsProcessed(redis: Redis): Promise<number> {
   const match = /total_commands_processed:(\d+)/.exec(info);
   return Number(match?.[1]);
 }
+
+const skipVm = skipWithout(VICTORIA_METRICS, "DataManager tests with the InfluxDB write path");
+
+describe.skipIf(skipVm)("DataManager with the InfluxDB write path (VictoriaMetrics)", () => {
+  let vm: VictoriaMetrics;
+  beforeAll(async () => {
+    vm = await VictoriaMetrics.start();
+  });
+  afterAll(async () => {
+    await vm.stop();
+  });
+
+  it("records every measurement with the event's own timestamps and the trade_id on position snapshots", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "velox-dm-vm-"));
+    const series = new InfluxWriter({
+      url: vm.url,
+      org: "velox",
+      bucket: "trading",
+      spoolPath: join(dir, "spool.db"),
+      flushIntervalMs: 50,
+    });
+    const dm = new DataManager({ journal: TradeJournal.open(join(dir, "velox.db")), series });
+    const t = T0 * 1000;
+    dm.storeTick({ symbol: "AAA", timestamp: t, open: 100, high: 101, low: 99, close: 100.5, volume: 10 });
+    dm.storeIndicators("AAA", { rsi_14: 28.5 }, t, { rsi_14: 14 });
+    await dm.openPosition({ trade: trade("V1", { symbol: "AAA", entry_time: T0 + 1 }) });
+    dm.updatePositionSnapshot("V1", 104, t + 2_000);
+    await dm.updateTrailingStop({ trade_id: "V1", ts: T0 + 3, stop: 99, highest_price: 104, sl_type: "atr" });
+    await dm.closePosition("V1", { exit: { exit_time: T0 + 4, exit_price: 103, exit_reason: "signal" } });
+    dm.recordStrategyMetrics(
+      "rsi_agg",
+      { positions_count: 0, signals_count: 2, pnl: 29, win_rate: 1 },
+      t + 5_000,
+    );
+    await dm.close(); // flushes the writer
+
+    const one = async (name: string) => {
+      const found = await vm.exportSeries(`{__name__="${name}"}`);
+      expect(found.length, `series ${name}`).toBeGreaterThan(0);
+      return found;
+    };
+    expect((await one("ticks_close"))[0]).toMatchObject({
+      metric: { symbol: "AAA", source: "simulator" },
+      values: [100.5],
+      timestamps: [t],
+    });
+    expect((await one("indicators_period"))[0]).toMatchObject({
+      metric: { indicator_type: "rsi_14" },
+      values: [14],
+    });
+    expect((await one("positions_unrealized_pnl"))[0]).toMatchObject({
+      metric: { trade_id: "V1", strategy_id: "rsi_agg", symbol: "AAA" },
+      values: [40],
+      timestamps: [t + 2_000],
+    });
+    expect((await one("trailing_sl_current_sl"))[0]).toMatchObject({
+      metric: { trade_id: "V1", sl_type: "atr" },
+      values: [99],
+      timestamps: [t + 3_000],
+    });
+    const trades = await one("trades_price");
+    expect(trades.map((s) => [s.metric.action, s.values[0], s.timestamps[0]]).sort()).toEqual([
+      ["BUY", 100, t + 1_000],
+      ["SELL", 103, t + 4_000],
+    ]);
+    // (103 − 100) × 10 − 1 fee = 29
+    expect((await one("trades_pnl"))[0]).toMatchObject({ metric: { action: "SELL" }, values: [29] });
+    expect((await one("strategy_metrics_signals_count"))[0]).toMatchObject({
+      values: [2],
+      timestamps: [t + 5_000],
+    });
+  });
+});
