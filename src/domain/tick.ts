@@ -22,7 +22,11 @@ export const tickSchema = z
       .regex(/^[a-z0-9_-]{1,32}$/, "must match [a-z0-9_-]{1,32}")
       .default("simulator"),
   })
-  .refine((t) => t.high >= t.low, { path: ["high"], message: "must not be below low" });
+  .refine((t) => t.high >= t.low, { path: ["high"], message: "must not be below low" })
+  .refine((t) => t.bid === undefined || t.ask === undefined || t.bid <= t.ask, {
+    path: ["ask"],
+    message: "must not be below bid",
+  });
 
 export type TickInput = z.input<typeof tickSchema>;
 export type Tick = z.output<typeof tickSchema>;

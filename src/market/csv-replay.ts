@@ -1,0 +1,307 @@
+import { createReadStream, type ReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import { performance } from "node:perf_hooks";
+import { pipeline } from "node:stream";
+import { setImmediate as nextTurn, setTimeout as sleep } from "node:timers/promises";
+import { type CsvError, type Info, type Parser, parse } from "csv-parse";
+import type { Logger } from "pino";
+import { StateError, ValidationError } from "../domain/errors.js";
+import type { Tick } from "../domain/tick.js";
+import {
+  REQUIRED_TICK_FIELDS,
+  type Rejection,
+  TICK_FIELDS,
+  type TickField,
+  TickValidator,
+} from "./tick-validator.js";
+
+/**
+ * Replays a CSV file of ticks as an async iterator, streaming (the file is never read whole).
+ *
+ * Format: a header row naming the columns, then one tick per row:
+ * `timestamp,symbol,open,high,low,close,volume[,bid,ask]`, in any column order; timestamps are
+ * ISO 8601 or epoch milliseconds. A header with an unknown, missing or repeated column stops the
+ * replay before it starts (`CsvReplay.open` throws). A bad row never does: it is rejected through
+ * the validator, counted by reason and reported with its line number, and the replay goes on.
+ */
+
+/** The columns a tick CSV may have, in the order the sample files use. */
+export const CSV_COLUMNS: readonly TickField[] = TICK_FIELDS;
+
+/** A row longer than this is an unclosed quote swallowing the file; the replay stops on it. */
+const MAX_ROW_BYTES = 1024 * 1024;
+/** Ticks due within this many ms are handed out without waiting. */
+const PACE_SLACK_MS = 5;
+/** When nothing makes the replay wait, hand control to the event loop this often. */
+const ROWS_PER_TURN = 256;
+
+export interface CsvReplayOptions {
+  path: string;
+  /** Multiple of real time, by the ticks' own timestamps (10 = ten times faster), or `max`; default `max`. */
+  speed?: number | "max";
+  /** Ends the iteration (without an error) when aborted. */
+  signal?: AbortSignal;
+  logger?: Logger;
+  /** Called for every rejected row (reason, line number, raw row). Ignored when `validator` is given. */
+  onReject?: (rejection: Rejection) => void;
+  /** Validator to use, e.g. one shared with metrics; default a new one with source `replay`. */
+  validator?: TickValidator;
+}
+
+export interface ReplayProgress {
+  /** Data rows read so far (the header not counted), valid or not. */
+  rowsRead: number;
+  /** Bytes read from the file so far (reading runs at most one 64 KiB chunk ahead of the rows). */
+  bytesRead: number;
+  /** Size of the file. */
+  totalBytes: number;
+  ticks: number;
+  rejected: number;
+  done: boolean;
+}
+
+interface ParsedRow {
+  record: string[];
+  info: Info;
+  raw: string;
+}
+
+export class CsvReplay implements AsyncIterable<Tick> {
+  private rowsRead = 0;
+  private ticks = 0;
+  private done = false;
+  private started = false;
+
+  private constructor(
+    readonly path: string,
+    /** The columns, as the header names them. */
+    readonly columns: readonly TickField[],
+    readonly validator: TickValidator,
+    readonly totalBytes: number,
+    private readonly input: ReadStream,
+    private readonly parser: Parser,
+    private readonly rows: AsyncIterator<ParsedRow>,
+    private readonly speed: number | "max",
+    private readonly signal: AbortSignal | undefined,
+    private readonly logger: Logger | undefined,
+  ) {}
+
+  /**
+   * Opens the file and reads its header. Throws a ValidationError for a bad `speed` or header
+   * (naming the file and the column), and the file system's error for a file that cannot be read.
+   */
+  static async open(options: CsvReplayOptions): Promise<CsvReplay> {
+    const speed = options.speed ?? "max";
+    if (speed !== "max" && !(typeof speed === "number" && Number.isFinite(speed) && speed > 0)) {
+      throw new ValidationError("speed", 'must be a positive number or "max"');
+    }
+    const { path } = options;
+    const totalBytes = (await stat(path)).size;
+    const validator =
+      options.validator ??
+      new TickValidator({ source: "replay", logger: options.logger, onReject: options.onReject });
+
+    // The replay is created once the header is known; until then, skipped rows have no home.
+    let replay: CsvReplay | undefined;
+    const input = createReadStream(path, { highWaterMark: 64 * 1024 });
+    const parser = parse({
+      bom: true,
+      info: true,
+      raw: true,
+      // Rows of the wrong length and stray quotes are rejected here, by line, not by the parser.
+      relax_column_count: true,
+      relax_quotes: true,
+      skip_empty_lines: true,
+      skip_records_with_error: true,
+      max_record_size: MAX_ROW_BYTES,
+      on_skip: (error, raw) => {
+        if (error?.code === "CSV_MAX_RECORD_SIZE") {
+          throw new ValidationError(
+            `${path} line ${lineOf(error)}`,
+            `a row has grown past ${MAX_ROW_BYTES} bytes by this line (an unclosed quote?); the rest of the file cannot be read`,
+          );
+        }
+        replay?.skipped(error, raw);
+        return undefined;
+      },
+    });
+    pipeline(input, parser, () => {
+      // Errors reach the reader through the parser; nothing else to do.
+    });
+    const rows = parser[Symbol.asyncIterator]() as AsyncIterator<ParsedRow>;
+
+    let first: IteratorResult<ParsedRow>;
+    try {
+      first = await rows.next();
+    } catch (error) {
+      input.destroy();
+      throw error;
+    }
+    if (first.done) {
+      input.destroy();
+      throw new ValidationError(`${path} header`, "the file is empty; expected a header row");
+    }
+    const columns = checkHeader(path, first.value.record, () => input.destroy());
+    replay = new CsvReplay(
+      path,
+      columns,
+      validator,
+      totalBytes,
+      input,
+      parser,
+      rows,
+      speed,
+      options.signal,
+      options.logger,
+    );
+    return replay;
+  }
+
+  progress(): ReplayProgress {
+    return {
+      rowsRead: this.rowsRead,
+      bytesRead: Math.min(this.input.bytesRead, this.totalBytes),
+      totalBytes: this.totalBytes,
+      ticks: this.ticks,
+      rejected: this.validator.rejected,
+      done: this.done,
+    };
+  }
+
+  /** Stops reading and releases the file; iteration, if running, ends. */
+  close(): void {
+    this.done = true;
+    this.input.destroy();
+    this.parser.destroy();
+  }
+
+  /** The valid ticks, in file order. A replay can be iterated once. */
+  [Symbol.asyncIterator](): AsyncGenerator<Tick> {
+    if (this.started) throw new StateError("a CSV replay can be iterated only once");
+    this.started = true;
+    return this.replay();
+  }
+
+  private async *replay(): AsyncGenerator<Tick> {
+    const { signal } = this;
+    const onAbort = () => this.close();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    this.logger?.info({ path: this.path, totalBytes: this.totalBytes, speed: this.speed }, "Replay started");
+    let firstTime: number | undefined;
+    let wallStart = 0;
+    let sinceTurn = 0;
+    let reachedEnd = false;
+    try {
+      while (!signal?.aborted) {
+        let next: IteratorResult<ParsedRow>;
+        try {
+          next = await this.rows.next();
+        } catch (error) {
+          if (signal?.aborted) return;
+          throw error;
+        }
+        if (next.done) {
+          reachedEnd = true;
+          break;
+        }
+        const tick = this.row(next.value);
+        if (tick === undefined) continue;
+
+        let wait = 0;
+        if (this.speed !== "max") {
+          if (firstTime === undefined) {
+            firstTime = tick.timestamp;
+            wallStart = performance.now();
+          }
+          wait = wallStart + (tick.timestamp - firstTime) / this.speed - performance.now();
+        }
+        if (wait > PACE_SLACK_MS) {
+          try {
+            await sleep(wait, undefined, { signal });
+          } catch (error) {
+            if (signal?.aborted) return;
+            throw error;
+          }
+          sinceTurn = 0;
+        } else if (++sinceTurn >= ROWS_PER_TURN) {
+          await nextTurn();
+          sinceTurn = 0;
+          if (signal?.aborted) return;
+        }
+        this.ticks++;
+        yield tick;
+      }
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+      this.close();
+      this.logger?.info(
+        {
+          path: this.path,
+          rows: this.rowsRead,
+          ticks: this.ticks,
+          rejected: this.validator.rejected,
+          finished: reachedEnd,
+        },
+        "Replay ended",
+      );
+    }
+  }
+
+  /** One data row: the tick, or undefined when it was rejected. */
+  private row({ record, info, raw }: ParsedRow): Tick | undefined {
+    this.rowsRead++;
+    const line = info.lines;
+    if (record.length !== this.columns.length) {
+      this.validator.reject("malformed_row", {
+        line,
+        row: raw,
+        message: `expected ${this.columns.length} fields, got ${record.length}`,
+      });
+      return undefined;
+    }
+    const fields: Record<string, string> = {};
+    for (let i = 0; i < record.length; i++) {
+      fields[this.columns[i] as TickField] = (record[i] as string).trim();
+    }
+    const result = this.validator.validate(fields, { line, row: raw });
+    return result.ok ? result.tick : undefined;
+  }
+
+  /** A record the parser could not read (e.g. a quote never closed). */
+  private skipped(error: CsvError | undefined, raw: string | undefined): void {
+    this.rowsRead++;
+    this.validator.reject("malformed_row", {
+      line: error ? lineOf(error) : undefined,
+      row: raw,
+      message: error?.message ?? "unreadable row",
+    });
+  }
+}
+
+function lineOf(error: CsvError): number | undefined {
+  return typeof error.lines === "number" ? error.lines : undefined;
+}
+
+/** The header's columns, or a ValidationError naming what is wrong with it. */
+function checkHeader(path: string, header: readonly string[], cleanUp: () => void): TickField[] {
+  const names = header.map((name) => name.trim());
+  const fail = (reason: string): never => {
+    cleanUp();
+    throw new ValidationError(
+      `${path} header`,
+      `${reason} (columns: ${CSV_COLUMNS.join(",")}; bid, ask optional)`,
+    );
+  };
+  const known = new Set<string>(CSV_COLUMNS);
+  const unknown = names.filter((name) => !known.has(name));
+  if (unknown.length > 0) {
+    fail(
+      `unknown column${unknown.length > 1 ? "s" : ""} ${unknown.map((n) => JSON.stringify(n)).join(", ")}`,
+    );
+  }
+  const repeated = names.filter((name, i) => names.indexOf(name) !== i);
+  if (repeated.length > 0) fail(`repeated column ${JSON.stringify(repeated[0])}`);
+  const missing = REQUIRED_TICK_FIELDS.filter((name) => !names.includes(name));
+  if (missing.length > 0) fail(`missing column${missing.length > 1 ? "s" : ""} ${missing.join(", ")}`);
+  return names as TickField[];
+}

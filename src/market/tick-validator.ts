@@ -1,0 +1,307 @@
+import type { Logger } from "pino";
+import { ValidationError } from "../domain/errors.js";
+import { type Tick, tickSchema } from "../domain/tick.js";
+
+/**
+ * Validation of raw ticks from any source (CSV rows, feed messages, simulator output).
+ *
+ * A bad tick is never an exception: it is rejected with one reason from a closed set, counted,
+ * handed to an optional `onReject` callback, and logged once per reason (the first occurrence,
+ * as a sample). What counts as valid is `tickSchema`; this module turns raw text into numbers
+ * first, names the reason for each rule the schema enforces, and adds the one rule that needs
+ * state: timestamps must increase per symbol.
+ */
+
+/**
+ * Every reason a tick can be rejected for. Closed and small, so it can label a metric.
+ * When a tick breaks several rules, the reason is the first one found in this order:
+ * the row's shape, then field by field (timestamp, symbol, prices, volume), then the rules
+ * across fields, then the order in time.
+ */
+export const REJECT_REASONS = [
+  "malformed_row",
+  "unknown_column",
+  "missing_field",
+  "bad_timestamp",
+  "bad_symbol",
+  "not_a_number",
+  "non_positive_price",
+  "negative_volume",
+  "high_below_low",
+  "crossed_quote",
+  "out_of_order",
+] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
+
+/** The fields of a raw tick, in CSV column order; `bid` and `ask` are optional. */
+export const TICK_FIELDS = [
+  "timestamp",
+  "symbol",
+  "open",
+  "high",
+  "low",
+  "close",
+  "volume",
+  "bid",
+  "ask",
+] as const;
+export type TickField = (typeof TICK_FIELDS)[number];
+export const REQUIRED_TICK_FIELDS: readonly TickField[] = [
+  "timestamp",
+  "symbol",
+  "open",
+  "high",
+  "low",
+  "close",
+  "volume",
+];
+const PRICE_FIELDS = ["open", "high", "low", "close", "bid", "ask"] as const;
+const NUMERIC_FIELDS = ["open", "high", "low", "close", "volume", "bid", "ask"] as const;
+/** Keys a raw object may carry: the tick fields and `source`, which is accepted but not used. */
+const KNOWN_KEYS: ReadonlySet<string> = new Set<string>([...TICK_FIELDS, "source"]);
+
+/** Where a raw tick came from, for the rejection report. */
+export interface RawContext {
+  /** 1-based line number in the source file (the header is line 1). */
+  line?: number;
+  /** The raw text of the row, as read. */
+  row?: string;
+}
+
+/** One rejected tick, as reported to `onReject` and in the log sample. */
+export interface Rejection {
+  reason: RejectReason;
+  message: string;
+  /** The offending field or column, when one can be named. */
+  field?: string;
+  /** The raw value of that field (strings cut to 200 characters). */
+  value?: unknown;
+  symbol?: string;
+  line?: number;
+  row?: string;
+}
+
+export type Validation = { ok: true; tick: Tick } | { ok: false; rejection: Rejection };
+
+export interface TickValidatorOptions {
+  /** The `source` tag of every tick this validator passes; one validator serves one source. */
+  source?: string;
+  /** Logs the first rejection of each reason, at warn. */
+  logger?: Logger;
+  /** Called for every rejection, e.g. to list bad rows by line number. */
+  onReject?: (rejection: Rejection) => void;
+  /** Accept a tick whose timestamp equals the previous one of its symbol; default false. */
+  allowEqualTimestamps?: boolean;
+}
+
+const SAMPLE_LIMIT = 200;
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+const EPOCH_MS = /^\d{1,16}(\.\d+)?$/;
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?)?$/i;
+const ISO_HAS_ZONE = /(Z|[+-]\d{2}(:?\d{2})?)$/i;
+/** The largest time a Date can hold. */
+const MAX_EPOCH_MS = 8.64e15;
+
+/**
+ * Parses a timestamp given as epoch milliseconds (number or decimal string) or as ISO 8601
+ * (`2024-01-02T14:30:00.250Z`; a date-time without an offset is taken as UTC, never as local
+ * time). Returns undefined when it is neither.
+ */
+export function parseTimestamp(value: unknown): number | undefined {
+  if (typeof value === "number") {
+    return Number.isFinite(value) && value >= 0 && value <= MAX_EPOCH_MS ? value : undefined;
+  }
+  if (typeof value !== "string") return undefined;
+  const text = value.trim();
+  if (EPOCH_MS.test(text)) {
+    const ms = Number(text);
+    return ms <= MAX_EPOCH_MS ? ms : undefined;
+  }
+  if (!ISO_8601.test(text)) return undefined;
+  // Date-only forms are UTC already; a date-time without an offset would be local: make it UTC.
+  const utc = text.length > 10 && !ISO_HAS_ZONE.test(text) ? `${text}Z` : text;
+  const ms = Date.parse(utc.replace(" ", "T"));
+  return Number.isFinite(ms) && ms >= 0 ? ms : undefined;
+}
+
+function isBlank(value: unknown): boolean {
+  return value === undefined || value === null || (typeof value === "string" && value.trim() === "");
+}
+
+function parseNumber(value: unknown): number | undefined {
+  if (typeof value === "number") return Number.isFinite(value) ? value : undefined;
+  if (typeof value !== "string") return undefined;
+  const text = value.trim();
+  if (!DECIMAL.test(text)) return undefined;
+  const n = Number(text);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+function sample(value: unknown): unknown {
+  return typeof value === "string" && value.length > SAMPLE_LIMIT
+    ? `${value.slice(0, SAMPLE_LIMIT)}…`
+    : value;
+}
+
+function zeroCounts(): Record<RejectReason, number> {
+  return Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])) as Record<RejectReason, number>;
+}
+
+export class TickValidator {
+  private readonly source: string;
+  private readonly logger: Logger | undefined;
+  private readonly onReject: ((rejection: Rejection) => void) | undefined;
+  private readonly allowEqual: boolean;
+  private readonly rejectedBy = zeroCounts();
+  private readonly lastBySymbol = new Map<string, number>();
+  private acceptedCount = 0;
+
+  constructor(options: TickValidatorOptions = {}) {
+    const source = options.source ?? "simulator";
+    if (!tickSchema.shape.source.safeParse(source).success) {
+      throw new ValidationError("source", "must match [a-z0-9_-]{1,32}");
+    }
+    this.source = source;
+    this.logger = options.logger;
+    this.onReject = options.onReject;
+    this.allowEqual = options.allowEqualTimestamps ?? false;
+  }
+
+  /**
+   * Checks one raw tick: an object keyed by tick field, values as numbers or text (empty text
+   * is a missing value; empty `bid`/`ask` are absent). Returns the Tick, or the rejection, which
+   * has already been counted, reported and (the first of its reason) logged.
+   */
+  validate(raw: Readonly<Record<string, unknown>>, context: RawContext = {}): Validation {
+    const found = this.check(raw);
+    if ("reason" in found) {
+      const { reason, ...details } = found;
+      const symbol: unknown = typeof raw === "object" && raw !== null ? raw.symbol : undefined;
+      if (typeof symbol === "string" && symbol !== "") details.symbol = symbol;
+      return { ok: false, rejection: this.reject(reason, { ...details, ...context }) };
+    }
+    const tick = found.tick;
+    const last = this.lastBySymbol.get(tick.symbol);
+    if (last !== undefined && (tick.timestamp < last || (tick.timestamp === last && !this.allowEqual))) {
+      const rejection = this.reject("out_of_order", {
+        ...context,
+        field: "timestamp",
+        value: raw.timestamp,
+        symbol: tick.symbol,
+        message: `timestamp ${new Date(tick.timestamp).toISOString()} is not after the previous ${tick.symbol} tick at ${new Date(last).toISOString()}`,
+      });
+      return { ok: false, rejection };
+    }
+    this.lastBySymbol.set(tick.symbol, tick.timestamp);
+    this.acceptedCount++;
+    return { ok: true, tick };
+  }
+
+  /**
+   * Counts, reports and (once per reason) logs a rejection found outside `validate`, such as a
+   * CSV row with the wrong number of fields. Returns the rejection.
+   */
+  reject(reason: RejectReason, details: Omit<Rejection, "reason">): Rejection {
+    const rejection: Rejection = { reason, ...details };
+    if ("value" in details) rejection.value = sample(details.value);
+    if (details.symbol !== undefined) rejection.symbol = sample(details.symbol) as string;
+    if (details.row !== undefined) rejection.row = sample(details.row.trim()) as string;
+    const seen = this.rejectedBy[reason]++;
+    if (seen === 0) {
+      this.logger?.warn(
+        { ...rejection, source: this.source },
+        "Tick rejected; later rejections for the same reason are counted, not logged",
+      );
+    }
+    this.onReject?.(rejection);
+    return rejection;
+  }
+
+  /** Rejections so far, by reason; every reason is present. */
+  counts(): Record<RejectReason, number> {
+    return { ...this.rejectedBy };
+  }
+
+  get accepted(): number {
+    return this.acceptedCount;
+  }
+
+  get rejected(): number {
+    let total = 0;
+    for (const reason of REJECT_REASONS) total += this.rejectedBy[reason];
+    return total;
+  }
+
+  /** The timestamp of the last tick accepted for `symbol`. */
+  lastTimestamp(symbol: string): number | undefined {
+    return this.lastBySymbol.get(symbol);
+  }
+
+  private check(raw: Readonly<Record<string, unknown>>): { tick: Tick } | Rejection {
+    if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+      return { reason: "malformed_row", message: "expected an object of tick fields", value: String(raw) };
+    }
+    for (const key of Object.keys(raw)) {
+      if (!KNOWN_KEYS.has(key)) {
+        return { reason: "unknown_column", field: key, value: raw[key], message: `unknown field "${key}"` };
+      }
+    }
+    for (const field of REQUIRED_TICK_FIELDS) {
+      if (isBlank(raw[field])) return { reason: "missing_field", field, message: `${field} is missing` };
+    }
+    const timestamp = parseTimestamp(raw.timestamp);
+    if (timestamp === undefined) {
+      return {
+        reason: "bad_timestamp",
+        field: "timestamp",
+        value: raw.timestamp,
+        message: "expected epoch milliseconds or an ISO 8601 date-time",
+      };
+    }
+    const symbol = raw.symbol;
+    if (!tickSchema.shape.symbol.safeParse(symbol).success) {
+      return {
+        reason: "bad_symbol",
+        field: "symbol",
+        value: symbol,
+        message: "symbol must match [A-Z0-9._-]{1,32}",
+      };
+    }
+    const input: Record<string, unknown> = { symbol, timestamp, source: this.source };
+    for (const field of NUMERIC_FIELDS) {
+      const value = raw[field];
+      if ((field === "bid" || field === "ask") && isBlank(value)) continue;
+      const n = parseNumber(value);
+      if (n === undefined) {
+        return { reason: "not_a_number", field, value, message: `${field} is not a finite number` };
+      }
+      input[field] = n;
+    }
+    const result = tickSchema.safeParse(input);
+    if (result.success) return { tick: result.data };
+    // The first issue by reason order, so a tick with several faults is always classified alike.
+    let best: { reason: RejectReason; field: string; message: string } | undefined;
+    for (const issue of result.error.issues) {
+      const field = String(issue.path[0] ?? "");
+      const reason = reasonFor(field, issue.code);
+      if (!best || REJECT_REASONS.indexOf(reason) < REJECT_REASONS.indexOf(best.reason)) {
+        best = { reason, field, message: `${field} ${issue.message}` };
+      }
+    }
+    const { reason, field, message } = best ?? {
+      reason: "malformed_row",
+      field: "",
+      message: "invalid tick",
+    };
+    return field ? { reason, field, value: raw[field], message } : { reason, message };
+  }
+}
+
+function reasonFor(field: string, code: string): RejectReason {
+  if (field === "symbol") return "bad_symbol";
+  if (field === "timestamp") return "bad_timestamp";
+  if (field === "volume") return "negative_volume";
+  if (code === "custom") return field === "high" ? "high_below_low" : "crossed_quote";
+  if ((PRICE_FIELDS as readonly string[]).includes(field)) return "non_positive_price";
+  return "malformed_row";
+}

@@ -1,0 +1,240 @@
+import { Writable } from "node:stream";
+import { pino } from "pino";
+import { describe, expect, it } from "vitest";
+import { ValidationError } from "../../src/domain/errors.js";
+import {
+  parseTimestamp,
+  REJECT_REASONS,
+  type Rejection,
+  type RejectReason,
+  TickValidator,
+} from "../../src/market/tick-validator.js";
+
+const T0 = Date.UTC(2024, 0, 2, 14, 30);
+
+/** A valid raw tick, as text the way a CSV row gives it. */
+function raw(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    timestamp: String(T0),
+    symbol: "AAPL",
+    open: "100",
+    high: "101",
+    low: "99",
+    close: "100.5",
+    volume: "1200",
+    bid: "100.4",
+    ask: "100.6",
+    ...overrides,
+  };
+}
+
+/** A logger writing JSON lines to memory. */
+function memoryLogger() {
+  const lines: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      lines.push(JSON.parse(String(chunk)) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { lines, logger: pino({ level: "info" }, sink).child({ component: "simulator" }) };
+}
+
+/** One hand-made bad tick per reason; each is rejected by a fresh validator that saw `before`. */
+const BAD: Record<RejectReason, { before?: Record<string, unknown>; tick: Record<string, unknown> }> = {
+  malformed_row: { tick: [1, 2, 3] as unknown as Record<string, unknown> },
+  unknown_column: { tick: raw({ price: "100" }) },
+  missing_field: { tick: raw({ volume: "" }) },
+  bad_timestamp: { tick: raw({ timestamp: "yesterday" }) },
+  bad_symbol: { tick: raw({ symbol: "aapl$" }) },
+  not_a_number: { tick: raw({ close: "NaN" }) },
+  non_positive_price: { tick: raw({ low: "-5" }) },
+  negative_volume: { tick: raw({ volume: "-1" }) },
+  high_below_low: { tick: raw({ high: "98" }) },
+  crossed_quote: { tick: raw({ bid: "100.7", ask: "100.6" }) },
+  out_of_order: { before: raw({ timestamp: String(T0 + 1000) }), tick: raw() },
+};
+
+describe("TickValidator", () => {
+  it("turns a valid raw tick into a Tick with the validator's source", () => {
+    const v = new TickValidator({ source: "replay" });
+    const result = v.validate(raw());
+    expect(result).toEqual({
+      ok: true,
+      tick: {
+        symbol: "AAPL",
+        timestamp: T0,
+        open: 100,
+        high: 101,
+        low: 99,
+        close: 100.5,
+        volume: 1200,
+        bid: 100.4,
+        ask: 100.6,
+        source: "replay",
+      },
+    });
+    expect(v.accepted).toBe(1);
+    expect(v.rejected).toBe(0);
+  });
+
+  it("accepts numbers as well as text, and leaves out empty bid/ask", () => {
+    const v = new TickValidator();
+    const result = v.validate({ ...raw({ bid: "", ask: " " }), timestamp: T0, close: 100.5 });
+    expect(result.ok).toBe(true);
+    if (result.ok) {
+      expect(result.tick).not.toHaveProperty("bid");
+      expect(result.tick.source).toBe("simulator");
+    }
+  });
+
+  it.each(REJECT_REASONS.map((r) => [r]))("rejects a tick for %s", (reason) => {
+    const rejections: Rejection[] = [];
+    const v = new TickValidator({ onReject: (r) => rejections.push(r) });
+    const bad = BAD[reason];
+    if (bad.before) expect(v.validate(bad.before).ok).toBe(true);
+    const result = v.validate(bad.tick, { line: 7, row: "the,raw,row" });
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.rejection.reason).toBe(reason);
+    expect(rejections).toHaveLength(1);
+    expect(rejections[0]).toMatchObject({ reason, line: 7, row: "the,raw,row" });
+    expect(v.counts()[reason]).toBe(1);
+    expect(v.rejected).toBe(1);
+  });
+
+  it("names the offending field and its raw value", () => {
+    const v = new TickValidator();
+    const result = v.validate(raw({ open: "12abc" }), { line: 3 });
+    expect(result).toEqual({
+      ok: false,
+      rejection: {
+        reason: "not_a_number",
+        field: "open",
+        value: "12abc",
+        symbol: "AAPL",
+        line: 3,
+        message: "open is not a finite number",
+      },
+    });
+  });
+
+  it("classifies a tick with several faults by the first reason in order", () => {
+    const v = new TickValidator();
+    const both = v.validate(raw({ symbol: "bad symbol", close: "x" }));
+    expect(!both.ok && both.rejection.reason).toBe("bad_symbol");
+    const prices = v.validate(raw({ high: "-1", low: "5", volume: "-3" }));
+    expect(!prices.ok && prices.rejection.reason).toBe("non_positive_price");
+  });
+
+  it("counts exactly, per reason, and logs once per reason with a sample", () => {
+    const { lines, logger } = memoryLogger();
+    const v = new TickValidator({ logger, source: "replay" });
+    // 3 × not_a_number, 2 × bad_symbol, 1 × high_below_low, 4 valid.
+    const ticks = [
+      raw({ timestamp: String(T0) }),
+      raw({ timestamp: String(T0 + 1), close: "abc" }),
+      raw({ timestamp: String(T0 + 2), symbol: "a b" }),
+      raw({ timestamp: String(T0 + 3) }),
+      raw({ timestamp: String(T0 + 4), close: "Infinity" }),
+      raw({ timestamp: String(T0 + 5), symbol: "" }),
+      raw({ timestamp: String(T0 + 6), symbol: "lower" }),
+      raw({ timestamp: String(T0 + 7), high: "1" }),
+      raw({ timestamp: String(T0 + 8) }),
+      raw({ timestamp: String(T0 + 9), open: "0x10" }),
+      raw({ timestamp: String(T0 + 10) }),
+    ];
+    ticks.forEach((t, i) => {
+      v.validate(t, { line: i + 2 });
+    });
+    const expected = Object.fromEntries(REJECT_REASONS.map((r) => [r, 0]));
+    expect(v.counts()).toEqual({
+      ...expected,
+      not_a_number: 3,
+      bad_symbol: 2,
+      missing_field: 1,
+      high_below_low: 1,
+    });
+    expect(v.accepted).toBe(4);
+    expect(v.rejected).toBe(7);
+
+    const rejected = lines.filter((l) => l.msg?.toString().startsWith("Tick rejected"));
+    expect(rejected.map((l) => l.reason)).toEqual([
+      "not_a_number",
+      "bad_symbol",
+      "missing_field",
+      "high_below_low",
+    ]);
+    expect(rejected[0]).toMatchObject({
+      level: 40,
+      component: "simulator",
+      source: "replay",
+      reason: "not_a_number",
+      field: "close",
+      value: "abc",
+      line: 3,
+    });
+    expect(rejected[1]).toMatchObject({ reason: "bad_symbol", value: "a b", line: 4 });
+  });
+
+  it("keeps the last timestamp per symbol; equal timestamps only when allowed", () => {
+    const v = new TickValidator();
+    expect(v.validate(raw({ timestamp: String(T0 + 10) })).ok).toBe(true);
+    // Another symbol has its own clock.
+    expect(v.validate(raw({ symbol: "MSFT", timestamp: String(T0) })).ok).toBe(true);
+    expect(v.validate(raw({ timestamp: String(T0 + 10) })).ok).toBe(false);
+    expect(v.validate(raw({ timestamp: String(T0 + 5) })).ok).toBe(false);
+    // A rejected tick does not move the clock.
+    expect(v.lastTimestamp("AAPL")).toBe(T0 + 10);
+    expect(v.validate(raw({ timestamp: String(T0 + 11) })).ok).toBe(true);
+    expect(v.counts().out_of_order).toBe(2);
+
+    const lenient = new TickValidator({ allowEqualTimestamps: true });
+    expect(lenient.validate(raw()).ok).toBe(true);
+    expect(lenient.validate(raw()).ok).toBe(true);
+  });
+
+  it("never throws for bad data", () => {
+    const v = new TickValidator();
+    const odd: unknown[] = [
+      null,
+      undefined,
+      42,
+      "text",
+      {},
+      { symbol: {} },
+      raw({ open: { x: 1 } }),
+      raw({ volume: true }),
+    ];
+    for (const value of odd) {
+      expect(() => v.validate(value as Record<string, unknown>)).not.toThrow();
+    }
+    expect(v.rejected).toBe(odd.length);
+  });
+
+  it("refuses a bad source tag up front", () => {
+    expect(() => new TickValidator({ source: "Not Valid" })).toThrow(ValidationError);
+  });
+});
+
+describe("parseTimestamp", () => {
+  it.each([
+    ["1704205800000", T0],
+    ["1704205800000.5", T0 + 0.5],
+    [T0, T0],
+    ["2024-01-02T14:30:00Z", T0],
+    ["2024-01-02T14:30:00.250Z", T0 + 250],
+    ["2024-01-02T15:30:00+01:00", T0],
+    ["2024-01-02 14:30:00", T0],
+    ["2024-01-02T14:30:00", T0],
+    ["2024-01-02", Date.UTC(2024, 0, 2)],
+  ])("reads %s", (text, expected) => {
+    expect(parseTimestamp(text)).toBe(expected);
+  });
+
+  it.each(["", "yesterday", "-1", "2024-13-45T00:00:00Z", "Jan 2 2024", "1e12", "NaN", Number.NaN, -5])(
+    "rejects %s",
+    (text) => {
+      expect(parseTimestamp(text)).toBeUndefined();
+    },
+  );
+});
