@@ -18,7 +18,15 @@ export interface MeasurementDef {
 export const INFLUX_SCHEMA = {
   ticks: {
     tags: ["symbol", "source"],
-    fields: { open: "float", high: "float", low: "float", close: "float", volume: "float", bid: "float", ask: "float" },
+    fields: {
+      open: "float",
+      high: "float",
+      low: "float",
+      close: "float",
+      volume: "float",
+      bid: "float",
+      ask: "float",
+    },
   },
   indicators: {
     tags: ["symbol", "indicator_type"],

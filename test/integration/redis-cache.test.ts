@@ -5,6 +5,7 @@ import { StoreUnavailableError, ValidationError } from "../../src/domain/errors.
 import { channels, keys, TTL } from "../../src/schema/redis-keys.js";
 import {
   type Candidate,
+  type LatestTick,
   type Position,
   type PositionChange,
   type PositionWrite,
@@ -12,7 +13,6 @@ import {
   type Sentiment,
   type Signal,
   type StopState,
-  type LatestTick,
 } from "../../src/storage/redis-cache.js";
 import { skipWithout } from "../helpers/backend.js";
 import { freePort, RedisServer } from "../helpers/redis-server.js";
