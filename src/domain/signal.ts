@@ -16,6 +16,8 @@ export interface Signal {
   reason: string;
   indicators: Record<string, number>;
   confidence: number;
+  /** The strategy settings the indicators were measured against (thresholds, multipliers). */
+  thresholds?: Record<string, number>;
 }
 
 /** A paper fill: what the broker simulation executed for a signal. */

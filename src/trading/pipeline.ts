@@ -1,0 +1,217 @@
+import { ValidationError } from "../domain/errors.js";
+import { parseOrThrow } from "../domain/identifiers.js";
+import type { Signal } from "../domain/signal.js";
+import { type Tick, type TickInput, tickSchema } from "../domain/tick.js";
+import type { TradeAction } from "../domain/trade.js";
+import type { DataManager } from "../storage/data-manager.js";
+import {
+  DEFAULT_INDICATOR_CONFIG,
+  IndicatorBook,
+  type IndicatorConfig,
+  type IndicatorValues,
+  mergeIndicatorConfig,
+} from "./indicators.js";
+import { PaperBroker } from "./paper-broker.js";
+import {
+  type PositionStore,
+  PositionTracker,
+  STOP_LOSS_REASON,
+  type TrackerEvent,
+} from "./position-tracker.js";
+import { type Strategy, tradesSymbol } from "./strategies/strategy.js";
+import {
+  brokerOptions,
+  buildStrategies,
+  type StrategyConfig,
+  stopIndicatorRequests,
+  tradeSettings,
+} from "./strategy-config.js";
+
+/**
+ * The trading pipeline, per tick:
+ *   validate → indicators.update → store tick + indicators → tracker.onTick (marks, stops)
+ *   → each strategy trading the symbol → tracker.onSignal
+ * It returns what happened (signals, tracker events) so a caller can publish them, and keeps
+ * counters. It neither reads ticks nor serves anything: the caller drives it.
+ */
+
+/** What the pipeline needs of the DataManager. */
+export type PipelineStore = PositionStore & Pick<DataManager, "storeTick" | "storeIndicators">;
+
+export interface PipelineOptions {
+  store: PipelineStore;
+  strategies: readonly Strategy[];
+  tracker: PositionTracker;
+  /** Indicator periods; the strategies' own requests are merged in. Default DEFAULT_INDICATOR_CONFIG. */
+  indicators?: IndicatorConfig;
+}
+
+export interface TickOutcome {
+  tick: Tick;
+  indicators: IndicatorValues;
+  signals: Signal[];
+  events: TrackerEvent[];
+}
+
+export interface PipelineCounters {
+  ticks: number;
+  /** Ticks that failed validation and were skipped. */
+  ticksRejected: number;
+  /** Per strategy id, per action. */
+  signals: Record<string, Partial<Record<TradeAction, number>>>;
+  /** Signals the tracker did not act on (position already open, nothing to close, stop not ready). */
+  signalsIgnored: number;
+  fills: number;
+  stopMoves: number;
+  stopHits: number;
+  tradesClosed: number;
+  openPositions: number;
+  realizedPnl: number;
+  realizedPnlByStrategy: Record<string, number>;
+}
+
+export class TradingPipeline {
+  readonly indicators: IndicatorBook;
+  private readonly store: PipelineStore;
+  private readonly strategies: readonly Strategy[];
+  private readonly tracker: PositionTracker;
+  private readonly periods: Record<string, number>;
+  private readonly counts = {
+    ticks: 0,
+    ticksRejected: 0,
+    signalsIgnored: 0,
+    fills: 0,
+    stopMoves: 0,
+    stopHits: 0,
+    tradesClosed: 0,
+  };
+  private readonly signalCounts = new Map<string, Partial<Record<TradeAction, number>>>();
+
+  constructor(options: PipelineOptions) {
+    const ids = new Set<string>();
+    for (const s of options.strategies) {
+      if (ids.has(s.id)) throw new ValidationError("strategies", `duplicate strategy id "${s.id}"`);
+      ids.add(s.id);
+    }
+    this.store = options.store;
+    this.strategies = options.strategies;
+    this.tracker = options.tracker;
+    this.indicators = new IndicatorBook(
+      mergeIndicatorConfig(
+        options.indicators ?? DEFAULT_INDICATOR_CONFIG,
+        ...options.strategies.map((s) => s.requires),
+      ),
+    );
+    this.periods = this.indicators.periods();
+  }
+
+  /** Runs one tick through. A tick that fails validation is counted and skipped (`undefined`). */
+  async onTick(input: TickInput): Promise<TickOutcome | undefined> {
+    let tick: Tick;
+    try {
+      tick = parseOrThrow(tickSchema, input, "tick");
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      this.counts.ticksRejected++;
+      return undefined;
+    }
+    this.counts.ticks++;
+
+    const values = this.indicators.update(tick);
+    this.store.storeTick(tick);
+    if (Object.keys(values).length > 0) {
+      this.store.storeIndicators(tick.symbol, values, tick.timestamp, this.periods);
+    }
+
+    const events = await this.tracker.onTick(tick, values);
+    const signals: Signal[] = [];
+    for (const strategy of this.strategies) {
+      if (!tradesSymbol(strategy, tick.symbol)) continue;
+      const signal = strategy.onTick(tick, values, this.tracker.position(strategy.id, tick.symbol));
+      if (!signal) continue;
+      signals.push(signal);
+      this.countSignal(signal);
+      events.push(await this.tracker.onSignal(signal, values));
+    }
+    this.countEvents(events);
+    return { tick, indicators: values, signals, events };
+  }
+
+  /** Closes every open position (e.g. on shutdown) and counts the closes. */
+  async closeAll(reason: string): Promise<TrackerEvent[]> {
+    const events = await this.tracker.closeAll(reason);
+    this.countEvents(events);
+    return events;
+  }
+
+  counters(): PipelineCounters {
+    const pnl = this.tracker.realizedPnl();
+    return {
+      ...this.counts,
+      signals: Object.fromEntries([...this.signalCounts].map(([id, byAction]) => [id, { ...byAction }])),
+      openPositions: this.tracker.positions().length,
+      realizedPnl: pnl.total,
+      realizedPnlByStrategy: pnl.byStrategy,
+    };
+  }
+
+  private countSignal(signal: Signal): void {
+    const byAction = this.signalCounts.get(signal.strategy_id) ?? {};
+    byAction[signal.action] = (byAction[signal.action] ?? 0) + 1;
+    this.signalCounts.set(signal.strategy_id, byAction);
+  }
+
+  private countEvents(events: readonly TrackerEvent[]): void {
+    for (const event of events) {
+      switch (event.type) {
+        case "opened":
+          this.counts.fills++;
+          break;
+        case "closed":
+          this.counts.fills++;
+          this.counts.tradesClosed++;
+          if (event.reason === STOP_LOSS_REASON && !event.signal) this.counts.stopHits++;
+          break;
+        case "stop_moved":
+          this.counts.stopMoves++;
+          break;
+        case "ignored":
+          this.counts.signalsIgnored++;
+          break;
+      }
+    }
+  }
+}
+
+export interface PipelineFromConfigOptions {
+  /** Keeps trade ids of different runs apart in one journal (see PaperBroker). */
+  runId?: string;
+  indicators?: IndicatorConfig;
+}
+
+/** A pipeline with the strategies, broker, stops and snapshot interval of a strategies file. */
+export function pipelineFromConfig(
+  config: StrategyConfig,
+  store: PipelineStore,
+  options: PipelineFromConfigOptions = {},
+): TradingPipeline {
+  const broker = new PaperBroker({
+    ...brokerOptions(config),
+    ...(options.runId === undefined ? {} : { runId: options.runId }),
+  });
+  const tracker = new PositionTracker({
+    store,
+    broker,
+    settings: tradeSettings(config),
+    snapshotIntervalMs: config.position_snapshot_interval_ms,
+  });
+  return new TradingPipeline({
+    store,
+    strategies: buildStrategies(config),
+    tracker,
+    indicators: mergeIndicatorConfig(
+      options.indicators ?? DEFAULT_INDICATOR_CONFIG,
+      ...stopIndicatorRequests(config),
+    ),
+  });
+}

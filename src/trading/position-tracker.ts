@@ -1,0 +1,406 @@
+import { NotFoundError, ValidationError } from "../domain/errors.js";
+import type { Fill, Signal } from "../domain/signal.js";
+import type { Tick } from "../domain/tick.js";
+import type { Trade, TradeSide } from "../domain/trade.js";
+import type { DataManager } from "../storage/data-manager.js";
+import { type IndicatorValues, indicatorName } from "./indicators.js";
+import type { PaperBroker } from "./paper-broker.js";
+import { closingAction, type StrategyPosition } from "./strategies/strategy.js";
+import { needsAtr, TrailingStop, type TrailingStopConfig } from "./trailing-stop.js";
+
+/**
+ * The position tracker: at most one open position per (strategy, symbol). It turns entry signals
+ * into paper fills and journaled trades with a trailing stop, marks open positions to each tick
+ * (throttled snapshots), trails their stops, closes them when a stop is hit or an exit signal
+ * arrives, and reports what it did as events for whoever publishes them.
+ *
+ * It knows nothing of where ticks come from. All writes go through the DataManager, whose journal
+ * write comes first: if it fails, the call throws and the tracker's state is left as before.
+ */
+
+/** How much a strategy buys or sells per entry: a fixed quantity, or a notional at the signal price. */
+export type PositionSizing = { quantity: number } | { notional: number };
+
+export interface StrategyTradeSettings {
+  sizing: PositionSizing;
+  trailingStop: TrailingStopConfig;
+}
+
+/** What the tracker needs of the DataManager. */
+export type PositionStore = Pick<
+  DataManager,
+  "openPosition" | "updatePositionSnapshot" | "closePosition" | "updateTrailingStop"
+>;
+
+export interface PositionTrackerOptions {
+  store: PositionStore;
+  broker: PaperBroker;
+  /** Per strategy id. A signal of a strategy without settings is a NotFoundError. */
+  settings: ReadonlyMap<string, StrategyTradeSettings> | Record<string, StrategyTradeSettings>;
+  /** At most one snapshot per position per this many milliseconds of tick time. Default 1000; 0 = every tick. */
+  snapshotIntervalMs?: number;
+}
+
+/** An open position as the tracker holds it. */
+export interface OpenPosition extends StrategyPosition {
+  strategy_id: string;
+  symbol: string;
+  /** Epoch milliseconds. */
+  entry_time: number;
+  entry_fees: number;
+  /** The last price it was marked to, and when (epoch ms). */
+  last_price: number;
+  last_timestamp: number;
+  /** (last − entry) × quantity, sign-adjusted for a short; before fees (as the DataManager marks it). */
+  unrealized_pnl: number;
+  stop: number;
+  /** Best price since entry: highest for a long, lowest for a short. */
+  highest: number;
+  max_price: number;
+  min_price: number;
+  sl_type: TrailingStopConfig["type"];
+}
+
+export type IgnoredReason = "position_open" | "no_position" | "side_mismatch" | "stop_not_ready";
+
+export type TrackerEvent =
+  | { type: "opened"; fill: Fill; trade: Trade; signal: Signal }
+  | { type: "closed"; fill: Fill; trade: Trade; reason: string; signal?: Signal }
+  | {
+      type: "stop_moved";
+      trade_id: string;
+      strategy_id: string;
+      symbol: string;
+      stop: number;
+      highest: number;
+      /** Epoch milliseconds. */
+      timestamp: number;
+    }
+  | { type: "ignored"; signal: Signal; reason: IgnoredReason };
+
+export const STOP_LOSS_REASON = "stop_loss";
+
+interface Held {
+  position: OpenPosition;
+  stop: TrailingStop;
+  atrName: string | undefined;
+  lastSnapshotMs: number | undefined;
+}
+
+const SIDE_OF_ENTRY = { BUY: "long", SELL: "short" } as const satisfies Record<string, TradeSide>;
+
+function keyOf(strategyId: string, symbol: string): string {
+  return `${strategyId}\u0000${symbol}`;
+}
+
+export class PositionTracker {
+  private readonly store: PositionStore;
+  private readonly broker: PaperBroker;
+  private readonly settings: ReadonlyMap<string, StrategyTradeSettings>;
+  private readonly snapshotIntervalMs: number;
+  private readonly held = new Map<string, Held>();
+  /** Keys with a journal write in flight, so a second signal cannot open the same position twice. */
+  private readonly busy = new Set<string>();
+  private realized = 0;
+  private readonly realizedByStrategy = new Map<string, number>();
+
+  constructor(options: PositionTrackerOptions) {
+    this.store = options.store;
+    this.broker = options.broker;
+    this.settings =
+      options.settings instanceof Map
+        ? options.settings
+        : new Map(Object.entries(options.settings as Record<string, StrategyTradeSettings>));
+    const interval = options.snapshotIntervalMs ?? 1000;
+    if (!Number.isFinite(interval) || interval < 0) {
+      throw new ValidationError("snapshotIntervalMs", "must be a number >= 0");
+    }
+    this.snapshotIntervalMs = interval;
+  }
+
+  /** The open position of (strategy, symbol), if any (a copy). */
+  position(strategyId: string, symbol: string): OpenPosition | undefined {
+    const held = this.held.get(keyOf(strategyId, symbol));
+    return held && { ...held.position };
+  }
+
+  positions(): OpenPosition[] {
+    return [...this.held.values()].map((h) => ({ ...h.position }));
+  }
+
+  /** Realized P&L (net of all fees) of the trades this tracker closed, in total and per strategy. */
+  realizedPnl(): { total: number; byStrategy: Record<string, number> } {
+    return { total: this.realized, byStrategy: Object.fromEntries(this.realizedByStrategy) };
+  }
+
+  /**
+   * Marks the tick's symbol's open positions: a stop crossed by the tick's close closes the
+   * position at that close (with slippage, reason `stop_loss`); otherwise the stop trails and a
+   * move is journaled, and a snapshot is written if the throttle allows.
+   */
+  async onTick(tick: Tick, indicators: IndicatorValues = {}): Promise<TrackerEvent[]> {
+    const events: TrackerEvent[] = [];
+    for (const [key, held] of [...this.held]) {
+      const { position, stop } = held;
+      if (position.symbol !== tick.symbol || this.busy.has(key)) continue;
+      const price = tick.close;
+      this.mark(position, price, tick.timestamp);
+
+      if (stop.hit(price)) {
+        events.push(
+          await this.close(key, held, {
+            price,
+            timestamp: tick.timestamp,
+            reason: STOP_LOSS_REASON,
+            conditions: {
+              reason: STOP_LOSS_REASON,
+              price,
+              stop: stop.stop,
+              highest_price: stop.highest,
+              sl_type: stop.type,
+              indicators: { ...indicators },
+            },
+          }),
+        );
+        continue;
+      }
+
+      const atr = held.atrName === undefined ? undefined : indicators[held.atrName];
+      const update = stop.update(price, atr);
+      position.stop = update.stop;
+      position.highest = update.highest;
+      if (update.moved) {
+        await this.store.updateTrailingStop({
+          trade_id: position.trade_id,
+          ts: tick.timestamp / 1000,
+          stop: update.stop,
+          highest_price: update.highest,
+          sl_type: stop.type,
+        });
+        events.push({
+          type: "stop_moved",
+          trade_id: position.trade_id,
+          strategy_id: position.strategy_id,
+          symbol: position.symbol,
+          stop: update.stop,
+          highest: update.highest,
+          timestamp: tick.timestamp,
+        });
+      }
+
+      if (
+        held.lastSnapshotMs === undefined ||
+        tick.timestamp - held.lastSnapshotMs >= this.snapshotIntervalMs
+      ) {
+        held.lastSnapshotMs = tick.timestamp;
+        this.store.updatePositionSnapshot(position.trade_id, price, tick.timestamp);
+      }
+    }
+    return events;
+  }
+
+  /**
+   * Acts on a strategy's signal. An entry with no open position fills, journals the trade (entry
+   * conditions = the signal's reason, confidence, indicators and thresholds) and its initial stop;
+   * an exit of the open position's side closes it with the signal's reason. Anything else is
+   * returned as an `ignored` event. `indicators` are the symbol's current values (for an ATR stop).
+   */
+  async onSignal(signal: Signal, indicators: IndicatorValues = {}): Promise<TrackerEvent> {
+    const key = keyOf(signal.strategy_id, signal.symbol);
+    if (signal.kind === "entry") return this.enter(key, signal, indicators);
+
+    const held = this.held.get(key);
+    if (!held || this.busy.has(key)) return { type: "ignored", signal, reason: "no_position" };
+    if (closingAction(held.position.side) !== signal.action) {
+      return { type: "ignored", signal, reason: "side_mismatch" };
+    }
+    this.mark(held.position, signal.price, signal.timestamp);
+    return this.close(key, held, {
+      price: signal.price,
+      timestamp: signal.timestamp,
+      reason: signal.reason,
+      conditions: conditionsOf(signal),
+      signal,
+    });
+  }
+
+  /** Closes every open position at its last marked price and time, e.g. on shutdown. */
+  async closeAll(reason: string): Promise<TrackerEvent[]> {
+    const events: TrackerEvent[] = [];
+    for (const [key, held] of [...this.held]) {
+      if (this.busy.has(key)) continue;
+      const { position } = held;
+      events.push(
+        await this.close(key, held, {
+          price: position.last_price,
+          timestamp: position.last_timestamp,
+          reason,
+          conditions: { reason, price: position.last_price, stop: position.stop },
+        }),
+      );
+    }
+    return events;
+  }
+
+  // --- internals ---------------------------------------------------------------------------------
+
+  private async enter(key: string, signal: Signal, indicators: IndicatorValues): Promise<TrackerEvent> {
+    if (this.held.has(key) || this.busy.has(key)) return { type: "ignored", signal, reason: "position_open" };
+    const settings = this.settings.get(signal.strategy_id);
+    if (!settings) throw new NotFoundError("strategy settings", signal.strategy_id);
+
+    const stopConfig = settings.trailingStop;
+    const atrName = needsAtr(stopConfig) ? indicatorName.atr(stopConfig.atr_period) : undefined;
+    const atr = atrName === undefined ? undefined : (indicators[atrName] ?? signal.indicators[atrName]);
+    if (atrName !== undefined && atr === undefined)
+      return { type: "ignored", signal, reason: "stop_not_ready" };
+
+    const side = SIDE_OF_ENTRY[signal.action];
+    const quantity =
+      "quantity" in settings.sizing ? settings.sizing.quantity : settings.sizing.notional / signal.price;
+    const fill = this.broker.fill({
+      trade_id: this.broker.nextTradeId(signal.strategy_id, signal.symbol),
+      strategy_id: signal.strategy_id,
+      symbol: signal.symbol,
+      action: signal.action,
+      price: signal.price,
+      quantity,
+      timestamp: signal.timestamp,
+    });
+    const stop = new TrailingStop(stopConfig, side, fill.price, atr);
+    const entryTime = fill.timestamp / 1000;
+
+    this.busy.add(key);
+    let trade: Trade;
+    try {
+      trade = await this.store.openPosition({
+        trade: {
+          trade_id: fill.trade_id,
+          strategy_id: fill.strategy_id,
+          symbol: fill.symbol,
+          action: fill.action,
+          side,
+          entry_time: entryTime,
+          entry_price: fill.price,
+          quantity: fill.quantity,
+          fees: fill.fees,
+          stop_loss_initial: stop.stop,
+        },
+        entryConditions: conditionsOf(signal),
+      });
+    } finally {
+      this.busy.delete(key);
+    }
+
+    this.held.set(key, {
+      position: {
+        trade_id: trade.trade_id,
+        strategy_id: trade.strategy_id,
+        symbol: trade.symbol,
+        side,
+        entry_price: fill.price,
+        quantity: fill.quantity,
+        entry_time: fill.timestamp,
+        entry_fees: fill.fees,
+        last_price: signal.price,
+        last_timestamp: signal.timestamp,
+        unrealized_pnl: pnlOf(side, fill.price, signal.price, fill.quantity),
+        stop: stop.stop,
+        highest: stop.highest,
+        max_price: Math.max(signal.price, fill.price),
+        min_price: Math.min(signal.price, fill.price),
+        sl_type: stop.type,
+      },
+      stop,
+      atrName,
+      lastSnapshotMs: undefined,
+    });
+    // The initial level starts the stop's timeline, so charts and the journal show where it began.
+    await this.store.updateTrailingStop({
+      trade_id: trade.trade_id,
+      ts: entryTime,
+      stop: stop.stop,
+      highest_price: stop.highest,
+      sl_type: stop.type,
+    });
+    return { type: "opened", fill, trade, signal };
+  }
+
+  private async close(
+    key: string,
+    held: Held,
+    exit: {
+      price: number;
+      timestamp: number;
+      reason: string;
+      conditions: Record<string, ConditionValue>;
+      signal?: Signal;
+    },
+  ): Promise<TrackerEvent> {
+    const { position } = held;
+    const fill = this.broker.fill({
+      trade_id: position.trade_id,
+      strategy_id: position.strategy_id,
+      symbol: position.symbol,
+      action: closingAction(position.side),
+      price: exit.price,
+      quantity: position.quantity,
+      timestamp: exit.timestamp,
+    });
+
+    this.busy.add(key);
+    let trade: Trade;
+    try {
+      trade = await this.store.closePosition(position.trade_id, {
+        exit: {
+          exit_time: fill.timestamp / 1000,
+          exit_price: fill.price,
+          exit_fees: fill.fees,
+          exit_reason: exit.reason,
+          max_price: Math.max(position.max_price, fill.price),
+          min_price: Math.min(position.min_price, fill.price),
+        },
+        exitConditions: exit.conditions,
+      });
+    } finally {
+      this.busy.delete(key);
+    }
+    this.held.delete(key);
+
+    const pnl = trade.pnl ?? 0;
+    this.realized += pnl;
+    this.realizedByStrategy.set(
+      position.strategy_id,
+      (this.realizedByStrategy.get(position.strategy_id) ?? 0) + pnl,
+    );
+    const event: TrackerEvent = { type: "closed", fill, trade, reason: exit.reason };
+    if (exit.signal) event.signal = exit.signal;
+    return event;
+  }
+
+  private mark(position: OpenPosition, price: number, timestamp: number): void {
+    position.last_price = price;
+    position.last_timestamp = timestamp;
+    position.max_price = Math.max(position.max_price, price);
+    position.min_price = Math.min(position.min_price, price);
+    position.unrealized_pnl = pnlOf(position.side, position.entry_price, price, position.quantity);
+  }
+}
+
+type ConditionValue = string | number | Record<string, number>;
+
+/** What is journaled as a signal's conditions. */
+function conditionsOf(signal: Signal): Record<string, ConditionValue> {
+  const conditions: Record<string, ConditionValue> = {
+    reason: signal.reason,
+    confidence: signal.confidence,
+    price: signal.price,
+    indicators: { ...signal.indicators },
+  };
+  if (signal.thresholds) conditions.thresholds = { ...signal.thresholds };
+  return conditions;
+}
+
+function pnlOf(side: TradeSide, entry: number, price: number, quantity: number): number {
+  return (side === "long" ? price - entry : entry - price) * quantity;
+}
