@@ -9,6 +9,7 @@ declare -A PACKAGES=(
   [redis-server]=redis-server
   [sqlite3]=sqlite3
   [victoria-metrics]=victoria-metrics
+  [kcat]=kcat
 )
 
 missing=()

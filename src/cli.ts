@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError, Option } from "commander";
-import { runMain } from "./app/run.js";
+import { runReplay, runSimulation } from "./app/run.js";
 import { type Config, type EnvName, loadConfig } from "./config.js";
 import { VeloxError } from "./domain/errors.js";
 
@@ -11,11 +11,33 @@ function positiveNumber(value: string): number {
   return n;
 }
 
+function wholeNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError("expected a whole number ≥ 0");
+  return n;
+}
+
+function speed(value: string): number | "max" {
+  return value === "max" ? "max" : positiveNumber(value);
+}
+
+function epochMs(value: string): number {
+  const n = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
+  if (!Number.isFinite(n)) throw new InvalidArgumentError("expected an ISO 8601 time or epoch milliseconds");
+  return n;
+}
+
 /** Flags that override a VELOX_* variable, by that variable's name. */
 const CONFIG_FLAGS: { flag: string; env: EnvName; description: string }[] = [
   { flag: "--data-dir <dir>", env: "VELOX_DATA_DIR", description: "local state directory" },
   { flag: "--sqlite-path <file>", env: "VELOX_SQLITE_PATH", description: "SQLite trade journal" },
   { flag: "--redis-url <url>", env: "VELOX_REDIS_URL", description: "Redis hot cache (unset: none)" },
+  { flag: "--influx-url <url>", env: "VELOX_INFLUX_URL", description: "InfluxDB 2 (unset: none)" },
+  {
+    flag: "--kafka-brokers <list>",
+    env: "VELOX_KAFKA_BROKERS",
+    description: "Kafka host:port list (unset: none)",
+  },
   { flag: "--api-port <port>", env: "VELOX_API_PORT", description: "HTTP API port" },
   { flag: "--metrics-port <port>", env: "VELOX_METRICS_PORT", description: "Prometheus exporter port" },
   { flag: "--log-dir <dir>", env: "VELOX_LOG_DIR", description: "log file directory" },
@@ -26,11 +48,16 @@ const CONFIG_FLAGS: { flag: string; env: EnvName; description: string }[] = [
   },
 ];
 
-function addConfigFlags(command: Command): Command {
+/** Options every engine command takes. */
+function engineCommand(command: Command): Command {
   for (const { flag, env, description } of CONFIG_FLAGS) {
     command.addOption(new Option(flag, `${description} [env: ${env}]`));
   }
-  return command;
+  return command
+    .option("--config <file>", "strategies file (default: config/strategies.yaml)")
+    .option("--close-positions", "close open positions at the last price before exiting", false)
+    .option("--run-id <id>", "prefix for this run's trade ids (default: derived from the start time)")
+    .option("--status-interval <seconds>", "seconds between status lines", positiveNumber, 5);
 }
 
 function configFrom(options: Record<string, unknown>): Config {
@@ -45,24 +72,52 @@ function configFrom(options: Record<string, unknown>): Config {
   return loadConfig(process.env, overrides);
 }
 
+function common(options: Record<string, unknown>) {
+  return {
+    strategiesPath: options.config as string | undefined,
+    statusIntervalSeconds: options.statusInterval as number,
+    closePositions: Boolean(options.closePositions),
+    runId: options.runId as string | undefined,
+  };
+}
+
 const program = new Command()
   .name("velox")
-  .description("Paper-trading data and observability engine")
+  .description("Paper-trading engine with its data and observability layer")
   .showHelpAfterError();
 
-addConfigFlags(
+engineCommand(
   program
     .command("run")
-    .description("run the engine on the configured stores until Ctrl-C (or --duration)")
-    .option("--duration <seconds>", "stop after this many seconds", positiveNumber)
-    .option("--status-interval <seconds>", "seconds between status lines", positiveNumber, 5),
+    .description("trade the seeded market simulator until Ctrl-C (or --duration)")
+    .option("--duration <seconds>", "stop after this many seconds of simulated time", positiveNumber)
+    .option("--rate <ticks/s>", "ticks per second across all symbols", positiveNumber, 100)
+    .option("--symbols <n>", "number of simulated symbols (default: AAPL, MSFT, GOOGL)", positiveNumber)
+    .option("--seed <n>", "random seed: the same seed gives the same ticks", wholeNumber, 42)
+    .option("--start <time>", "time of the first tick, ISO 8601 or epoch ms (default: now)", epochMs),
 ).action(async (options: Record<string, unknown>) => {
-  const config = configFrom(options);
-  const code = await runMain(config, {
+  process.exitCode = await runSimulation(configFrom(options), {
+    ...common(options),
     durationSeconds: options.duration as number | undefined,
-    statusIntervalSeconds: options.statusInterval as number,
+    rate: options.rate as number,
+    symbols: options.symbols as number | undefined,
+    seed: options.seed as number,
+    startTime: options.start as number | undefined,
   });
-  process.exitCode = code;
+});
+
+engineCommand(
+  program
+    .command("replay")
+    .description("trade ticks from a CSV file (timestamp,symbol,open,high,low,close,volume[,bid,ask])")
+    .argument("<file>", "CSV file with a header row")
+    .option("--speed <x|max>", "multiple of real time by the file's timestamps, or max", speed, "max"),
+).action(async (file: string, options: Record<string, unknown>) => {
+  process.exitCode = await runReplay(configFrom(options), {
+    ...common(options),
+    path: file,
+    speed: options.speed as number | "max",
+  });
 });
 
 try {

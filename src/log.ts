@@ -66,7 +66,7 @@ export interface VeloxLogger {
 const TEXT_FORMAT = {
   translateTime: "SYS:yyyy-mm-dd HH:MM:ss.l",
   // The component is already in the message prefix; the status fields are in the status text.
-  ignore: "pid,hostname,component,status",
+  ignore: "pid,hostname,component,status,summary",
   messageFormat: "[{component}] {msg}",
   singleLine: true,
 } as const;

@@ -3,7 +3,7 @@
  * dashboards import from here; nothing else spells a key.
  *
  * Families follow the seed key schema (stocks:*, watchlist:*, candidates:*, positions:*,
- * signals:*, system:*, metrics:*, context:*) plus the engine's own (sl:*, stats:*).
+ * signals:*, system:*, metrics:*, context:*) plus the engine's own (sl:*, stats:*, stream:*).
  * Where the seeds name the same fact twice (tick:latest:{symbol} vs stocks:price:{symbol},
  * indicators:{symbol} vs stocks:indicators:{symbol}), one key holds it, with the shorter TTL.
  */
@@ -64,6 +64,11 @@ export const keys = {
   performance: () => "metrics:performance",
   /** STRING (JSON): nested sector/breadth data. */
   marketContext: () => "context:market",
+  /**
+   * STREAM of event-bus messages of one topic (`velox-ticks`, `velox-signals`, …), entries
+   * `{type, data}` with `data` the message JSON; trimmed with `MAXLEN ~`.
+   */
+  eventStream: (topic: string) => `stream:${topic}`,
 } as const;
 
 /** SCAN patterns for the families that are listed. */

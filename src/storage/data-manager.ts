@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import { StoreUnavailableError } from "../domain/errors.js";
 import { assertId, parseOrThrow } from "../domain/identifiers.js";
+import type { Signal } from "../domain/signal.js";
 import { type Tick, type TickInput, tickSchema } from "../domain/tick.js";
 import type {
   NewTrade,
@@ -13,7 +14,14 @@ import type {
 } from "../domain/trade.js";
 import { type MeasurementName, msToNs, type SeriesPoint } from "../schema/influx.js";
 import type { AnySeriesPoint } from "./line-protocol.js";
-import type { IndicatorWrite, LatestTick, Position, PositionWrite, RedisCache } from "./redis-cache.js";
+import type {
+  FlatRecord,
+  IndicatorWrite,
+  LatestTick,
+  Position,
+  PositionWrite,
+  RedisCache,
+} from "./redis-cache.js";
 import type { TradeJournal } from "./trade-journal.js";
 import type { StrategyStats } from "./trade-stats.js";
 
@@ -188,7 +196,7 @@ export class DataManager {
       stop: stored.stop_loss_initial,
     };
     this.open.set(stored.trade_id, state);
-    this.log?.info(
+    this.log?.debug(
       {
         trade_id: stored.trade_id,
         strategy_id: stored.strategy_id,
@@ -247,7 +255,7 @@ export class DataManager {
     }
     this.open.delete(closed.trade_id);
     this.pendingMarks.delete(closed.trade_id);
-    this.log?.info(
+    this.log?.debug(
       {
         trade_id: closed.trade_id,
         strategy_id: closed.strategy_id,
@@ -367,6 +375,34 @@ export class DataManager {
       this.writeSeries("indicators", { symbol, indicator_type: name }, fields, timestampMs);
     }
     this.pendingIndicators.set(symbol, { symbol, values, timestamp: Math.round(timestampMs) });
+  }
+
+  /** Caches a strategy's signal as the latest of its kind for the symbol and counts it. */
+  async recordSignal(signal: Signal): Promise<void> {
+    await this.cacheWrite(async (cache) => {
+      await cache.setSignal(signal.kind, signal.symbol, {
+        reason: signal.reason,
+        price: signal.price,
+        timestamp: Math.round(signal.timestamp),
+        indicators: signal.indicators,
+        confidence: signal.confidence,
+      });
+      await cache.incrementSignalCount(signal.strategy_id, signal.action);
+      await cache.incrementDaily("signals", 1, new Date(signal.timestamp));
+    });
+  }
+
+  /** Publishes the engine's state, watchlist and performance summary to the cache (seed 004 keys). */
+  async publishEngineState(
+    state: FlatRecord,
+    performance: FlatRecord,
+    watchlist?: readonly string[],
+  ): Promise<void> {
+    await this.cacheWrite(async (cache) => {
+      await cache.setSystemState(state);
+      await cache.setPerformance(performance);
+      if (watchlist) await cache.setWatchlist(watchlist);
+    });
   }
 
   /** Periodic per-strategy figures (open positions, signals, P&L, win rate) for the time series. */

@@ -153,7 +153,7 @@ export class TradeJournal {
   insertTrade(input: NewTrade): Trade {
     const trade = parseOrThrow(newTradeSchema, input, "trade");
     const row = this.writeTrade(trade, nowSeconds());
-    this.log?.info(
+    this.log?.debug(
       {
         trade_id: trade.trade_id,
         strategy_id: trade.strategy_id,
@@ -175,7 +175,7 @@ export class TradeJournal {
     const trades = parseOrThrow(newTradesSchema, inputs, "trades");
     const now = nowSeconds();
     const rows = this.db.transaction(() => trades.map((t) => this.writeTrade(t, now)))();
-    this.log?.info({ count: rows.length, trade_ids: rows.map((r) => r.trade_id) }, "trades opened (batch)");
+    this.log?.debug({ count: rows.length, trade_ids: rows.map((r) => r.trade_id) }, "trades opened (batch)");
     return rows;
   }
 
@@ -234,7 +234,7 @@ export class TradeJournal {
       })
       .immediate();
 
-    this.log?.info(
+    this.log?.debug(
       {
         trade_id: id,
         strategy_id: closed.strategy_id,

@@ -74,7 +74,7 @@ export class TradingPipeline {
   readonly indicators: IndicatorBook;
   private readonly store: PipelineStore;
   private readonly strategies: readonly Strategy[];
-  private readonly tracker: PositionTracker;
+  readonly tracker: PositionTracker;
   private readonly periods: Record<string, number>;
   private readonly counts = {
     ticks: 0,

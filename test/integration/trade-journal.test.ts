@@ -442,7 +442,7 @@ describe("TradeJournal writes and reads", () => {
     j.closeTrade("T1", { exit_time: T0 + 5, exit_price: 101, exit_reason: "target" });
 
     expect(lines.find((l) => l.msg === "trade opened")).toMatchObject({
-      level: 30,
+      level: 20,
       component: "database",
       trade_id: "T1",
       strategy_id: "rsi_agg",
@@ -453,7 +453,7 @@ describe("TradeJournal writes and reads", () => {
       trade_id: "T1",
       stop: 95,
     });
-    expect(lines.find((l) => l.msg === "trade closed")).toMatchObject({ level: 30, trade_id: "T1", pnl: 10 });
+    expect(lines.find((l) => l.msg === "trade closed")).toMatchObject({ level: 20, trade_id: "T1", pnl: 10 });
   });
 });
 

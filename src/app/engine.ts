@@ -1,0 +1,183 @@
+import type { Logger } from "pino";
+import type { Config } from "../config.js";
+import type { Tick } from "../domain/tick.js";
+import type { EventBus } from "../events/event-bus.js";
+import { createEventBus } from "../events/factory.js";
+import type { VeloxLogger } from "../log.js";
+import type { TickValidator } from "../market/tick-validator.js";
+import { TOPICS, toEventMessage, toSignalMessage, toTickMessage, toTradeMessage } from "../schema/events.js";
+import type { PipelineCounters, TickOutcome, TradingPipeline } from "../trading/pipeline.js";
+import { pipelineFromConfig } from "../trading/pipeline.js";
+import type { TrackerEvent } from "../trading/position-tracker.js";
+import type { StrategyConfig } from "../trading/strategy-config.js";
+import { openStores, type Stores } from "./stores.js";
+
+export interface EngineOptions {
+  config: Config;
+  strategies: StrategyConfig;
+  logging: VeloxLogger;
+  /** Validates ticks before the pipeline and counts rejections by reason. */
+  validator: TickValidator;
+  /** Keeps this run's trade ids apart from earlier runs' in the same journal. */
+  runId: string;
+  /** The symbols the source produces (watchlist). */
+  symbols: readonly string[];
+}
+
+/** What the status line, the summary, the API and the exporter read. */
+export interface EngineSnapshot {
+  ticks: number;
+  rejected: number;
+  rejectedByReason: Record<string, number>;
+  openPositions: number;
+  realizedPnl: number;
+  unrealizedPnl: number;
+  pipeline: PipelineCounters;
+  /** Epoch ms of the last tick processed (event time). */
+  lastTickTime: number | undefined;
+}
+
+/**
+ * The engine: stores, event bus and trading pipeline wired together. A tick source drives it
+ * through `process`; it knows nothing of where ticks come from.
+ */
+export class Engine {
+  readonly stores: Stores;
+  readonly bus: EventBus;
+  readonly pipeline: TradingPipeline;
+  private readonly log: Logger;
+  private lastTickTime: number | undefined;
+
+  constructor(private readonly options: EngineOptions) {
+    const { config, logging } = options;
+    this.log = logging.for("strategy");
+    this.stores = openStores(config, logging);
+    this.bus = createEventBus(config, logging.for("events"));
+    this.pipeline = pipelineFromConfig(options.strategies, this.stores.data, { runId: options.runId });
+  }
+
+  get validator(): TickValidator {
+    return this.options.validator;
+  }
+
+  /** Validates and runs one raw tick through the pipeline; publishes what happened. */
+  async process(
+    raw: Tick | Readonly<Record<string, unknown>>,
+    line?: number,
+  ): Promise<TickOutcome | undefined> {
+    const checked = this.options.validator.validate(raw, line === undefined ? {} : { line });
+    if (!checked.ok) return undefined;
+    return this.run(checked.tick);
+  }
+
+  /** Runs a tick that a source has already validated (CSV replay validates as it parses). */
+  async run(tick: Tick): Promise<TickOutcome | undefined> {
+    const outcome = await this.pipeline.onTick(tick);
+    if (!outcome) return undefined;
+    this.lastTickTime = outcome.tick.timestamp;
+    this.bus.publish(TOPICS.ticks, toTickMessage(outcome.tick));
+    for (const signal of outcome.signals) {
+      this.bus.publish(TOPICS.signals, toSignalMessage(signal));
+      await this.stores.data.recordSignal(signal);
+    }
+    for (const event of outcome.events) this.publishEvent(event);
+    return outcome;
+  }
+
+  snapshot(): EngineSnapshot {
+    const pipeline = this.pipeline.counters();
+    const positions = this.pipeline.tracker.positions();
+    const validator = this.options.validator;
+    return {
+      ticks: pipeline.ticks,
+      rejected: validator.rejected + pipeline.ticksRejected,
+      rejectedByReason: validator.counts(),
+      openPositions: positions.length,
+      realizedPnl: pipeline.realizedPnl,
+      unrealizedPnl: positions.reduce((sum, p) => sum + p.unrealized_pnl, 0),
+      pipeline,
+      lastTickTime: this.lastTickTime,
+    };
+  }
+
+  /** Writes per-strategy figures to the time series and the engine state to the cache. */
+  async publishState(state: "running" | "stopping" | "stopped"): Promise<void> {
+    const snap = this.snapshot();
+    const at = this.lastTickTime ?? Date.now();
+    const positions = this.pipeline.tracker.positions();
+    for (const spec of this.options.strategies.strategies) {
+      const stats = this.stores.journal.strategyStats(spec.id, 3650, at / 1000 + 1);
+      const signals = Object.values(snap.pipeline.signals[spec.id] ?? {}).reduce((a, b) => a + (b ?? 0), 0);
+      this.stores.data.recordStrategyMetrics(
+        spec.id,
+        {
+          positions_count: positions.filter((p) => p.strategy_id === spec.id).length,
+          signals_count: signals,
+          pnl: snap.pipeline.realizedPnlByStrategy[spec.id] ?? 0,
+          win_rate: stats.win_rate,
+        },
+        at,
+      );
+    }
+    await this.stores.data.publishEngineState(
+      {
+        state,
+        active_positions_count: snap.openPositions,
+        watchlist_count: this.options.symbols.length,
+        ticks_processed: snap.ticks,
+        timestamp: new Date().toISOString(),
+      },
+      {
+        realized_pnl: snap.realizedPnl,
+        unrealized_pnl: snap.unrealizedPnl,
+        timestamp: new Date().toISOString(),
+      },
+      this.options.symbols,
+    );
+  }
+
+  /** Closes open positions at their last price (only when asked: a paper book may be kept open). */
+  async closeAll(reason: string): Promise<void> {
+    for (const event of await this.pipeline.closeAll(reason)) this.publishEvent(event);
+  }
+
+  /** Flushes and closes everything: event bus, then the stores (cache window, spool, journal). */
+  async close(): Promise<void> {
+    await this.bus.close();
+    await this.stores.data.close();
+  }
+
+  private publishEvent(event: TrackerEvent): void {
+    switch (event.type) {
+      case "opened":
+        this.bus.publish(TOPICS.trades, toTradeMessage(event.fill));
+        break;
+      case "closed":
+        this.bus.publish(TOPICS.trades, toTradeMessage(event.fill, { pnl: event.trade.pnl ?? 0 }));
+        this.log.debug(
+          { trade_id: event.trade.trade_id, pnl: event.trade.pnl, reason: event.reason },
+          "trade closed",
+        );
+        break;
+      case "stop_moved":
+        this.bus.publish(
+          TOPICS.events,
+          toEventMessage({
+            level: "info",
+            name: "stop_moved",
+            message: `stop of ${event.trade_id} moved to ${event.stop}`,
+            fields: {
+              trade_id: event.trade_id,
+              strategy_id: event.strategy_id,
+              symbol: event.symbol,
+              stop: event.stop,
+            },
+            timestamp: event.timestamp,
+          }),
+        );
+        break;
+      case "ignored":
+        break;
+    }
+  }
+}
