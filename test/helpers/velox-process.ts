@@ -1,0 +1,46 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+
+/** A `velox` CLI run in a child process, as a user would start it (from the TypeScript source). */
+export interface VeloxRun {
+  child: ChildProcess;
+  /** Resolves with the exit code once the process has exited. */
+  exited: Promise<number | null>;
+  output(): string;
+}
+
+export function startVelox(args: string[], env: Record<string, string>): VeloxRun {
+  const child = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", ...args], {
+    env: { ...process.env, VELOX_LOG_LEVEL: "info", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let text = "";
+  child.stdout?.on("data", (chunk: Buffer) => {
+    text += chunk.toString();
+  });
+  child.stderr?.on("data", (chunk: Buffer) => {
+    text += chunk.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return { child, exited, output: () => text };
+}
+
+/** The JSON log records a run wrote to `logDir`. */
+export function logRecords(logDir: string): Record<string, unknown>[] {
+  return readdirSync(logDir)
+    .filter((f) => f.endsWith(".json"))
+    .flatMap((f) =>
+      readFileSync(join(logDir, f), "utf8")
+        .split("\n")
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as Record<string, unknown>),
+    );
+}
+
+/** The `summary` object of a run's closing log line. */
+export function runSummary(logDir: string): Record<string, unknown> {
+  const record = logRecords(logDir).find((r) => typeof r.msg === "string" && r.msg.startsWith("summary:"));
+  if (!record) throw new Error(`no summary line in ${logDir}`);
+  return record.summary as Record<string, unknown>;
+}
