@@ -6,6 +6,7 @@ import { createEventBus } from "../events/factory.js";
 import type { VeloxLogger } from "../log.js";
 import type { TickValidator } from "../market/tick-validator.js";
 import { TOPICS, toEventMessage, toSignalMessage, toTickMessage, toTradeMessage } from "../schema/events.js";
+import type { PositionChange } from "../storage/redis-cache.js";
 import type { PipelineCounters, TickOutcome, TradingPipeline } from "../trading/pipeline.js";
 import { pipelineFromConfig } from "../trading/pipeline.js";
 import type { TrackerEvent } from "../trading/position-tracker.js";
@@ -47,6 +48,7 @@ export class Engine {
   readonly pipeline: TradingPipeline;
   private readonly log: Logger;
   private lastTickTime: number | undefined;
+  private readonly positionListeners = new Set<(change: PositionChange) => void>();
 
   constructor(private readonly options: EngineOptions) {
     const { config, logging } = options;
@@ -82,6 +84,12 @@ export class Engine {
     }
     for (const event of outcome.events) this.publishEvent(event);
     return outcome;
+  }
+
+  /** In-process position changes (opened, closed), for the WebSocket feed when Redis is absent. */
+  onPositionChange(listener: (change: PositionChange) => void): () => void {
+    this.positionListeners.add(listener);
+    return () => this.positionListeners.delete(listener);
   }
 
   snapshot(): EngineSnapshot {
@@ -147,12 +155,27 @@ export class Engine {
     await this.stores.data.close();
   }
 
+  private emitChange(change: PositionChange): void {
+    for (const listener of this.positionListeners) listener(change);
+  }
+
   private publishEvent(event: TrackerEvent): void {
     switch (event.type) {
       case "opened":
         this.bus.publish(TOPICS.trades, toTradeMessage(event.fill));
+        this.emitChange({
+          type: "opened",
+          strategy_id: event.trade.strategy_id,
+          symbol: event.trade.symbol,
+          trade_id: event.trade.trade_id,
+          side: event.trade.side,
+          entry_price: event.trade.entry_price,
+          quantity: event.trade.quantity,
+          entry_time: Math.round(event.trade.entry_time * 1000),
+        });
         break;
       case "closed":
+        this.emitChange({ type: "closed", strategy_id: event.trade.strategy_id, symbol: event.trade.symbol });
         this.bus.publish(TOPICS.trades, toTradeMessage(event.fill, { pnl: event.trade.pnl ?? 0 }));
         this.log.debug(
           { trade_id: event.trade.trade_id, pnl: event.trade.pnl, reason: event.reason },

@@ -1,5 +1,6 @@
 import cliProgress from "cli-progress";
 import type { Logger } from "pino";
+import { type ApiServer, startApiServer } from "../api/server.js";
 import { type Config, describeConfig } from "../config.js";
 import { createLogger, type VeloxLogger } from "../log.js";
 import { CsvReplay } from "../market/csv-replay.js";
@@ -97,6 +98,33 @@ async function drive(
     validator: new TickValidator({ source: "simulator", logger: logging.for("simulator") }),
   });
 
+  let api: ApiServer;
+  try {
+    api = await startApiServer({
+      port: config.apiPort,
+      data: engine.stores.data,
+      cache: engine.stores.cache,
+      strategies: () =>
+        strategies.strategies.map((s) => ({
+          id: s.id,
+          type: s.type,
+          symbols: s.symbols === "*" ? ["*"] : s.symbols,
+        })),
+      status: () => ({ ...engine.snapshot() }),
+      onPositionChange: (listener) => engine.onPositionChange(listener),
+      logger: logging.for("api"),
+    });
+  } catch (err) {
+    log.error(
+      { err: (err as Error).message },
+      `cannot serve the API on port ${config.apiPort} (VELOX_API_PORT)`,
+    );
+    await engine.close();
+    await logging.close();
+    return 2;
+  }
+  log.info(`API on ${api.url}/api/health, WebSocket updates on ${api.url.replace("http", "ws")}/ws`);
+
   const abort = new AbortController();
   let signals = 0;
   const onSignal = (name: NodeJS.Signals) => {
@@ -140,6 +168,7 @@ async function drive(
     const snap = engine.snapshot();
     const seconds = (performance.now() - started) / 1000;
     log.info({ summary: summaryOf(engine, snap, seconds) }, summaryLine(snap, seconds));
+    await api.close();
     await engine.close();
     log.info("stopped; every store flushed");
   } catch (err) {
