@@ -67,7 +67,14 @@ const envSchema = z.object({
     .default(2_000_000),
   VELOX_KAFKA_BROKERS: brokers,
   VELOX_API_PORT: port(5000),
+  VELOX_API_HOST: z.string().trim().min(1).default("127.0.0.1"),
   VELOX_METRICS_PORT: port(9464),
+  VELOX_METRICS_HOST: z.string().trim().min(1).default("127.0.0.1"),
+  VELOX_DRAWDOWN_LIMIT: z.coerce
+    .number({ error: "expected an amount" })
+    .finite()
+    .nonnegative("expected 0 (no limit) or a positive amount")
+    .default(0),
   VELOX_LOG_DIR: z.string().trim().min(1).default("./logs"),
   VELOX_LOG_LEVEL: z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(", ")}` }).default("info"),
 });
@@ -97,7 +104,12 @@ export interface Config {
   /** Empty means no Kafka. */
   kafkaBrokers: string[];
   apiPort: number;
+  /** Interface the API listens on; 127.0.0.1 unless deliberately opened (e.g. inside a container). */
+  apiHost: string;
   metricsPort: number;
+  metricsHost: string;
+  /** Drawdown (currency) that fires the drawdown alert; 0 = none. */
+  drawdownLimit: number;
   logDir: string;
   logLevel: LogLevel;
 }
@@ -149,7 +161,10 @@ export function loadConfig(
     },
     kafkaBrokers: v.VELOX_KAFKA_BROKERS ? v.VELOX_KAFKA_BROKERS.split(",").map((b) => b.trim()) : [],
     apiPort: v.VELOX_API_PORT,
+    apiHost: v.VELOX_API_HOST,
     metricsPort: v.VELOX_METRICS_PORT,
+    metricsHost: v.VELOX_METRICS_HOST,
+    drawdownLimit: v.VELOX_DRAWDOWN_LIMIT,
     logDir: v.VELOX_LOG_DIR,
     logLevel: v.VELOX_LOG_LEVEL,
   };

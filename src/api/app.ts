@@ -41,7 +41,7 @@ export interface ApiDeps {
 }
 
 /** Why a request was answered with an error; a fixed set, so it can be a metric label. */
-export const REJECT_REASONS = [
+export const API_REJECT_REASONS = [
   "invalid_input",
   "not_found",
   "unknown_route",
@@ -51,12 +51,12 @@ export const REJECT_REASONS = [
   "store_unavailable",
   "internal_error",
 ] as const;
-export type RejectReason = (typeof REJECT_REASONS)[number];
-export type RejectCounts = Record<RejectReason, number>;
+export type ApiRejectReason = (typeof API_REJECT_REASONS)[number];
+export type ApiRejectCounts = Record<ApiRejectReason, number>;
 
 export type ApiApp = Express & {
   /** Requests answered with an error since start, by reason (every reason present, zeros included). */
-  rejected(): RejectCounts;
+  rejected(): ApiRejectCounts;
 };
 
 /** Route patterns, also the `route` label of `observeRequest`. */
@@ -94,10 +94,10 @@ type Handler = (req: Request, res: Response) => Promise<void> | void;
 
 export function createApiApp(deps: ApiDeps): ApiApp {
   const { data, cache, logger: log } = deps;
-  const rejectedCounts = Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])) as RejectCounts;
+  const rejectedCounts = Object.fromEntries(API_REJECT_REASONS.map((r) => [r, 0])) as ApiRejectCounts;
   const startedAt = Date.now();
 
-  const reject = (res: Response, status: number, reason: RejectReason, body: Record<string, unknown>) => {
+  const reject = (res: Response, status: number, reason: ApiRejectReason, body: Record<string, unknown>) => {
     rejectedCounts[reason]++;
     res.status(status).json(body);
   };
@@ -255,7 +255,7 @@ export function createApiApp(deps: ApiDeps): ApiApp {
     }
   });
 
-  return Object.assign(app, { rejected: (): RejectCounts => ({ ...rejectedCounts }) });
+  return Object.assign(app, { rejected: (): ApiRejectCounts => ({ ...rejectedCounts }) });
 }
 
 /** Position snapshots from InfluxDB: `_time` first, then every other column in first-seen order. */

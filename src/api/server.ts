@@ -1,6 +1,6 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { type ApiDeps, createApiApp, type RejectCounts } from "./app.js";
+import { type ApiDeps, type ApiRejectCounts, createApiApp } from "./app.js";
 import {
   attachPositionFeed,
   type PositionChangeSource,
@@ -21,7 +21,7 @@ export interface ApiServerOptions extends ApiDeps {
 }
 
 export interface ApiServerStats {
-  rejected: RejectCounts;
+  rejected: ApiRejectCounts;
   websocket: PositionFeedStats;
 }
 

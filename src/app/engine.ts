@@ -7,10 +7,12 @@ import type { VeloxLogger } from "../log.js";
 import type { TickValidator } from "../market/tick-validator.js";
 import { TOPICS, toEventMessage, toSignalMessage, toTickMessage, toTradeMessage } from "../schema/events.js";
 import type { PositionChange } from "../storage/redis-cache.js";
+import type { TradeJournalOptions } from "../storage/trade-journal.js";
 import type { PipelineCounters, TickOutcome, TradingPipeline } from "../trading/pipeline.js";
 import { pipelineFromConfig } from "../trading/pipeline.js";
 import type { TrackerEvent } from "../trading/position-tracker.js";
 import type { StrategyConfig } from "../trading/strategy-config.js";
+import { SlidingRate } from "./sliding-rate.js";
 import { openStores, type Stores } from "./stores.js";
 
 export interface EngineOptions {
@@ -23,6 +25,25 @@ export interface EngineOptions {
   runId: string;
   /** The symbols the source produces (watchlist). */
   symbols: readonly string[];
+  /** Called with each tick's processing time (pipeline and store writes), in seconds. */
+  observeTick?: ((seconds: number) => void) | undefined;
+  /** Passed to the journal: every write's duration and whether SQLite failed. */
+  observeJournalWrite?: TradeJournalOptions["observeWrite"];
+}
+
+/** A replayed file may name any number of symbols; labels stay bounded. */
+export const MAX_SYMBOL_LABELS = 100;
+export const OTHER_SYMBOL = "other";
+
+export type TradeResult = "win" | "loss" | "flat";
+
+/** Per-strategy trading figures for the exporter. */
+export interface StrategyFigures {
+  fills: Partial<Record<"BUY" | "SELL", number>>;
+  closed: Record<TradeResult, number>;
+  openPositions: number;
+  realizedPnl: number;
+  unrealizedPnl: number;
 }
 
 /** What the status line, the summary, the API and the exporter read. */
@@ -36,6 +57,17 @@ export interface EngineSnapshot {
   pipeline: PipelineCounters;
   /** Epoch ms of the last tick processed (event time). */
   lastTickTime: number | undefined;
+  /** Ticks processed per symbol (bounded: see MAX_SYMBOL_LABELS). */
+  ticksBySymbol: Record<string, number>;
+  /** Ticks per second over the last 10 s of wall time. */
+  tickRate: number;
+  /** A tick source is running. */
+  feedRunning: boolean;
+  /** Peak of realized + unrealized P&L minus its current value (≥ 0), sampled at each snapshot. */
+  drawdown: number;
+  /** Realized P&L of trades closed on the last tick's (UTC) day. */
+  dailyPnl: number;
+  strategies: Record<string, StrategyFigures>;
 }
 
 /**
@@ -49,11 +81,23 @@ export class Engine {
   private readonly log: Logger;
   private lastTickTime: number | undefined;
   private readonly positionListeners = new Set<(change: PositionChange) => void>();
+  private readonly rate = new SlidingRate(10);
+  private readonly figures = new Map<
+    string,
+    { fills: StrategyFigures["fills"]; closed: StrategyFigures["closed"] }
+  >();
+  private readonly pnlByDay = new Map<string, number>();
+  private readonly ticksBySymbol = new Map<string, number>();
+  private equityPeak = 0;
+  private running = false;
 
   constructor(private readonly options: EngineOptions) {
     const { config, logging } = options;
     this.log = logging.for("strategy");
-    this.stores = openStores(config, logging);
+    this.stores = openStores(config, logging, { observeJournalWrite: options.observeJournalWrite });
+    for (const spec of options.strategies.strategies) {
+      this.figures.set(spec.id, { fills: {}, closed: { win: 0, loss: 0, flat: 0 } });
+    }
     this.bus = createEventBus(config, logging.for("events"));
     this.pipeline = pipelineFromConfig(options.strategies, this.stores.data, { runId: options.runId });
   }
@@ -74,8 +118,11 @@ export class Engine {
 
   /** Runs a tick that a source has already validated (CSV replay validates as it parses). */
   async run(tick: Tick): Promise<TickOutcome | undefined> {
+    const started = performance.now();
     const outcome = await this.pipeline.onTick(tick);
     if (!outcome) return undefined;
+    this.rate.record();
+    this.countSymbol(outcome.tick.symbol);
     this.lastTickTime = outcome.tick.timestamp;
     this.bus.publish(TOPICS.ticks, toTickMessage(outcome.tick));
     for (const signal of outcome.signals) {
@@ -83,7 +130,13 @@ export class Engine {
       await this.stores.data.recordSignal(signal);
     }
     for (const event of outcome.events) this.publishEvent(event);
+    this.options.observeTick?.((performance.now() - started) / 1000);
     return outcome;
+  }
+
+  /** Marks a tick source as running (for the feed-stalled alert) or finished. */
+  setFeedRunning(running: boolean): void {
+    this.running = running;
   }
 
   /** In-process position changes (opened, closed), for the WebSocket feed when Redis is absent. */
@@ -96,15 +149,35 @@ export class Engine {
     const pipeline = this.pipeline.counters();
     const positions = this.pipeline.tracker.positions();
     const validator = this.options.validator;
+    const unrealizedPnl = positions.reduce((sum, p) => sum + p.unrealized_pnl, 0);
+    const equity = pipeline.realizedPnl + unrealizedPnl;
+    this.equityPeak = Math.max(this.equityPeak, equity);
+    const strategies: Record<string, StrategyFigures> = {};
+    for (const [id, f] of this.figures) {
+      const own = positions.filter((p) => p.strategy_id === id);
+      strategies[id] = {
+        fills: { ...f.fills },
+        closed: { ...f.closed },
+        openPositions: own.length,
+        realizedPnl: pipeline.realizedPnlByStrategy[id] ?? 0,
+        unrealizedPnl: own.reduce((sum, p) => sum + p.unrealized_pnl, 0),
+      };
+    }
     return {
       ticks: pipeline.ticks,
       rejected: validator.rejected + pipeline.ticksRejected,
       rejectedByReason: validator.counts(),
       openPositions: positions.length,
       realizedPnl: pipeline.realizedPnl,
-      unrealizedPnl: positions.reduce((sum, p) => sum + p.unrealized_pnl, 0),
+      unrealizedPnl,
       pipeline,
       lastTickTime: this.lastTickTime,
+      ticksBySymbol: Object.fromEntries(this.ticksBySymbol),
+      tickRate: this.rate.perSecond(),
+      feedRunning: this.running,
+      drawdown: this.equityPeak - equity,
+      dailyPnl: this.lastTickTime === undefined ? 0 : (this.pnlByDay.get(utcDay(this.lastTickTime)) ?? 0),
+      strategies,
     };
   }
 
@@ -155,6 +228,18 @@ export class Engine {
     await this.stores.data.close();
   }
 
+  /** Per-symbol tick counts for a metric label: the first MAX_SYMBOL_LABELS symbols, the rest as "other". */
+  private countSymbol(symbol: string): void {
+    const key =
+      this.ticksBySymbol.has(symbol) || this.ticksBySymbol.size < MAX_SYMBOL_LABELS ? symbol : OTHER_SYMBOL;
+    this.ticksBySymbol.set(key, (this.ticksBySymbol.get(key) ?? 0) + 1);
+  }
+
+  private countFill(strategyId: string, action: "BUY" | "SELL"): void {
+    const f = this.figures.get(strategyId);
+    if (f) f.fills[action] = (f.fills[action] ?? 0) + 1;
+  }
+
   private emitChange(change: PositionChange): void {
     for (const listener of this.positionListeners) listener(change);
   }
@@ -162,6 +247,7 @@ export class Engine {
   private publishEvent(event: TrackerEvent): void {
     switch (event.type) {
       case "opened":
+        this.countFill(event.fill.strategy_id, event.fill.action);
         this.bus.publish(TOPICS.trades, toTradeMessage(event.fill));
         this.emitChange({
           type: "opened",
@@ -174,7 +260,13 @@ export class Engine {
           entry_time: Math.round(event.trade.entry_time * 1000),
         });
         break;
-      case "closed":
+      case "closed": {
+        this.countFill(event.fill.strategy_id, event.fill.action);
+        const pnl = event.trade.pnl ?? 0;
+        const f = this.figures.get(event.trade.strategy_id);
+        if (f) f.closed[pnl > 0 ? "win" : pnl < 0 ? "loss" : "flat"]++;
+        const day = utcDay(event.fill.timestamp);
+        this.pnlByDay.set(day, (this.pnlByDay.get(day) ?? 0) + pnl);
         this.emitChange({ type: "closed", strategy_id: event.trade.strategy_id, symbol: event.trade.symbol });
         this.bus.publish(TOPICS.trades, toTradeMessage(event.fill, { pnl: event.trade.pnl ?? 0 }));
         this.log.debug(
@@ -182,6 +274,7 @@ export class Engine {
           "trade closed",
         );
         break;
+      }
       case "stop_moved":
         this.bus.publish(
           TOPICS.events,
@@ -203,4 +296,8 @@ export class Engine {
         break;
     }
   }
+}
+
+function utcDay(epochMs: number): string {
+  return new Date(epochMs).toISOString().slice(0, 10);
 }

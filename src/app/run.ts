@@ -6,6 +6,8 @@ import { createLogger, type VeloxLogger } from "../log.js";
 import { CsvReplay } from "../market/csv-replay.js";
 import { DEFAULT_SYMBOLS, simulateTicks, symbolNames } from "../market/simulator.js";
 import { TickValidator } from "../market/tick-validator.js";
+import { VeloxMetrics } from "../metrics/exporter.js";
+import { type MetricsServer, startMetricsServer } from "../metrics/server.js";
 import { loadStrategyConfig } from "../trading/strategy-config.js";
 import { Engine, type EngineSnapshot } from "./engine.js";
 
@@ -89,7 +91,10 @@ async function drive(
   log.info({ config: describeConfig(config) }, "starting");
   const strategies = loadStrategyConfig(options.strategiesPath);
   const runId = options.runId ?? Math.floor(Date.now() / 1000).toString(36);
+  const metrics = new VeloxMetrics({ drawdownLimit: config.drawdownLimit });
   const engine = new Engine({
+    observeTick: metrics.observeTick,
+    observeJournalWrite: metrics.observeJournalWrite,
     config,
     strategies,
     logging,
@@ -99,9 +104,30 @@ async function drive(
   });
 
   let api: ApiServer;
+  let exporter: MetricsServer;
+  let running = false;
+  try {
+    exporter = await startMetricsServer({
+      metrics,
+      port: config.metricsPort,
+      host: config.metricsHost,
+      ready: () => running,
+      logger: logging.for("metrics"),
+    });
+  } catch (err) {
+    log.error(
+      { err: (err as Error).message },
+      `cannot serve metrics on port ${config.metricsPort} (VELOX_METRICS_PORT)`,
+    );
+    await engine.close();
+    await logging.close();
+    return 2;
+  }
   try {
     api = await startApiServer({
       port: config.apiPort,
+      host: config.apiHost,
+      observeRequest: metrics.observeRequest,
       data: engine.stores.data,
       cache: engine.stores.cache,
       strategies: () =>
@@ -123,7 +149,9 @@ async function drive(
     await logging.close();
     return 2;
   }
+  metrics.attach(engine, () => api.stats().rejected);
   log.info(`API on ${api.url}/api/health, WebSocket updates on ${api.url.replace("http", "ws")}/ws`);
+  log.info(`Prometheus metrics on ${exporter.url}/metrics`);
 
   const abort = new AbortController();
   let signals = 0;
@@ -152,11 +180,14 @@ async function drive(
   let code = 0;
   try {
     await engine.publishState("running");
+    running = true;
+    engine.setFeedRunning(true);
     await source(logging, engine, abort.signal);
   } catch (err) {
     code = 1;
     log.error({ err }, "the run failed");
   } finally {
+    engine.setFeedRunning(false);
     clearInterval(status);
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
@@ -168,7 +199,9 @@ async function drive(
     const snap = engine.snapshot();
     const seconds = (performance.now() - started) / 1000;
     log.info({ summary: summaryOf(engine, snap, seconds) }, summaryLine(snap, seconds));
+    running = false;
     await api.close();
+    await exporter.close();
     await engine.close();
     log.info("stopped; every store flushed");
   } catch (err) {

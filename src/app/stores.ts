@@ -7,7 +7,7 @@ import { InfluxQueryClient } from "../storage/influx-queries.js";
 import { INFLUX_SPOOL_FILE } from "../storage/influx-spool.js";
 import { InfluxWriter } from "../storage/influx-writer.js";
 import { RedisCache } from "../storage/redis-cache.js";
-import { TradeJournal } from "../storage/trade-journal.js";
+import { TradeJournal, type TradeJournalOptions } from "../storage/trade-journal.js";
 
 export interface Stores {
   journal: TradeJournal;
@@ -20,8 +20,15 @@ export interface Stores {
  * Opens every configured store behind one DataManager. The journal is required (it is embedded);
  * Redis and InfluxDB only when their URLs are set, and neither being down stops the start.
  */
-export function openStores(config: Config, logging: VeloxLogger): Stores {
-  const journal = TradeJournal.open(config.sqlitePath, { logger: logging.for("database") });
+export function openStores(
+  config: Config,
+  logging: VeloxLogger,
+  hooks: { observeJournalWrite?: TradeJournalOptions["observeWrite"] } = {},
+): Stores {
+  const journal = TradeJournal.open(config.sqlitePath, {
+    logger: logging.for("database"),
+    observeWrite: hooks.observeJournalWrite,
+  });
   const cache = config.redisUrl
     ? RedisCache.create(config.redisUrl, { logger: logging.for("cache") })
     : undefined;

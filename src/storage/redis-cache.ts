@@ -258,6 +258,13 @@ export class RedisCache {
     }
   }
 
+  /** `INFO memory`: bytes used and the configured maxmemory (0 = no limit). */
+  async memory(): Promise<{ usedBytes: number; maxBytes: number }> {
+    const info = await this.run((r) => r.info("memory"));
+    const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, "m").exec(info)?.[1] ?? Number.NaN);
+    return { usedBytes: field("used_memory"), maxBytes: field("maxmemory") };
+  }
+
   async close(): Promise<void> {
     this.closing = true;
     await Promise.all([...this.subscribers].map((sub) => closeClient(sub)));

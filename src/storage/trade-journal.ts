@@ -3,7 +3,7 @@ import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import type { Logger } from "pino";
 import { z } from "zod";
-import { NotFoundError, StateError, ValidationError } from "../domain/errors.js";
+import { NotFoundError, StateError, ValidationError, VeloxError } from "../domain/errors.js";
 import { assertId, parseOrThrow, unixSeconds } from "../domain/identifiers.js";
 import {
   type NewTrade,
@@ -26,7 +26,22 @@ import { computeStrategyStats, type StrategyStats } from "./trade-stats.js";
 
 export interface TradeJournalOptions {
   logger?: Logger;
+  /**
+   * Called after every write with its duration; `failed` is true when SQLite itself failed (not
+   * for rejected input or a refused state change, which are the caller's errors).
+   */
+  observeWrite?: (operation: JournalOperation, seconds: number, failed: boolean) => void;
 }
+
+/** The journal's write operations, a closed list (a metric label). */
+export const JOURNAL_OPERATIONS = [
+  "insert_trade",
+  "insert_trades",
+  "close_trade",
+  "insert_signal_conditions",
+  "insert_sl_update",
+] as const;
+export type JournalOperation = (typeof JOURNAL_OPERATIONS)[number];
 
 const DAY_SECONDS = 86_400;
 /** Upper bound for list queries, so a typo cannot pull the whole table into memory. */
@@ -62,6 +77,7 @@ function sqliteCode(err: unknown): string | undefined {
  */
 export class TradeJournal {
   private readonly log: Logger | undefined;
+  private readonly observeWrite: TradeJournalOptions["observeWrite"];
   private readonly stmt: ReturnType<typeof TradeJournal.prepareAll>;
 
   private constructor(
@@ -70,6 +86,7 @@ export class TradeJournal {
   ) {
     // The caller passes its component logger (e.g. "database"); the journal does not rename it.
     this.log = options.logger;
+    this.observeWrite = options.observeWrite;
     this.stmt = TradeJournal.prepareAll(db);
   }
 
@@ -96,6 +113,21 @@ export class TradeJournal {
     } catch (err) {
       db.close();
       throw err;
+    }
+  }
+
+  private timed<T>(operation: JournalOperation, write: () => T): T {
+    const observe = this.observeWrite;
+    if (!observe) return write();
+    const started = performance.now();
+    let failed = false;
+    try {
+      return write();
+    } catch (err) {
+      failed = !(err instanceof VeloxError);
+      throw err;
+    } finally {
+      observe(operation, (performance.now() - started) / 1000, failed);
     }
   }
 
@@ -151,20 +183,22 @@ export class TradeJournal {
 
   /** Records a new open trade. A trade_id already in the journal is a StateError. */
   insertTrade(input: NewTrade): Trade {
-    const trade = parseOrThrow(newTradeSchema, input, "trade");
-    const row = this.writeTrade(trade, nowSeconds());
-    this.log?.debug(
-      {
-        trade_id: trade.trade_id,
-        strategy_id: trade.strategy_id,
-        symbol: trade.symbol,
-        side: trade.side,
-        entry_price: trade.entry_price,
-        quantity: trade.quantity,
-      },
-      "trade opened",
-    );
-    return row;
+    return this.timed("insert_trade", () => {
+      const trade = parseOrThrow(newTradeSchema, input, "trade");
+      const row = this.writeTrade(trade, nowSeconds());
+      this.log?.debug(
+        {
+          trade_id: trade.trade_id,
+          strategy_id: trade.strategy_id,
+          symbol: trade.symbol,
+          side: trade.side,
+          entry_price: trade.entry_price,
+          quantity: trade.quantity,
+        },
+        "trade opened",
+      );
+      return row;
+    });
   }
 
   /**
@@ -172,11 +206,16 @@ export class TradeJournal {
    * so one bad element (field `trades.<index>.<name>`) or one duplicate id writes nothing.
    */
   insertTrades(inputs: readonly NewTrade[]): Trade[] {
-    const trades = parseOrThrow(newTradesSchema, inputs, "trades");
-    const now = nowSeconds();
-    const rows = this.db.transaction(() => trades.map((t) => this.writeTrade(t, now)))();
-    this.log?.debug({ count: rows.length, trade_ids: rows.map((r) => r.trade_id) }, "trades opened (batch)");
-    return rows;
+    return this.timed("insert_trades", () => {
+      const trades = parseOrThrow(newTradesSchema, inputs, "trades");
+      const now = nowSeconds();
+      const rows = this.db.transaction(() => trades.map((t) => this.writeTrade(t, now)))();
+      this.log?.debug(
+        { count: rows.length, trade_ids: rows.map((r) => r.trade_id) },
+        "trades opened (batch)",
+      );
+      return rows;
+    });
   }
 
   /**
@@ -190,88 +229,92 @@ export class TradeJournal {
    * Unknown trade → NotFoundError; already closed → StateError.
    */
   closeTrade(tradeId: string, input: TradeExit): Trade {
-    const id = assertId(tradeId, "trade_id");
-    const exit = parseOrThrow(tradeExitSchema, input, "exit");
+    return this.timed("close_trade", () => {
+      const id = assertId(tradeId, "trade_id");
+      const exit = parseOrThrow(tradeExitSchema, input, "exit");
 
-    // IMMEDIATE takes the write lock before the read, so no other writer can close the same
-    // trade between our check and our update.
-    const closed = this.db
-      .transaction((): Trade => {
-        const trade = this.stmt.getTrade.get(id) as Trade | undefined;
-        if (trade === undefined) throw new NotFoundError("trade", id);
-        if (trade.status !== "open") throw new StateError(`trade ${id} is already closed`);
-        if (exit.exit_time < trade.entry_time) {
-          throw new ValidationError(
-            "exit.exit_time",
-            `exit time ${exit.exit_time} is before the entry time ${trade.entry_time}`,
-          );
-        }
+      // IMMEDIATE takes the write lock before the read, so no other writer can close the same
+      // trade between our check and our update.
+      const closed = this.db
+        .transaction((): Trade => {
+          const trade = this.stmt.getTrade.get(id) as Trade | undefined;
+          if (trade === undefined) throw new NotFoundError("trade", id);
+          if (trade.status !== "open") throw new StateError(`trade ${id} is already closed`);
+          if (exit.exit_time < trade.entry_time) {
+            throw new ValidationError(
+              "exit.exit_time",
+              `exit time ${exit.exit_time} is before the entry time ${trade.entry_time}`,
+            );
+          }
 
-        const direction = trade.side === "long" ? 1 : -1;
-        const gross = direction * (exit.exit_price - trade.entry_price) * trade.quantity;
-        const fees = trade.fees + exit.exit_fees;
-        const pnl = gross - fees;
-        const prices = [trade.entry_price, exit.exit_price];
-        const highs = [...prices, trade.max_price, exit.max_price].filter((p): p is number => p != null);
-        const lows = [...prices, trade.min_price, exit.min_price].filter((p): p is number => p != null);
+          const direction = trade.side === "long" ? 1 : -1;
+          const gross = direction * (exit.exit_price - trade.entry_price) * trade.quantity;
+          const fees = trade.fees + exit.exit_fees;
+          const pnl = gross - fees;
+          const prices = [trade.entry_price, exit.exit_price];
+          const highs = [...prices, trade.max_price, exit.max_price].filter((p): p is number => p != null);
+          const lows = [...prices, trade.min_price, exit.min_price].filter((p): p is number => p != null);
 
-        const changes = this.stmt.closeTrade.run({
+          const changes = this.stmt.closeTrade.run({
+            trade_id: id,
+            exit_time: exit.exit_time,
+            exit_price: exit.exit_price,
+            pnl,
+            pnl_pct: (pnl / (trade.entry_price * trade.quantity)) * 100,
+            fees,
+            max_price: Math.max(...highs),
+            min_price: Math.min(...lows),
+            exit_reason: exit.exit_reason,
+            duration_seconds: exit.exit_time - trade.entry_time,
+            now: nowSeconds(),
+          }).changes;
+          // Cannot happen under the write lock; guards against a silent no-op if it ever does.
+          if (changes !== 1) throw new StateError(`trade ${id} changed while being closed`);
+          return this.stmt.getTrade.get(id) as Trade;
+        })
+        .immediate();
+
+      this.log?.debug(
+        {
           trade_id: id,
-          exit_time: exit.exit_time,
-          exit_price: exit.exit_price,
-          pnl,
-          pnl_pct: (pnl / (trade.entry_price * trade.quantity)) * 100,
-          fees,
-          max_price: Math.max(...highs),
-          min_price: Math.min(...lows),
-          exit_reason: exit.exit_reason,
-          duration_seconds: exit.exit_time - trade.entry_time,
-          now: nowSeconds(),
-        }).changes;
-        // Cannot happen under the write lock; guards against a silent no-op if it ever does.
-        if (changes !== 1) throw new StateError(`trade ${id} changed while being closed`);
-        return this.stmt.getTrade.get(id) as Trade;
-      })
-      .immediate();
-
-    this.log?.debug(
-      {
-        trade_id: id,
-        strategy_id: closed.strategy_id,
-        symbol: closed.symbol,
-        exit_price: closed.exit_price,
-        pnl: closed.pnl,
-        pnl_pct: closed.pnl_pct,
-        exit_reason: closed.exit_reason,
-      },
-      "trade closed",
-    );
-    return closed;
+          strategy_id: closed.strategy_id,
+          symbol: closed.symbol,
+          exit_price: closed.exit_price,
+          pnl: closed.pnl,
+          pnl_pct: closed.pnl_pct,
+          exit_reason: closed.exit_reason,
+        },
+        "trade closed",
+      );
+      return closed;
+    });
   }
 
   /** Stores why a signal fired. Unknown trade → NotFoundError. */
   insertSignalConditions(input: SignalConditions): StoredSignalConditions {
-    const record = parseOrThrow(signalConditionsSchema, input, "signal_conditions");
-    const conditionsJson = JSON.stringify(record.conditions);
-    const { lastInsertRowid } = this.withTradeForeignKey(record.trade_id, () =>
-      this.stmt.insertSignalConditions.run({
+    return this.timed("insert_signal_conditions", () => {
+      const record = parseOrThrow(signalConditionsSchema, input, "signal_conditions");
+      const conditionsJson = JSON.stringify(record.conditions);
+      const { lastInsertRowid } = this.withTradeForeignKey(record.trade_id, () =>
+        this.stmt.insertSignalConditions.run({
+          trade_id: record.trade_id,
+          signal_type: record.signal_type,
+          conditions_json: conditionsJson,
+          timestamp: record.timestamp,
+        }),
+      );
+      this.log?.debug(
+        { trade_id: record.trade_id, signal_type: record.signal_type },
+        "signal conditions recorded",
+      );
+      return {
+        id: Number(lastInsertRowid),
         trade_id: record.trade_id,
         signal_type: record.signal_type,
-        conditions_json: conditionsJson,
+        conditions: JSON.parse(conditionsJson) as Record<string, unknown>,
         timestamp: record.timestamp,
-      }),
-    );
-    this.log?.debug(
-      { trade_id: record.trade_id, signal_type: record.signal_type },
-      "signal conditions recorded",
-    );
-    return {
-      id: Number(lastInsertRowid),
-      trade_id: record.trade_id,
-      signal_type: record.signal_type,
-      conditions: JSON.parse(conditionsJson) as Record<string, unknown>,
-      timestamp: record.timestamp,
-    };
+      };
+    });
   }
 
   /** Signal conditions of a trade, oldest first, optionally of one type. Unknown trade → NotFoundError. */
@@ -290,20 +333,22 @@ export class TradeJournal {
 
   /** Appends a trailing-stop update. Unknown trade → NotFoundError. */
   insertSlUpdate(input: SlUpdate): StoredSlUpdate {
-    const update = parseOrThrow(slUpdateSchema, input, "sl_update");
-    const { lastInsertRowid } = this.withTradeForeignKey(update.trade_id, () =>
-      this.stmt.insertSlUpdate.run(update),
-    );
-    this.log?.debug(
-      {
-        trade_id: update.trade_id,
-        stop: update.stop,
-        highest_price: update.highest_price,
-        sl_type: update.sl_type,
-      },
-      "stop loss updated",
-    );
-    return { id: Number(lastInsertRowid), ...update };
+    return this.timed("insert_sl_update", () => {
+      const update = parseOrThrow(slUpdateSchema, input, "sl_update");
+      const { lastInsertRowid } = this.withTradeForeignKey(update.trade_id, () =>
+        this.stmt.insertSlUpdate.run(update),
+      );
+      this.log?.debug(
+        {
+          trade_id: update.trade_id,
+          stop: update.stop,
+          highest_price: update.highest_price,
+          sl_type: update.sl_type,
+        },
+        "stop loss updated",
+      );
+      return { id: Number(lastInsertRowid), ...update };
+    });
   }
 
   /** Trailing-stop history of a trade, oldest first. Unknown trade → NotFoundError. */

@@ -1,0 +1,79 @@
+/**
+ * Every Prometheus metric VELOX exports, named once. The exporter registers them from here; the
+ * alert rules, their tests and the dashboards use the same names. Base units (`_seconds`,
+ * `_bytes`, ratios 0–1), counters end in `_total`, labels are bounded by configuration
+ * (strategy, symbol) or by a closed list in code (reason, action, topic, route, operation).
+ * Money figures are in the account currency.
+ */
+export const METRICS = {
+  // --- market feed ---
+  ticksProcessed: "velox_ticks_processed_total",
+  ticksRejected: "velox_ticks_rejected_total",
+  tickRate: "velox_tick_rate_per_second",
+  tickToStore: "velox_tick_to_store_seconds",
+  lastTickTimestamp: "velox_last_tick_timestamp_seconds",
+  feedRunning: "velox_feed_running",
+  // --- trading ---
+  signals: "velox_signals_total",
+  fills: "velox_fills_total",
+  tradesClosed: "velox_trades_closed_total",
+  openPositions: "velox_open_positions",
+  realizedPnl: "velox_realized_pnl",
+  unrealizedPnl: "velox_unrealized_pnl",
+  winRatio: "velox_win_ratio",
+  dailyPnl: "velox_daily_pnl",
+  drawdown: "velox_drawdown",
+  drawdownLimit: "velox_drawdown_limit",
+  // --- Redis ---
+  redisUp: "velox_redis_up",
+  redisMemoryUsed: "velox_redis_memory_used_bytes",
+  redisMemoryMax: "velox_redis_memory_max_bytes",
+  cacheWritesSkipped: "velox_cache_writes_skipped_total",
+  cacheWriteErrors: "velox_cache_write_errors_total",
+  cacheRewarms: "velox_cache_rewarms_total",
+  // --- InfluxDB ---
+  influxUp: "velox_influx_up",
+  influxWriteRate: "velox_influx_write_points_per_second",
+  influxPointsWritten: "velox_influx_points_written_total",
+  influxPointsFailed: "velox_influx_points_failed_total",
+  influxPointsRejected: "velox_influx_points_rejected_total",
+  influxPointsSpooled: "velox_influx_points_spooled_total",
+  influxPointsDropped: "velox_influx_points_dropped_total",
+  influxRetries: "velox_influx_write_retries_total",
+  influxSpoolPoints: "velox_influx_spool_points",
+  influxBufferedPoints: "velox_influx_buffered_points",
+  // --- SQLite journal ---
+  journalWriteDuration: "velox_journal_write_seconds",
+  journalWriteErrors: "velox_journal_write_errors_total",
+  // --- event stream ---
+  eventsUp: "velox_events_up",
+  eventsPublished: "velox_events_published_total",
+  eventsDropped: "velox_events_dropped_total",
+  eventsBuffered: "velox_events_buffered",
+  eventsLag: "velox_events_lag_seconds",
+  // --- API ---
+  apiRequestDuration: "velox_api_request_duration_seconds",
+  apiRequestsRejected: "velox_api_requests_rejected_total",
+  // --- process (prom-client's defaults, one renamed so `promtool check metrics` is clean) ---
+  eventLoopLag: "nodejs_eventloop_lag_seconds",
+} as const;
+
+export type MetricName = (typeof METRICS)[keyof typeof METRICS];
+
+/** The label names in use, also defined once. */
+export const LABELS = {
+  strategy: "strategy",
+  symbol: "symbol",
+  action: "action",
+  reason: "reason",
+  result: "result",
+  topic: "topic",
+  backend: "backend",
+  operation: "operation",
+  route: "route",
+  method: "method",
+  status: "status",
+} as const;
+
+/** The scrape job name Prometheus uses for VELOX (rules and dashboards select on it). */
+export const SCRAPE_JOB = "velox";
