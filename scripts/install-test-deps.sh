@@ -10,6 +10,8 @@ declare -A PACKAGES=(
   [sqlite3]=sqlite3
   [victoria-metrics]=victoria-metrics
   [kcat]=kcat
+  [prometheus]=prometheus
+  [promtool]=prometheus
 )
 
 missing=()

@@ -49,6 +49,16 @@ export interface ExporterOptions {
   drawdownLimit: number;
 }
 
+/**
+ * prom-client 15 strips `_total` from a counter's own name when it writes OpenMetrics (and never
+ * puts it back), which would break every later Prometheus-format scrape; put it back.
+ */
+function restoreCounterNames(registry: Registry<RegistryContentType>): void {
+  for (const metric of registry.getMetricsAsArray() as unknown as { type: string; name: string }[]) {
+    if (metric.type === "counter" && !metric.name.endsWith("_total")) metric.name = `${metric.name}_total`;
+  }
+}
+
 export class VeloxMetrics {
   readonly registry = new Registry<RegistryContentType>();
   private engine: Engine | undefined;
@@ -130,6 +140,7 @@ export class VeloxMetrics {
         return { contentType, body: await this.registry.metrics() };
       } finally {
         this.registry.setContentType(Registry.PROMETHEUS_CONTENT_TYPE);
+        if (openMetrics) restoreCounterNames(this.registry);
         this.state = undefined;
       }
     });
