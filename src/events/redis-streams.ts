@@ -2,6 +2,7 @@ import { Redis, ReplyError } from "ioredis";
 import { ConfigError, StoreUnavailableError } from "../domain/errors.js";
 import { TOPICS } from "../schema/events.js";
 import { keys } from "../schema/redis-keys.js";
+import { failFastRedisOptions } from "../storage/redis-options.js";
 import {
   BufferedEventBus,
   type BufferedEventBusOptions,
@@ -57,16 +58,8 @@ export class RedisStreamsEventBus extends BufferedEventBus {
       ],
     });
     this.maxLen = String(maxLen);
-    this.redis = new Redis(options.url, {
-      lazyConnect: true,
-      // Fail fast while disconnected instead of queueing: the bus's own buffer is the queue.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: options.commandTimeoutMs ?? 1_000,
-      connectTimeout: 2_000,
-      // Never give up; back off to one attempt a second, so a returning server is found quickly.
-      retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 1_000),
-    });
+    // Fail fast while disconnected instead of queueing: the bus's own buffer is the queue.
+    this.redis = new Redis(options.url, failFastRedisOptions(options.commandTimeoutMs ?? 1_000));
     this.redis.on("ready", () => {
       if (this.wasReady) return;
       this.wasReady = true;

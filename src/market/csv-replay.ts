@@ -2,11 +2,11 @@ import { createReadStream, type ReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { performance } from "node:perf_hooks";
 import { pipeline } from "node:stream";
-import { setImmediate as nextTurn, setTimeout as sleep } from "node:timers/promises";
 import { type CsvError, type Info, type Parser, parse } from "csv-parse";
 import type { Logger } from "pino";
 import { StateError, ValidationError } from "../domain/errors.js";
 import type { Tick } from "../domain/tick.js";
+import { Pacer } from "./pacer.js";
 import {
   REQUIRED_TICK_FIELDS,
   type Rejection,
@@ -189,7 +189,7 @@ export class CsvReplay implements AsyncIterable<Tick> {
     this.logger?.info({ path: this.path, totalBytes: this.totalBytes, speed: this.speed }, "Replay started");
     let firstTime: number | undefined;
     let wallStart = 0;
-    let sinceTurn = 0;
+    const pacer = new Pacer({ slackMs: PACE_SLACK_MS, itemsPerTurn: ROWS_PER_TURN, signal });
     let reachedEnd = false;
     try {
       while (!signal?.aborted) {
@@ -215,19 +215,7 @@ export class CsvReplay implements AsyncIterable<Tick> {
           }
           wait = wallStart + (tick.timestamp - firstTime) / this.speed - performance.now();
         }
-        if (wait > PACE_SLACK_MS) {
-          try {
-            await sleep(wait, undefined, { signal });
-          } catch (error) {
-            if (signal?.aborted) return;
-            throw error;
-          }
-          sinceTurn = 0;
-        } else if (++sinceTurn >= ROWS_PER_TURN) {
-          await nextTurn();
-          sinceTurn = 0;
-          if (signal?.aborted) return;
-        }
+        if (!(await pacer.wait(wait))) return;
         this.ticks++;
         yield tick;
       }

@@ -1,5 +1,4 @@
 import { performance } from "node:perf_hooks";
-import { setImmediate as nextTurn, setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
 import { uniformFloat64 } from "pure-rand/distribution/uniformFloat64";
 import { xoroshiro128plus } from "pure-rand/generator/xoroshiro128plus";
@@ -7,6 +6,7 @@ import type { RandomGenerator } from "pure-rand/types/RandomGenerator";
 import { z } from "zod";
 import { parseOrThrow, symbolSchema } from "../domain/identifiers.js";
 import type { Tick } from "../domain/tick.js";
+import { Pacer } from "./pacer.js";
 
 /**
  * A seeded market simulator. Each symbol's price follows a geometric Brownian motion with its own
@@ -226,7 +226,8 @@ async function* paced(
 ): AsyncGenerator<Tick> {
   const msPerTick = 1000 / settings.rate;
   let emitted = 0;
-  let sinceTurn = 0;
+  // Ticks due within batchMs are handed out together; the event loop still gets a turn now and then.
+  const pacer = new Pacer({ slackMs: batchMs, itemsPerTurn: TICKS_PER_TURN, signal });
   logger?.info(
     { seed: settings.seed, symbols: symbolNames(settings.symbols), rate: settings.rate, pacing },
     "Simulator started",
@@ -236,20 +237,7 @@ async function* paced(
     for (const tick of ticksOf(settings)) {
       if (signal?.aborted) return;
       const wait = pacing === "realtime" ? wallStart + emitted * msPerTick - performance.now() : 0;
-      if (wait > batchMs) {
-        try {
-          await sleep(wait, undefined, { signal });
-        } catch (error) {
-          if (signal?.aborted) return;
-          throw error;
-        }
-        sinceTurn = 0;
-      } else if (++sinceTurn >= TICKS_PER_TURN) {
-        // Let timers and I/O (an abort, a metrics scrape) run even when nothing makes us wait.
-        await nextTurn();
-        sinceTurn = 0;
-        if (signal?.aborted) return;
-      }
+      if (!(await pacer.wait(wait))) return;
       yield tick;
       emitted++;
     }

@@ -332,23 +332,8 @@ export class DataManager {
   /** Validates a tick; records it in InfluxDB and queues it as the symbol's latest for Redis. */
   storeTick(input: TickInput): Tick {
     const tick = parseOrThrow(tickSchema, input, "tick");
-    this.writeSeries(
-      "ticks",
-      { symbol: tick.symbol, source: tick.source },
-      {
-        open: tick.open,
-        high: tick.high,
-        low: tick.low,
-        close: tick.close,
-        volume: tick.volume,
-        bid: tick.bid ?? tick.close,
-        ask: tick.ask ?? tick.close,
-      },
-      tick.timestamp,
-    );
-    this.pendingTicks.set(tick.symbol, {
-      symbol: tick.symbol,
-      last: tick.close,
+    // A tick without a quote is quoted at its close.
+    const bar = {
       open: tick.open,
       high: tick.high,
       low: tick.low,
@@ -356,6 +341,12 @@ export class DataManager {
       volume: tick.volume,
       bid: tick.bid ?? tick.close,
       ask: tick.ask ?? tick.close,
+    };
+    this.writeSeries("ticks", { symbol: tick.symbol, source: tick.source }, bar, tick.timestamp);
+    this.pendingTicks.set(tick.symbol, {
+      symbol: tick.symbol,
+      last: tick.close,
+      ...bar,
       timestamp: Math.round(tick.timestamp),
     });
     return tick;

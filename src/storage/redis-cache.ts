@@ -13,6 +13,7 @@ import {
   symbolSchema,
 } from "../domain/identifiers.js";
 import { channels, keys, patterns, symbolFromActivePositionsKey, TTL } from "../schema/redis-keys.js";
+import { failFastRedisOptions } from "./redis-options.js";
 
 /**
  * Hot cache over Redis. Every time stored here is epoch milliseconds (`Date.now()`), so hashes hold
@@ -223,16 +224,8 @@ export class RedisCache {
   }
 
   private static build(url: string, opts: RedisCacheOptions): RedisCache {
-    const redis = new Redis(url, {
-      lazyConnect: true,
-      // Fail fast while disconnected instead of queueing: callers degrade rather than wait.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: opts.commandTimeoutMs ?? 500,
-      connectTimeout: 2_000,
-      // Never give up; back off to one attempt a second, so a returning server is found quickly.
-      retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 1_000),
-    });
+    // Fail fast while disconnected instead of queueing: callers degrade rather than wait.
+    const redis = new Redis(url, failFastRedisOptions(opts.commandTimeoutMs ?? 500));
     return new RedisCache(redis, describeTarget(url), opts.logger);
   }
 

@@ -68,14 +68,12 @@ describe.skipIf(skip)("velox run, end to end", () => {
   it("runs 10 s at 2000 ticks/s into Redis, InfluxDB and the journal, and the same seed trades the same twice", async () => {
     const first = dirs();
     const args = ["run", "--duration", "10", "--rate", "2000", "--seed", "7", "--start", String(START)];
-    const run = startVelox([...args, "--run-id", "a"], {
+    const run = await startVelox([...args, "--run-id", "a"], {
       VELOX_DATA_DIR: first.data,
       VELOX_LOG_DIR: first.logs,
       VELOX_REDIS_URL: redis.url,
       VELOX_INFLUX_URL: vm.url,
       VELOX_INFLUX_TOKEN: "unused-by-victoria-metrics",
-      VELOX_API_PORT: String(await freePort()),
-      VELOX_METRICS_PORT: String(await freePort()),
     });
     expect(await run.exited, run.output()).toBe(0);
     const summary = runSummary(first.logs);
@@ -132,7 +130,7 @@ describe.skipIf(skip)("velox run, end to end", () => {
 
     // The same seed on embedded defaults: the same trades, to the last digit.
     const second = dirs();
-    const again = startVelox([...args, "--run-id", "b"], {
+    const again = await startVelox([...args, "--run-id", "b"], {
       VELOX_DATA_DIR: second.data,
       VELOX_LOG_DIR: second.logs,
     });
@@ -145,7 +143,7 @@ describe.skipIf(skip)("velox run, end to end", () => {
   it("on SIGTERM, flushes the journal, the cache window and the spool before exiting 0", async () => {
     const run1 = dirs();
     const deadPort = await freePort(); // InfluxDB unreachable: every point must end up in the spool
-    const run = startVelox(
+    const run = await startVelox(
       ["run", "--rate", "1000", "--seed", "3", "--start", String(START), "--run-id", "t"],
       {
         VELOX_DATA_DIR: run1.data,
@@ -153,8 +151,6 @@ describe.skipIf(skip)("velox run, end to end", () => {
         VELOX_REDIS_URL: redis.url,
         VELOX_INFLUX_URL: `http://127.0.0.1:${deadPort}`,
         VELOX_INFLUX_TOKEN: "t",
-        VELOX_API_PORT: String(await freePort()),
-        VELOX_METRICS_PORT: String(await freePort()),
       },
     );
     await new Promise((r) => setTimeout(r, 4_000));
@@ -211,7 +207,7 @@ describe("velox replay, end to end", () => {
       else rows.push(`${t},AAPL,${p},${p},${p},${p},10`);
     }
     writeFileSync(csv, `${rows.join("\n")}\n`);
-    const run = startVelox(["replay", csv, "--run-id", "r"], {
+    const run = await startVelox(["replay", csv, "--run-id", "r"], {
       VELOX_DATA_DIR: run1.data,
       VELOX_LOG_DIR: run1.logs,
     });

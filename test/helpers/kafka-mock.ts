@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { connect, createServer, type Server, type Socket } from "node:net";
+import { killChild } from "./process.js";
 
 /**
  * librdkafka's mock cluster, run by kcat, owned by one test file and stopped by PID.
@@ -83,11 +84,7 @@ export class KafkaMock {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    if (this.child.exitCode === null && this.child.signalCode === null) {
-      const exited = new Promise<void>((resolve) => this.child.once("exit", () => resolve()));
-      this.child.kill("SIGKILL");
-      await exited;
-    }
+    await killChild(this.child);
     for (const s of this.sockets) s.destroy();
     await Promise.all(this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
   }

@@ -19,11 +19,10 @@
  *   file with the `yaml` package and writes a copy whose alerts wait that long instead; the
  *   expressions are copied unchanged. Range windows inside expressions (`[5m]`) are not touched.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { parse, stringify } from "yaml";
+import { ManagedProcess, readLog } from "./process.js";
 import { freePort } from "./redis-server.js";
 
 export const PROMETHEUS = "prometheus";
@@ -140,15 +139,12 @@ function sampleValue(text: string): number {
   return Number(text);
 }
 
-export class Prometheus {
-  private child: ChildProcess | undefined;
-  readonly dir: string;
-
+export class Prometheus extends ManagedProcess {
   private constructor(
-    readonly port: number,
+    port: number,
     private readonly options: PrometheusOptions,
   ) {
-    this.dir = mkdtempSync(join(tmpdir(), "velox-prometheus-"));
+    super(port, "velox-prometheus-");
   }
 
   /** Writes the config (and rule copies), starts Prometheus and waits until `/-/ready`. */
@@ -166,10 +162,6 @@ export class Prometheus {
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
-  }
-
-  get pid(): number | undefined {
-    return this.child?.pid;
   }
 
   get configFile(): string {
@@ -217,9 +209,7 @@ export class Prometheus {
   }
 
   private async launch(): Promise<void> {
-    if (this.child) throw new Error("prometheus already running");
-    const log = openSync(this.logFile, "a");
-    const child = spawn(
+    await this.spawnLogged(
       PROMETHEUS,
       [
         `--config.file=${this.configFile}`,
@@ -228,32 +218,13 @@ export class Prometheus {
         "--log.level=warn",
         ...(this.options.extraArgs ?? []),
       ],
-      { stdio: ["ignore", log, log] },
-    );
-    closeSync(log);
-    this.child = child;
-    const gone = () => {
-      if (this.child === child) this.child = undefined;
-    };
-    child.once("exit", gone);
-    child.once("error", gone);
-    await this.waitUntilReady();
-  }
-
-  private async waitUntilReady(deadlineMs = 15_000): Promise<void> {
-    const deadline = Date.now() + deadlineMs;
-    while (Date.now() < deadline) {
-      if (!this.child) throw new Error(`prometheus exited during start-up:\n${this.logs()}`);
-      try {
+      this.logFile,
+      async () => {
         const response = await fetch(`${this.url}/-/ready`);
         await response.arrayBuffer();
-        if (response.ok) return;
-      } catch {
-        // not up yet
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`prometheus on port ${this.port} did not become ready:\n${this.logs()}`);
+        return response.ok;
+      },
+    );
   }
 
   /** GET an API path; returns `data`, or throws with Prometheus' error. */
@@ -360,25 +331,6 @@ export class Prometheus {
 
   /** Prometheus' log (warnings and errors only). */
   logs(): string {
-    try {
-      return readFileSync(this.logFile, "utf8");
-    } catch {
-      return "";
-    }
-  }
-
-  /** SIGKILL by PID. */
-  async kill(): Promise<void> {
-    const child = this.child;
-    if (!child) return;
-    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-    child.kill("SIGKILL");
-    await exited;
-  }
-
-  /** Stops Prometheus and removes its temp dir (config, rule copies, TSDB, log). */
-  async stop(): Promise<void> {
-    await this.kill();
-    rmSync(this.dir, { recursive: true, force: true });
+    return readLog(this.logFile);
   }
 }

@@ -1,9 +1,7 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { spawn } from "node:child_process";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { Redis } from "ioredis";
+import { ManagedProcess } from "./process.js";
 
 /** Asks the kernel for a free TCP port on loopback. */
 export async function freePort(): Promise<number> {
@@ -20,15 +18,12 @@ export async function freePort(): Promise<number> {
 }
 
 /** A real redis-server owned by one test file: its own port and temp dir, stopped by PID. */
-export class RedisServer {
-  private child: ChildProcess | undefined;
-  readonly dir: string;
-
+export class RedisServer extends ManagedProcess {
   private constructor(
-    readonly port: number,
+    port: number,
     private readonly extraArgs: string[],
   ) {
-    this.dir = mkdtempSync(join(tmpdir(), "velox-redis-"));
+    super(port, "velox-redis-");
   }
 
   /** Starts a server on `port` (default: a free one), e.g. where a client is already retrying. */
@@ -40,10 +35,6 @@ export class RedisServer {
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
-  }
-
-  get pid(): number | undefined {
-    return this.child?.pid;
   }
 
   /** (Re)starts the server on the same port and waits until it answers PING. */
@@ -92,20 +83,5 @@ export class RedisServer {
       await new Promise((r) => setTimeout(r, 50));
     }
     throw new Error(`redis-server on port ${this.port} did not become ready`);
-  }
-
-  /** SIGKILL: the server disappears mid-conversation, as in a crash. */
-  async kill(): Promise<void> {
-    const child = this.child;
-    if (!child) return;
-    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-    child.kill("SIGKILL");
-    await exited;
-  }
-
-  /** Stops the server and removes its temp dir. */
-  async stop(): Promise<void> {
-    await this.kill();
-    rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { freePort } from "./redis-server.js";
 
 /** A `velox` CLI run in a child process, as a user would start it (from the TypeScript source). */
 export interface VeloxRun {
@@ -10,9 +11,11 @@ export interface VeloxRun {
   output(): string;
 }
 
-export function startVelox(args: string[], env: Record<string, string>): VeloxRun {
+/** Starts `velox <args>`; the API and metrics ports are free ones unless `env` names them. */
+export async function startVelox(args: string[], env: Record<string, string>): Promise<VeloxRun> {
+  const ports = { VELOX_API_PORT: String(await freePort()), VELOX_METRICS_PORT: String(await freePort()) };
   const child = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", ...args], {
-    env: { ...process.env, VELOX_LOG_LEVEL: "info", ...env },
+    env: { ...process.env, VELOX_LOG_LEVEL: "info", ...ports, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let text = "";

@@ -28,10 +28,8 @@
  * are gone (a clean SIGINT shutdown keeps them). {@link VictoriaMetrics.persist} puts everything
  * received on disk, so a test can then SIGKILL without waiting.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { ManagedProcess, readLog } from "./process.js";
 import { freePort } from "./redis-server.js";
 
 export const VICTORIA_METRICS = "victoria-metrics";
@@ -51,15 +49,12 @@ export interface ExportOptions {
 }
 
 /** A real VictoriaMetrics owned by one test file: its own port and temp dir, stopped by PID. */
-export class VictoriaMetrics {
-  private child: ChildProcess | undefined;
-  readonly dir: string;
-
+export class VictoriaMetrics extends ManagedProcess {
   private constructor(
-    readonly port: number,
+    port: number,
     private readonly extraArgs: string[],
   ) {
-    this.dir = mkdtempSync(join(tmpdir(), "velox-vm-"));
+    super(port, "velox-vm-");
   }
 
   static async start(extraArgs: string[] = []): Promise<VictoriaMetrics> {
@@ -72,10 +67,6 @@ export class VictoriaMetrics {
     return `http://127.0.0.1:${this.port}`;
   }
 
-  get pid(): number | undefined {
-    return this.child?.pid;
-  }
-
   get dataDir(): string {
     return join(this.dir, "data");
   }
@@ -86,9 +77,7 @@ export class VictoriaMetrics {
 
   /** (Re)starts the server on the same port and data dir and waits until `/health` answers OK. */
   async launch(): Promise<void> {
-    if (this.child) throw new Error("victoria-metrics already running");
-    const log = openSync(this.logFile, "a");
-    const child = spawn(
+    await this.spawnLogged(
       VICTORIA_METRICS,
       [
         `-storageDataPath=${this.dataDir}`,
@@ -102,31 +91,12 @@ export class VictoriaMetrics {
         "-loggerLevel=WARN",
         ...this.extraArgs,
       ],
-      { stdio: ["ignore", log, log] },
-    );
-    closeSync(log);
-    this.child = child;
-    const gone = () => {
-      if (this.child === child) this.child = undefined;
-    };
-    child.once("exit", gone);
-    child.once("error", gone);
-    await this.waitUntilReady();
-  }
-
-  private async waitUntilReady(deadlineMs = 15_000): Promise<void> {
-    const deadline = Date.now() + deadlineMs;
-    while (Date.now() < deadline) {
-      if (!this.child) throw new Error(`victoria-metrics exited during start-up:\n${this.logs()}`);
-      try {
+      this.logFile,
+      async () => {
         const response = await fetch(`${this.url}/health`);
-        if (response.ok && (await response.text()) === "OK") return;
-      } catch {
-        // not up yet
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`victoria-metrics on port ${this.port} did not become ready:\n${this.logs()}`);
+        return response.ok && (await response.text()) === "OK";
+      },
+    );
   }
 
   /** Makes every point received so far searchable now (not durable: see above). */
@@ -174,26 +144,7 @@ export class VictoriaMetrics {
 
   /** The server's log (warnings and errors only), e.g. lines it could not parse. */
   logs(): string {
-    try {
-      return readFileSync(this.logFile, "utf8");
-    } catch {
-      return "";
-    }
-  }
-
-  /** SIGKILL: the server disappears mid-conversation, as in a crash. */
-  async kill(): Promise<void> {
-    const child = this.child;
-    if (!child) return;
-    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-    child.kill("SIGKILL");
-    await exited;
-  }
-
-  /** Stops the server and removes its temp dir (data and log). */
-  async stop(): Promise<void> {
-    await this.kill();
-    rmSync(this.dir, { recursive: true, force: true });
+    return readLog(this.logFile);
   }
 }
 

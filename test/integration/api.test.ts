@@ -1,8 +1,5 @@
 import { EventEmitter } from "node:events";
-import { mkdtempSync } from "node:fs";
 import { connect as tcpConnect } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { historyCsv } from "../../src/api/app.js";
@@ -14,30 +11,20 @@ import { type PositionChange, RedisCache } from "../../src/storage/redis-cache.j
 import { TradeJournal } from "../../src/storage/trade-journal.js";
 import { skipWithout } from "../helpers/backend.js";
 import { RedisServer } from "../helpers/redis-server.js";
+import { makeTrade, tempJournalPath } from "../helpers/trades.js";
 
 /** An hour ago, so the default 30-day strategy window includes the seeded trades. */
 const T0 = Math.floor(Date.now() / 1000) - 3600;
 
 const STRATEGIES = [{ id: "rsi_agg", type: "rsi_mean_reversion", symbols: ["RELIANCE", "TCS"] }];
 
+/** A trade entered at T0, with a fee of 1 and an initial stop at 95. */
 function trade(id: string, overrides: Partial<NewTrade> = {}): NewTrade {
-  return {
-    trade_id: id,
-    strategy_id: "rsi_agg",
-    symbol: "RELIANCE",
-    action: "BUY",
-    side: "long",
-    entry_time: T0,
-    entry_price: 100,
-    quantity: 10,
-    fees: 1,
-    stop_loss_initial: 95,
-    ...overrides,
-  };
+  return makeTrade(id, T0, { fees: 1, stop_loss_initial: 95, ...overrides });
 }
 
 function journal(): TradeJournal {
-  return TradeJournal.open(join(mkdtempSync(join(tmpdir(), "velox-api-")), "velox.db"));
+  return TradeJournal.open(tempJournalPath("velox-api-"));
 }
 
 /** A closed trade T1 with conditions and two stop moves, and an open trade T2. */

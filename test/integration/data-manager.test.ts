@@ -12,28 +12,18 @@ import { RedisCache } from "../../src/storage/redis-cache.js";
 import { TradeJournal } from "../../src/storage/trade-journal.js";
 import { skipWithout } from "../helpers/backend.js";
 import { RedisServer } from "../helpers/redis-server.js";
+import { makeTrade, tempJournalPath } from "../helpers/trades.js";
 import { VICTORIA_METRICS, VictoriaMetrics } from "../helpers/victoria-metrics.js";
 
 const T0 = 1_746_780_000; // 2025-05-09T08:40:00Z, unix seconds
 
+/** A trade entered at T0, with a fee of 1 and an initial stop at 95. */
 function trade(id: string, overrides: Partial<NewTrade> = {}): NewTrade {
-  return {
-    trade_id: id,
-    strategy_id: "rsi_agg",
-    symbol: "RELIANCE",
-    action: "BUY",
-    side: "long",
-    entry_time: T0,
-    entry_price: 100,
-    quantity: 10,
-    fees: 1,
-    stop_loss_initial: 95,
-    ...overrides,
-  };
+  return makeTrade(id, T0, { fees: 1, stop_loss_initial: 95, ...overrides });
 }
 
 function journalPath(): string {
-  return join(mkdtempSync(join(tmpdir(), "velox-dm-")), "velox.db");
+  return tempJournalPath("velox-dm-");
 }
 
 async function until(condition: () => boolean | Promise<boolean>, timeoutMs: number): Promise<number> {

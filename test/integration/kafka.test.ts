@@ -17,25 +17,18 @@ import {
   toTradeMessage,
 } from "../../src/schema/events.js";
 import { skipWithout } from "../helpers/backend.js";
+import { total } from "../helpers/event-bus.js";
 import { KafkaMock } from "../helpers/kafka-mock.js";
 import { freePort } from "../helpers/redis-server.js";
+import { until } from "../helpers/wait.js";
 
 const skip = skipWithout("kcat", "Kafka event bus tests (librdkafka mock cluster)");
 
 const NOW = 1_746_778_530_000;
 const SYMBOLS = ["ABB", "INFY", "TCS"] as const;
 
-async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-function total(perTopic: Record<Topic, number>): number {
-  return Object.values(perTopic).reduce((a, b) => a + b, 0);
-}
+/** How long to wait for the mock cluster when a test names no other time. */
+const WAIT_MS = 10_000;
 
 interface Received {
   topic: string;
@@ -149,7 +142,7 @@ describe.skipIf(skip)("KafkaEventBus against librdkafka's mock cluster", () => {
       }),
     );
 
-    await until(() => total(bus.stats().published) === published.length);
+    await until(() => total(bus.stats().published) === published.length, WAIT_MS);
     const stats = bus.stats();
     expect(stats).toMatchObject({ backend: "kafka", up: true, buffered: 0, errors: 0 });
     expect(total(stats.dropped)).toBe(0);
@@ -214,7 +207,7 @@ describe.skipIf(skip)("KafkaEventBus against librdkafka's mock cluster", () => {
     mocks.push(doomed);
     const bus = open(doomed.bootstrap, { maxBuffered: 50, batchSize: 10 });
     bus.publish(TOPICS.trades, tradeMessage(0));
-    await until(() => bus.stats().published[TOPICS.trades] === 1);
+    await until(() => bus.stats().published[TOPICS.trades] === 1, WAIT_MS);
     expect(bus.stats().up).toBe(true);
 
     await doomed.stop();
@@ -233,7 +226,7 @@ describe.skipIf(skip)("KafkaEventBus against librdkafka's mock cluster", () => {
     expect(stats.buffered).toBe(50);
     expect(stats.dropped[TOPICS.trades]).toBe(30);
 
-    await until(() => bus.stats().errors > 0 && !bus.stats().up);
+    await until(() => bus.stats().errors > 0 && !bus.stats().up, WAIT_MS);
     stats = bus.stats();
     expect(stats.buffered).toBe(50);
     expect(stats.dropped[TOPICS.trades]).toBe(30);
@@ -253,7 +246,7 @@ describe.skipIf(skip)("KafkaEventBus against librdkafka's mock cluster", () => {
     const started = performance.now();
     for (let seq = 1; seq <= 25; seq++) bus.publish(TOPICS.trades, tradeMessage(seq));
     expect(performance.now() - started).toBeLessThan(250);
-    await until(() => bus.stats().errors > 0);
+    await until(() => bus.stats().errors > 0, WAIT_MS);
     expect(bus.stats()).toMatchObject({ up: false, buffered: 25 });
     expect(bus.stats().lastError).toBeTruthy();
   });
@@ -274,7 +267,7 @@ describe.skipIf(skip)("KafkaEventBus against librdkafka's mock cluster", () => {
       }),
     );
     bus.publish(TOPICS.trades, tradeMessage(1));
-    await until(() => bus.stats().published[TOPICS.trades] === 1);
+    await until(() => bus.stats().published[TOPICS.trades] === 1, WAIT_MS);
     expect(bus.stats().ignored[TOPICS.ticks]).toBe(1);
     expect(bus.stats().published[TOPICS.ticks]).toBe(0);
   });

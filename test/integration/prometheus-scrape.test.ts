@@ -37,14 +37,13 @@ describe.skipIf(skip)("Prometheus scraping a running VELOX", () => {
     const root = mkdtempSync(join(tmpdir(), "velox-prom-"));
     const metricsPort = await freePort();
     metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
-    velox = startVelox(["run", "--rate", String(RATE), "--seed", "11", "--run-id", "p"], {
+    velox = await startVelox(["run", "--rate", String(RATE), "--seed", "11", "--run-id", "p"], {
       VELOX_DATA_DIR: join(root, "data"),
       VELOX_LOG_DIR: join(root, "logs"),
       VELOX_REDIS_URL: redis.url,
       VELOX_INFLUX_URL: vm.url,
       VELOX_INFLUX_TOKEN: "unused-by-victoria-metrics",
       VELOX_METRICS_PORT: String(metricsPort),
-      VELOX_API_PORT: String(await freePort()),
     });
     prometheus = await Prometheus.start({
       scrapeJobs: [{ job: SCRAPE_JOB, targets: [`127.0.0.1:${metricsPort}`] }],

@@ -16,6 +16,7 @@ import {
 } from "../../src/storage/redis-cache.js";
 import { skipWithout } from "../helpers/backend.js";
 import { freePort, RedisServer } from "../helpers/redis-server.js";
+import { until } from "../helpers/wait.js";
 
 const skip = skipWithout("redis-server", "Redis cache tests");
 
@@ -42,15 +43,6 @@ const position: Position = {
   entry_time: NOW,
   stop_loss: 2400,
 };
-
-/** Polls until `condition` holds; fails after `timeoutMs` instead of sleeping blindly. */
-async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe.skipIf(skip)("RedisCache against a real redis-server", () => {
   let server: RedisServer;

@@ -16,7 +16,9 @@ import {
 } from "../../src/schema/events.js";
 import { keys } from "../../src/schema/redis-keys.js";
 import { skipWithout } from "../helpers/backend.js";
+import { total } from "../helpers/event-bus.js";
 import { RedisServer } from "../helpers/redis-server.js";
+import { until } from "../helpers/wait.js";
 
 const skip = skipWithout("redis-server", "Redis Streams event bus tests");
 
@@ -54,18 +56,6 @@ const fill: Fill = {
   fees: 0.5,
   timestamp: NOW + 5,
 };
-
-async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-function total(perTopic: Record<Topic, number>): number {
-  return Object.values(perTopic).reduce((a, b) => a + b, 0);
-}
 
 /** The stream's entries as {type, data (parsed)}, oldest first. */
 async function entries(redis: Redis, topic: Topic): Promise<{ type: string; data: unknown }[]> {

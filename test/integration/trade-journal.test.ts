@@ -16,6 +16,7 @@ import type { NewTrade } from "../../src/domain/trade.js";
 import { MIGRATIONS, SCHEMA_VERSION } from "../../src/schema/sqlite.js";
 import { migrate } from "../../src/storage/sqlite-migrate.js";
 import { TradeJournal } from "../../src/storage/trade-journal.js";
+import { makeTrade } from "../helpers/trades.js";
 
 const T0 = 1_700_000_000; // a fixed unix-seconds origin
 const DAY = 86_400;
@@ -41,18 +42,9 @@ function openJournal(options?: Parameters<typeof TradeJournal.open>[1]): TradeJo
   return journal;
 }
 
+/** Trade T1, entered at T0. */
 function newTrade(overrides: Partial<NewTrade> = {}): NewTrade {
-  return {
-    trade_id: "T1",
-    strategy_id: "rsi_agg",
-    symbol: "RELIANCE",
-    action: "BUY",
-    side: "long",
-    entry_time: T0,
-    entry_price: 100,
-    quantity: 10,
-    ...overrides,
-  };
+  return makeTrade("T1", T0, overrides);
 }
 
 /** Reads through a separate connection, so it only sees what was committed. */
@@ -203,18 +195,10 @@ describe("TradeJournal writes and reads", () => {
   it("inserts an open trade with unix-second timestamps", () => {
     const j = openJournal();
     const before = Date.now() / 1000;
-    const t = j.insertTrade(newTrade({ fees: 1, stop_loss_initial: 95 }));
+    const input = newTrade({ fees: 1, stop_loss_initial: 95 });
+    const t = j.insertTrade(input);
     expect(t).toMatchObject({
-      trade_id: "T1",
-      strategy_id: "rsi_agg",
-      symbol: "RELIANCE",
-      action: "BUY",
-      side: "long",
-      entry_time: T0,
-      entry_price: 100,
-      quantity: 10,
-      fees: 1,
-      stop_loss_initial: 95,
+      ...input,
       status: "open",
       exit_time: null,
       exit_price: null,

@@ -1,0 +1,89 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+/** SIGKILLs `child` by PID and waits for its exit; does nothing once it has exited. */
+export async function killChild(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  child.kill("SIGKILL");
+  await exited;
+}
+
+/** A log file's text, or "" when there is none (yet). */
+export function readLog(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return "";
+  }
+}
+
+/**
+ * A server process owned by one test file: its own port and temp dir, killed by PID. A subclass
+ * starts the process and keeps it in `child` while it runs (and clears it when it exits).
+ */
+export abstract class ManagedProcess {
+  protected child: ChildProcess | undefined;
+  readonly dir: string;
+
+  /** Creates the temp dir, named `dirPrefix` plus a random suffix. */
+  protected constructor(
+    readonly port: number,
+    dirPrefix: string,
+  ) {
+    this.dir = mkdtempSync(join(tmpdir(), dirPrefix));
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /**
+   * Starts `command` with its output appended to `logFile`, then polls `isReady` every 50 ms (a
+   * throw counts as "not yet") until it says so. Throws, with the log, when the process exits
+   * during start-up or is not ready within `deadlineMs`.
+   */
+  protected async spawnLogged(
+    command: string,
+    args: readonly string[],
+    logFile: string,
+    isReady: () => Promise<boolean>,
+    deadlineMs = 15_000,
+  ): Promise<void> {
+    if (this.child) throw new Error(`${command} already running`);
+    const log = openSync(logFile, "a");
+    const child = spawn(command, args, { stdio: ["ignore", log, log] });
+    closeSync(log);
+    this.child = child;
+    const gone = () => {
+      if (this.child === child) this.child = undefined;
+    };
+    child.once("exit", gone);
+    child.once("error", gone);
+
+    const deadline = Date.now() + deadlineMs;
+    while (Date.now() < deadline) {
+      if (!this.child) throw new Error(`${command} exited during start-up:\n${readLog(logFile)}`);
+      try {
+        if (await isReady()) return;
+      } catch {
+        // not up yet
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`${command} on port ${this.port} did not become ready:\n${readLog(logFile)}`);
+  }
+
+  /** SIGKILL: the server disappears mid-conversation, as in a crash. */
+  async kill(): Promise<void> {
+    await killChild(this.child);
+  }
+
+  /** Stops the server and removes its temp dir (and everything in it: data, config, log). */
+  async stop(): Promise<void> {
+    await this.kill();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
