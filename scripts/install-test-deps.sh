@@ -19,6 +19,11 @@ for exe in "${!PACKAGES[@]}"; do
   command -v "$exe" >/dev/null 2>&1 || missing+=("${PACKAGES[$exe]}")
 done
 
+# One executable's package may provide another's (prometheus ships promtool): ask for each once.
+if [ ${#missing[@]} -gt 0 ]; then
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+fi
+
 if [ ${#missing[@]} -eq 0 ]; then
   echo "test dependencies: all present"
   exit 0
