@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import type { Config } from "../config.js";
 import type { Tick } from "../domain/tick.js";
+import type { Trade } from "../domain/trade.js";
 import type { EventBus } from "../events/event-bus.js";
 import { createEventBus } from "../events/factory.js";
 import type { VeloxLogger } from "../log.js";
@@ -8,7 +9,7 @@ import type { TickValidator } from "../market/tick-validator.js";
 import { TOPICS, toEventMessage, toSignalMessage, toTickMessage, toTradeMessage } from "../schema/events.js";
 import type { PositionChange } from "../storage/redis-cache.js";
 import type { TradeJournalOptions } from "../storage/trade-journal.js";
-import type { PipelineCounters, TickOutcome, TradingPipeline } from "../trading/pipeline.js";
+import type { PipelineCounters, ResumeReport, TickOutcome, TradingPipeline } from "../trading/pipeline.js";
 import { pipelineFromConfig } from "../trading/pipeline.js";
 import type { TrackerEvent } from "../trading/position-tracker.js";
 import type { StrategyConfig } from "../trading/strategy-config.js";
@@ -72,12 +73,16 @@ export interface EngineSnapshot {
 
 /**
  * The engine: stores, event bus and trading pipeline wired together. A tick source drives it
- * through `process`; it knows nothing of where ticks come from.
+ * through `process`; it knows nothing of where ticks come from. On start it takes over the open
+ * trades an earlier run left in the journal (see TradingPipeline.resumeOpenTrades), so a restart
+ * keeps managing the book.
  */
 export class Engine {
   readonly stores: Stores;
   readonly bus: EventBus;
   readonly pipeline: TradingPipeline;
+  /** What start-up did with the journal's open trades. */
+  readonly resumed: ResumeReport;
   private readonly log: Logger;
   private lastTickTime: number | undefined;
   private readonly positionListeners = new Set<(change: PositionChange) => void>();
@@ -100,6 +105,8 @@ export class Engine {
     }
     this.bus = createEventBus(config, logging.for("events"));
     this.pipeline = pipelineFromConfig(options.strategies, this.stores.data, { runId: options.runId });
+    this.resumed = this.pipeline.resumeOpenTrades(this.stores.journal);
+    this.logResumed(this.resumed);
   }
 
   get validator(): TickValidator {
@@ -220,12 +227,51 @@ export class Engine {
   /** Closes open positions at their last price (only when asked: a paper book may be kept open). */
   async closeAll(reason: string): Promise<void> {
     for (const event of await this.pipeline.closeAll(reason)) this.publishEvent(event);
+    const left = this.pipeline.tracker.positions();
+    if (left.length > 0) {
+      this.log.warn(
+        { trade_ids: left.map((p) => p.trade_id) },
+        `${left.length} resumed positions left open: no tick of their symbol this run to close them at`,
+      );
+    }
   }
 
   /** Flushes and closes everything: event bus, then the stores (cache window, spool, journal). */
   async close(): Promise<void> {
     await this.bus.close();
     await this.stores.data.close();
+  }
+
+  private logResumed(report: ResumeReport): void {
+    const ids = (trades: readonly Trade[]) => trades.map((t) => t.trade_id);
+    if (report.unmanaged.length > 0) {
+      this.log.warn(
+        {
+          trades: report.unmanaged.map((t) => ({
+            trade_id: t.trade_id,
+            strategy_id: t.strategy_id,
+            symbol: t.symbol,
+          })),
+        },
+        `${report.unmanaged.length} open trades of strategies or symbols this run does not trade stay open, unmanaged: ${ids(report.unmanaged).join(", ")}`,
+      );
+    }
+    if (report.duplicates.length > 0) {
+      this.log.warn(
+        { trade_ids: ids(report.duplicates) },
+        `${report.duplicates.length} older open trades stay open, unmanaged (a newer one of the same strategy and symbol was resumed): ${ids(report.duplicates).join(", ")}`,
+      );
+    }
+    if (report.failed.length > 0) {
+      this.log.warn(
+        { trades: report.failed.map((f) => ({ trade_id: f.trade.trade_id, error: f.error })) },
+        `${report.failed.length} open trades could not be resumed and stay open, unmanaged: ${report.failed.map((f) => f.trade.trade_id).join(", ")}`,
+      );
+    }
+    this.log.info(
+      { trade_ids: report.resumed.map((p) => p.trade_id) },
+      `resumed ${report.resumed.length} open positions from the journal`,
+    );
   }
 
   /** Per-symbol tick counts for a metric label: the first MAX_SYMBOL_LABELS symbols, the rest as "other". */

@@ -76,6 +76,20 @@ export class PaperBroker {
     return id;
   }
 
+  /**
+   * Makes the next ids of (strategy, symbol) follow `tradeId` when it is an id this broker would
+   * give (same run id): a resumed trade's id is then never handed out again. Other ids are ignored.
+   */
+  follow(tradeId: string, strategyId: string, symbol: string): void {
+    const prefix = `${[this.runId, strategyId, symbol].filter((p) => p !== undefined).join("-")}-`;
+    if (!tradeId.startsWith(prefix)) return;
+    const rest = tradeId.slice(prefix.length);
+    if (!/^[1-9][0-9]{0,14}$/.test(rest)) return;
+    const key = `${strategyId}\u0000${symbol}`;
+    const seq = Number(rest);
+    if (seq > (this.sequences.get(key) ?? 0)) this.sequences.set(key, seq);
+  }
+
   /** The price an order at `price` executes at after slippage. */
   executionPrice(action: TradeAction, price: number): number {
     const factor = action === "BUY" ? BPS + this.slippageBps : BPS - this.slippageBps;

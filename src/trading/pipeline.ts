@@ -1,9 +1,10 @@
-import { ValidationError } from "../domain/errors.js";
+import { ValidationError, VeloxError } from "../domain/errors.js";
 import { parseOrThrow } from "../domain/identifiers.js";
 import type { Signal } from "../domain/signal.js";
 import { type Tick, type TickInput, tickSchema } from "../domain/tick.js";
-import type { TradeAction } from "../domain/trade.js";
+import type { Trade, TradeAction } from "../domain/trade.js";
 import type { DataManager } from "../storage/data-manager.js";
+import type { TradeJournal } from "../storage/trade-journal.js";
 import {
   DEFAULT_INDICATOR_CONFIG,
   IndicatorBook,
@@ -13,6 +14,7 @@ import {
 } from "./indicators.js";
 import { PaperBroker } from "./paper-broker.js";
 import {
+  type OpenPosition,
   type PositionStore,
   PositionTracker,
   STOP_LOSS_REASON,
@@ -70,6 +72,21 @@ export interface PipelineCounters {
   realizedPnlByStrategy: Record<string, number>;
 }
 
+/** Where the open trades of earlier runs are read from (the journal). */
+export type OpenTradeSource = Pick<TradeJournal, "openTrades" | "getSlUpdates">;
+
+/** What `resumeOpenTrades` did with each open trade of the journal. */
+export interface ResumeReport {
+  /** Positions held again, newest entry first. */
+  resumed: OpenPosition[];
+  /** Trades of a strategy this configuration does not run, or of a symbol it does not trade: left open. */
+  unmanaged: Trade[];
+  /** Older open trades of a (strategy, symbol) that already holds a position: left open. */
+  duplicates: Trade[];
+  /** Trades that could not be resumed (e.g. an ATR stop with no saved level), and why: left open. */
+  failed: { trade: Trade; error: string }[];
+}
+
 export class TradingPipeline {
   readonly indicators: IndicatorBook;
   private readonly store: PipelineStore;
@@ -103,6 +120,41 @@ export class TradingPipeline {
       ),
     );
     this.periods = this.indicators.periods();
+  }
+
+  /**
+   * Takes over the journal's open trades (left open by earlier runs), before the first tick. A
+   * trade is resumed (see PositionTracker.resume) when its strategy runs here and still trades its
+   * symbol. Of several open trades of one (strategy, symbol) only the newest entry is resumed, so
+   * one position per strategy and symbol holds. Everything else stays open in the journal,
+   * untouched, and is listed in the report.
+   */
+  resumeOpenTrades(source: OpenTradeSource): ResumeReport {
+    const report: ResumeReport = { resumed: [], unmanaged: [], duplicates: [], failed: [] };
+    const byId = new Map(this.strategies.map((s) => [s.id, s]));
+    const newestFirst = [...source.openTrades()].sort(
+      (a, b) =>
+        b.entry_time - a.entry_time || (a.trade_id < b.trade_id ? 1 : a.trade_id > b.trade_id ? -1 : 0),
+    );
+    for (const trade of newestFirst) {
+      const strategy = byId.get(trade.strategy_id);
+      if (!strategy || !tradesSymbol(strategy, trade.symbol)) {
+        report.unmanaged.push(trade);
+        continue;
+      }
+      if (this.tracker.position(trade.strategy_id, trade.symbol)) {
+        report.duplicates.push(trade);
+        continue;
+      }
+      try {
+        const lastStop = source.getSlUpdates(trade.trade_id).at(-1);
+        report.resumed.push(this.tracker.resume(trade, lastStop));
+      } catch (err) {
+        if (!(err instanceof VeloxError)) throw err;
+        report.failed.push({ trade, error: err.message });
+      }
+    }
+    return report;
   }
 
   /** Runs one tick through. A tick that fails validation is counted and skipped (`undefined`). */

@@ -1,12 +1,12 @@
-import { NotFoundError, ValidationError } from "../domain/errors.js";
+import { NotFoundError, StateError, ValidationError } from "../domain/errors.js";
 import type { Fill, Signal } from "../domain/signal.js";
 import type { Tick } from "../domain/tick.js";
-import type { Trade, TradeSide } from "../domain/trade.js";
+import type { StoredSlUpdate, Trade, TradeSide } from "../domain/trade.js";
 import type { DataManager } from "../storage/data-manager.js";
 import { type IndicatorValues, indicatorName } from "./indicators.js";
 import type { PaperBroker } from "./paper-broker.js";
 import { closingAction, type StrategyPosition } from "./strategies/strategy.js";
-import { needsAtr, TrailingStop, type TrailingStopConfig } from "./trailing-stop.js";
+import { needsAtr, type SavedStop, TrailingStop, type TrailingStopConfig } from "./trailing-stop.js";
 
 /**
  * The position tracker: at most one open position per (strategy, symbol). It turns entry signals
@@ -16,6 +16,10 @@ import { needsAtr, TrailingStop, type TrailingStopConfig } from "./trailing-stop
  *
  * It knows nothing of where ticks come from. All writes go through the DataManager, whose journal
  * write comes first: if it fails, the call throws and the tracker's state is left as before.
+ *
+ * A position outlives the run that opened it when the run stops without closing it: the next run
+ * takes it over with `resume` (same trade id, stop restored from the journal) and manages it from
+ * then on like one of its own.
  */
 
 /** How much a strategy buys or sells per entry: a fixed quantity, or a notional at the signal price. */
@@ -85,6 +89,8 @@ interface Held {
   stop: TrailingStop;
   atrName: string | undefined;
   lastSnapshotMs: number | undefined;
+  /** Whether a price of this run marked it (a resumed position starts unmarked). */
+  marked: boolean;
 }
 
 const SIDE_OF_ENTRY = { BUY: "long", SELL: "short" } as const satisfies Record<string, TradeSide>;
@@ -145,6 +151,7 @@ export class PositionTracker {
       if (position.symbol !== tick.symbol || this.busy.has(key)) continue;
       const price = tick.close;
       this.mark(position, price, tick.timestamp);
+      held.marked = true;
 
       if (stop.hit(price)) {
         events.push(
@@ -224,11 +231,90 @@ export class PositionTracker {
     });
   }
 
-  /** Closes every open position at its last marked price and time, e.g. on shutdown. */
+  /**
+   * Takes over an open trade of the journal that an earlier run left open: the position is held
+   * again with the journal's trade id, side, entry price and time, quantity and entry fees, and
+   * its trailing stop resumes from `lastStop` (the trade's last `sl_updates` row: stop level and
+   * best price), or, without one, from the trade's initial stop. The stop kind is the strategy's
+   * current one; an ATR stop keeps the saved level until a tick brings an ATR value. Nothing is
+   * written: the journal already holds the trade.
+   *
+   * Until a tick of its symbol marks it, the position stands at its entry price (unrealized P&L 0)
+   * and `closeAll` leaves it open, having no price of this run to close it at. Its P&L becomes
+   * realized P&L of this tracker when this tracker closes it.
+   *
+   * Throws NotFoundError for a strategy without settings, StateError for a trade that is not open
+   * or whose (strategy, symbol) already holds a position, and ValidationError for a stop update of
+   * another trade or when no stop can be rebuilt (an ATR stop with neither a saved nor an initial
+   * level).
+   */
+  resume(trade: Trade, lastStop: StoredSlUpdate | undefined): OpenPosition {
+    const key = keyOf(trade.strategy_id, trade.symbol);
+    if (trade.status !== "open") throw new StateError(`trade ${trade.trade_id} is not open`);
+    const held = this.held.get(key);
+    if (held || this.busy.has(key)) {
+      throw new StateError(
+        `cannot resume trade ${trade.trade_id}: ${trade.strategy_id} already holds a position on ` +
+          `${trade.symbol}${held ? ` (${held.position.trade_id})` : ""}`,
+      );
+    }
+    const settings = this.settings.get(trade.strategy_id);
+    if (!settings) throw new NotFoundError("strategy settings", trade.strategy_id);
+    if (lastStop !== undefined && lastStop.trade_id !== trade.trade_id) {
+      throw new ValidationError(
+        "sl_update.trade_id",
+        `stop update of ${lastStop.trade_id} given for trade ${trade.trade_id}`,
+      );
+    }
+
+    const stopConfig = settings.trailingStop;
+    const saved: SavedStop | undefined = lastStop
+      ? { stop: lastStop.stop, highest: lastStop.highest_price }
+      : trade.stop_loss_initial === null
+        ? undefined
+        : { stop: trade.stop_loss_initial, highest: trade.entry_price };
+    const stop = saved
+      ? TrailingStop.restore(stopConfig, trade.side, trade.entry_price, saved)
+      : new TrailingStop(stopConfig, trade.side, trade.entry_price);
+    const entryTime = Math.round(trade.entry_time * 1000);
+    const position: OpenPosition = {
+      trade_id: trade.trade_id,
+      strategy_id: trade.strategy_id,
+      symbol: trade.symbol,
+      side: trade.side,
+      entry_price: trade.entry_price,
+      quantity: trade.quantity,
+      entry_time: entryTime,
+      entry_fees: trade.fees,
+      last_price: trade.entry_price,
+      last_timestamp: entryTime,
+      unrealized_pnl: 0,
+      stop: stop.stop,
+      highest: stop.highest,
+      max_price: Math.max(trade.entry_price, stop.highest, trade.max_price ?? trade.entry_price),
+      min_price: Math.min(trade.entry_price, stop.highest, trade.min_price ?? trade.entry_price),
+      sl_type: stop.type,
+    };
+    this.held.set(key, {
+      position,
+      stop,
+      atrName: needsAtr(stopConfig) ? indicatorName.atr(stopConfig.atr_period) : undefined,
+      lastSnapshotMs: undefined,
+      marked: false,
+    });
+    // A resumed trade of the same run id must not see its id handed out again.
+    this.broker.follow(trade.trade_id, trade.strategy_id, trade.symbol);
+    return { ...position };
+  }
+
+  /**
+   * Closes every open position at its last marked price and time, e.g. on shutdown. A resumed
+   * position that no tick of this run has marked stays open: there is no price to close it at.
+   */
   async closeAll(reason: string): Promise<TrackerEvent[]> {
     const events: TrackerEvent[] = [];
     for (const [key, held] of [...this.held]) {
-      if (this.busy.has(key)) continue;
+      if (this.busy.has(key) || !held.marked) continue;
       const { position } = held;
       events.push(
         await this.close(key, held, {
@@ -314,6 +400,7 @@ export class PositionTracker {
       stop,
       atrName,
       lastSnapshotMs: undefined,
+      marked: true,
     });
     // The initial level starts the stop's timeline, so charts and the journal show where it began.
     await this.store.updateTrailingStop({

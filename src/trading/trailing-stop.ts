@@ -14,6 +14,9 @@ import type { TradeSide } from "../domain/trade.js";
  * A stop only ever moves in the trade's favour: up for a long, down for a short. A candidate
  * that would loosen it (a price pull-back, a wider ATR) is ignored.
  *
+ * A position that outlives a run keeps its stop: `TrailingStop.restore` rebuilds it from the last
+ * saved level and best price, and it tightens from there under the same rule.
+ *
  * Percentages are in percent units (2 = 2 %). Prices are multiplied by (100 ± p) and divided by
  * 100 so that whole-number inputs give the correctly rounded decimal (110 at 2 % → 107.8 exactly).
  */
@@ -30,6 +33,13 @@ export interface StopUpdate {
   moved: boolean;
   stop: number;
   /** Best price seen since entry: the highest for a long, the lowest for a short (journal: highest_price). */
+  highest: number;
+}
+
+/** Where a stop stood when it was last saved (the journal's last `sl_updates` row). */
+export interface SavedStop {
+  stop: number;
+  /** Best price seen since entry: the highest for a long, the lowest for a short. */
   highest: number;
 }
 
@@ -55,13 +65,15 @@ export class TrailingStop {
 
   /**
    * Creates the stop for a position entered at `entryPrice`. An ATR stop needs `atr` (the ATR at
-   * entry); a ValidationError says so when it is missing.
+   * entry); a ValidationError says so when it is missing. `saved` resumes a stop instead of
+   * starting one: see `TrailingStop.restore`.
    */
   constructor(
     readonly config: TrailingStopConfig,
     readonly side: TradeSide,
     readonly entryPrice: number,
     atr?: number,
+    saved?: SavedStop,
   ) {
     if (!(entryPrice > 0) || !Number.isFinite(entryPrice)) {
       throw new ValidationError("entry_price", "must be a positive number");
@@ -78,7 +90,12 @@ export class TrailingStop {
         if (!(config.atr_multiple > 0))
           throw new ValidationError("trailing_stop.atr_multiple", "must be > 0");
         if (atr === undefined || !(atr >= 0) || !Number.isFinite(atr)) {
-          throw new ValidationError("atr", "an ATR trailing stop needs the ATR at entry");
+          if (saved === undefined) {
+            throw new ValidationError("atr", "an ATR trailing stop needs the ATR at entry");
+          }
+          // Resumed: the saved level stands until an ATR arrives.
+          this.currentStop = saved.stop;
+          break;
         }
         this.atr = atr;
         this.currentStop = entryPrice - this.dir * config.atr_multiple * atr;
@@ -93,9 +110,27 @@ export class TrailingStop {
         break;
       }
     }
+    if (saved !== undefined) this.resumeFrom(saved);
     if (!(this.currentStop > 0)) {
       throw new ValidationError("trailing_stop", `initial stop ${this.currentStop} is not a positive price`);
     }
+  }
+
+  /**
+   * Rebuilds the stop of a position entered at `entryPrice` from where it was last saved: the
+   * stop stays at `saved.stop` and trails on from `saved.highest` (or the entry price, if that is
+   * better), under the same rule as ever, so it only tightens from the saved level. A step stop
+   * re-derives the last level reached from the best price. An ATR stop needs no ATR here: it
+   * keeps the saved level until an update brings an ATR value.
+   */
+  static restore(
+    config: TrailingStopConfig,
+    side: TradeSide,
+    entryPrice: number,
+    saved: SavedStop,
+    atr?: number,
+  ): TrailingStop {
+    return new TrailingStop(config, side, entryPrice, atr, saved);
   }
 
   get stop(): number {
@@ -140,6 +175,22 @@ export class TrailingStop {
   /** Whether `price` reaches the stop: at or below it for a long, at or above it for a short. */
   hit(price: number): boolean {
     return this.dir * (price - this.currentStop) <= 0;
+  }
+
+  private resumeFrom(saved: SavedStop): void {
+    if (!(saved.stop > 0) || !Number.isFinite(saved.stop)) {
+      throw new ValidationError("saved_stop.stop", "must be a positive number");
+    }
+    if (!(saved.highest > 0) || !Number.isFinite(saved.highest)) {
+      throw new ValidationError("saved_stop.highest", "must be a positive number");
+    }
+    if (this.dir * (saved.highest - this.best) > 0) this.best = saved.highest;
+    if (this.config.type === "step") {
+      this.level =
+        this.entryPrice +
+        this.dir * wholeSteps(this.dir * (this.best - this.entryPrice), this.step) * this.step;
+    }
+    this.currentStop = saved.stop;
   }
 
   private percentStop(price: number, percent: number): number {

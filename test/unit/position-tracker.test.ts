@@ -2,9 +2,10 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { StateError } from "../../src/domain/errors.js";
+import { NotFoundError, StateError } from "../../src/domain/errors.js";
 import type { Signal } from "../../src/domain/signal.js";
 import type { Tick } from "../../src/domain/tick.js";
+import type { Trade } from "../../src/domain/trade.js";
 import type { MeasurementName, SeriesPoint } from "../../src/schema/influx.js";
 import { DataManager, type TimeSeriesWriter } from "../../src/storage/data-manager.js";
 import { TradeJournal } from "../../src/storage/trade-journal.js";
@@ -42,9 +43,17 @@ function journalPath(): string {
 
 function dataManager(path = journalPath()) {
   const series = new RecordingSeries();
-  const dm = new DataManager({ journal: TradeJournal.open(path), series, cacheFlushMs: 60_000 });
+  const journal = TradeJournal.open(path);
+  const dm = new DataManager({ journal, series, cacheFlushMs: 60_000 });
   open.push(dm);
-  return { dm, series, path };
+  return { dm, series, path, journal };
+}
+
+/** A journaled trade, and its last stop update, as a restarted run reads them. */
+function fromJournal(journal: TradeJournal, tradeId: string) {
+  const trade = journal.getTrade(tradeId);
+  if (!trade) throw new Error(`no trade ${tradeId}`);
+  return [trade, journal.getSlUpdates(tradeId).at(-1)] as const;
 }
 
 function tick(offsetMs: number, close: number, symbol = "RELIANCE"): Tick {
@@ -357,6 +366,147 @@ describe("PositionTracker over a real journal", () => {
   });
 });
 
+describe("PositionTracker resuming the journal's open trades", () => {
+  /** A first run opens rsi_mr on RELIANCE at 100 (fill 100.1), trails the stop to 107.8 and stops without closing. */
+  async function leftOpen() {
+    const first = dataManager();
+    const t1 = tracker(first.dm);
+    const opened = await t1.onSignal(signal());
+    if (opened.type !== "opened") throw new Error(`not opened: ${opened.type}`);
+    await t1.onTick(tick(1000, 104));
+    await t1.onTick(tick(1500, 110));
+    await t1.onTick(tick(2000, 108));
+    expect(t1.position("rsi_mr", "RELIANCE")?.stop).toBe(107.8);
+    await first.dm.close(); // the run ends; the position is not closed
+    return { path: first.path, tradeId: opened.trade.trade_id };
+  }
+
+  it("a second tracker takes the position over: same trade id and stop, closed by the stop with exact P&L", async () => {
+    const { path, tradeId } = await leftOpen();
+    const { dm, journal, series } = dataManager(path);
+    expect((await dm.getOpenPositions()).map((p) => p.trade_id)).toEqual([tradeId]);
+
+    const t2 = tracker(dm);
+    const resumed = t2.resume(...fromJournal(journal, tradeId));
+    expect(resumed).toEqual({
+      trade_id: "rsi_mr-RELIANCE-1",
+      strategy_id: "rsi_mr",
+      symbol: "RELIANCE",
+      side: "long",
+      entry_price: expect.closeTo(100.1, 12),
+      quantity: 10,
+      entry_time: T0,
+      entry_fees: expect.closeTo(1.5005, 12),
+      last_price: expect.closeTo(100.1, 12),
+      last_timestamp: T0,
+      unrealized_pnl: 0,
+      stop: 107.8,
+      highest: 110,
+      max_price: 110,
+      min_price: expect.closeTo(100.1, 12),
+      sl_type: "fixed_percent",
+    });
+    expect(t2.positions()).toEqual([resumed]);
+    // Resuming writes nothing.
+    expect(journal.getSlUpdates(tradeId)).toHaveLength(3);
+    expect(series.points).toEqual([]);
+
+    // Still one position per (strategy, symbol): a new entry is ignored while it is open.
+    const again = await t2.onSignal(signal({ timestamp: T0 + 2_500, price: 108 }));
+    expect(again).toMatchObject({ type: "ignored", reason: "position_open" });
+    expect(() => t2.resume(...fromJournal(journal, tradeId))).toThrow(StateError);
+
+    // 108.5: under the saved best (110), the stop stays at 107.8; the mark moves.
+    expect(await t2.onTick(tick(3000, 108.5))).toEqual([]);
+    // (108.5 − 100.1) × 10 = 84
+    expect(t2.position("rsi_mr", "RELIANCE")?.unrealized_pnl).toBeCloseTo(84, 9);
+
+    // 107 ≤ 107.8: the restored stop is hit. SELL 107 × 0.999 = 106.893; exit fees 1.534465.
+    // P&L = (106.893 − 100.1) × 10 − (1.5005 + 1.534465) = 67.93 − 3.034965 = 64.895035
+    const [closed] = ofType(await t2.onTick(tick(3500, 107)), "closed");
+    expect(closed?.trade).toMatchObject({
+      trade_id: tradeId,
+      status: "closed",
+      exit_reason: "stop_loss",
+      exit_time: T0 / 1000 + 3.5,
+      max_price: 110,
+    });
+    expect(closed?.fill.price).toBeCloseTo(106.893, 12);
+    expect(closed?.trade.pnl).toBeCloseTo(64.895035, 9);
+    expect(closed?.trade.fees).toBeCloseTo(3.034965, 12);
+    expect(closed?.trade.duration_seconds).toBeCloseTo(3.5, 9);
+    expect(t2.realizedPnl().total).toBeCloseTo(64.895035, 9);
+    expect(t2.positions()).toEqual([]);
+    expect(await dm.getOpenPositions()).toEqual([]);
+    const details = await dm.getTradeDetails(tradeId);
+    expect(details?.exit_conditions[0]?.conditions).toMatchObject({
+      reason: "stop_loss",
+      stop: 107.8,
+      highest_price: 110,
+    });
+
+    // The next entry gets a new id, not the resumed trade's.
+    const next = await t2.onSignal(signal({ timestamp: T0 + 4_000 }));
+    expect(next.type === "opened" && next.trade.trade_id).toBe("rsi_mr-RELIANCE-2");
+  });
+
+  it("trails the resumed stop on from the saved best price", async () => {
+    const { path, tradeId } = await leftOpen();
+    const { dm, journal } = dataManager(path);
+    const t2 = tracker(dm);
+    t2.resume(...fromJournal(journal, tradeId));
+    // 112: a new best → 112 × 0.98 = 109.76, journaled after the first run's three updates.
+    const [moved] = ofType(await t2.onTick(tick(3000, 112)), "stop_moved");
+    expect(moved).toMatchObject({ trade_id: tradeId, stop: expect.closeTo(109.76, 9), highest: 112 });
+    expect(journal.getSlUpdates(tradeId).map((u) => u.stop)).toEqual([
+      expect.closeTo(98.098, 12),
+      101.92,
+      107.8,
+      expect.closeTo(109.76, 9),
+    ]);
+  });
+
+  it("leaves an unmarked resumed position open on closeAll: it has no price of this run", async () => {
+    const { path, tradeId } = await leftOpen();
+    const { dm, journal } = dataManager(path);
+    const t2 = tracker(dm);
+    t2.resume(...fromJournal(journal, tradeId));
+    expect(await t2.closeAll("shutdown")).toEqual([]);
+    expect(journal.getTrade(tradeId)?.status).toBe("open");
+    await t2.onTick(tick(3000, 109));
+    const [closed] = ofType(await t2.closeAll("shutdown"), "closed");
+    expect(closed?.trade).toMatchObject({
+      trade_id: tradeId,
+      exit_reason: "shutdown",
+      exit_time: T0 / 1000 + 3,
+    });
+  });
+
+  it("refuses a trade of a strategy it has no settings for, and a closed trade", async () => {
+    const { dm, journal } = dataManager();
+    const retired: Trade = journal.insertTrade({
+      trade_id: "retired-RELIANCE-1",
+      strategy_id: "retired",
+      symbol: "RELIANCE",
+      action: "BUY",
+      side: "long",
+      entry_time: T0 / 1000,
+      entry_price: 100,
+      quantity: 1,
+      stop_loss_initial: 95,
+    });
+    const t = tracker(dm);
+    expect(() => t.resume(retired, undefined)).toThrow(NotFoundError);
+    expect(t.positions()).toEqual([]);
+    const closed = journal.closeTrade(retired.trade_id, {
+      exit_time: T0 / 1000 + 1,
+      exit_price: 101,
+      exit_reason: "manual",
+    });
+    expect(() => t.resume(closed, undefined)).toThrow(StateError);
+  });
+});
+
 describe("TradingPipeline", () => {
   const config = parseStrategyConfig({
     paper_broker: { slippage_bps: 2, fee_bps: 3 },
@@ -387,7 +537,7 @@ describe("TradingPipeline", () => {
   ];
 
   async function run(runId: string) {
-    const { dm, series } = dataManager();
+    const { dm, series, path } = dataManager();
     const pipeline = pipelineFromConfig(config, dm, { runId });
     const events: TrackerEvent[] = [];
     for (const [i, close] of closes.entries()) {
@@ -398,7 +548,7 @@ describe("TradingPipeline", () => {
       });
       events.push(...(outcome?.events ?? []));
     }
-    return { dm, series, pipeline, events };
+    return { dm, series, path, pipeline, events };
   }
 
   it("runs ticks through indicators, strategies and the tracker, and counts what happened", async () => {
@@ -446,5 +596,101 @@ describe("TradingPipeline", () => {
       );
     expect(summary(b.events)).toEqual(summary(a.events));
     expect(b.pipeline.counters()).toEqual(a.pipeline.counters());
+  });
+
+  it("a restarted pipeline resumes the open position: counted, and its ATR stop holds before ATR is ready", async () => {
+    const first = await run("s1");
+    const [left] = first.pipeline.tracker.positions();
+    expect(left).toMatchObject({ trade_id: "s1-supertrend-RELIANCE-1", sl_type: "atr" });
+    if (!left) return;
+    const savedStop = left.stop;
+    await first.dm.close();
+
+    const { dm, journal } = dataManager(first.path);
+    const pipeline = pipelineFromConfig(config, dm, { runId: "s2" });
+    const report = pipeline.resumeOpenTrades(journal);
+    expect(report.resumed.map((p) => [p.trade_id, p.stop, p.highest])).toEqual([
+      [left.trade_id, savedStop, left.highest],
+    ]);
+    expect([report.unmanaged, report.duplicates, report.failed]).toEqual([[], [], []]);
+    expect(pipeline.counters()).toMatchObject({ openPositions: 1, realizedPnl: 0, tradesClosed: 0 });
+
+    // A new best price with no ATR yet (the indicator book starts empty): the saved stop holds.
+    const high = left.highest + 5;
+    const outcome = await pipeline.onTick(tick(100_000, high));
+    expect(outcome?.indicators.atr_14).toBeUndefined();
+    expect(outcome?.events).toEqual([]);
+    const marked = pipeline.tracker.position("supertrend", "RELIANCE");
+    expect(marked).toMatchObject({ stop: savedStop, highest: high, last_price: high });
+    // Unrealized P&L counts the resumed position.
+    expect(marked?.unrealized_pnl).toBeCloseTo((high - left.entry_price) * left.quantity, 9);
+
+    // Below the saved stop: closed as a stop loss. SELL at × (1 − 2/10 000); fees 3 bps of the notional.
+    const price = savedStop - 0.5;
+    const closedOutcome = await pipeline.onTick(tick(101_000, price));
+    const [closed] = ofType(closedOutcome?.events ?? [], "closed");
+    const exitPrice = (price * 9_998) / 10_000;
+    const exitFees = (exitPrice * left.quantity * 3) / 10_000;
+    const pnl = (exitPrice - left.entry_price) * left.quantity - left.entry_fees - exitFees;
+    expect(closed?.trade).toMatchObject({ trade_id: left.trade_id, exit_reason: "stop_loss" });
+    expect(closed?.trade.pnl).toBeCloseTo(pnl, 9);
+    expect(pipeline.counters()).toMatchObject({ openPositions: 0, stopHits: 1, tradesClosed: 1 });
+    expect(pipeline.counters().realizedPnl).toBeCloseTo(pnl, 9);
+    expect(journal.openTrades()).toEqual([]);
+  });
+
+  it("leaves open trades of unconfigured strategies and symbols alone, and resumes only the newest of a pair", async () => {
+    const narrow = parseStrategyConfig({
+      strategies: [
+        {
+          id: "rsi_mr",
+          type: "rsi_mean_reversion",
+          symbols: ["RELIANCE"],
+          position_size: { quantity: 1 },
+          trailing_stop: { type: "fixed_percent", percent: 2 },
+        },
+      ],
+    });
+    const { dm, journal } = dataManager();
+    const insert = (trade_id: string, strategy_id: string, symbol: string, entryOffset: number) =>
+      journal.insertTrade({
+        trade_id,
+        strategy_id,
+        symbol,
+        action: "BUY",
+        side: "long",
+        entry_time: T0 / 1000 + entryOffset,
+        entry_price: 100,
+        quantity: 1,
+        stop_loss_initial: 98,
+      });
+    insert("old-retired-RELIANCE-1", "retired", "RELIANCE", 0);
+    insert("old-rsi_mr-TCS-1", "rsi_mr", "TCS", 0);
+    insert("old-rsi_mr-RELIANCE-1", "rsi_mr", "RELIANCE", 1);
+    insert("old-rsi_mr-RELIANCE-2", "rsi_mr", "RELIANCE", 2);
+
+    const pipeline = pipelineFromConfig(narrow, dm, { runId: "r2" });
+    const report = pipeline.resumeOpenTrades(journal);
+    expect(report.resumed.map((p) => p.trade_id)).toEqual(["old-rsi_mr-RELIANCE-2"]);
+    expect(report.duplicates.map((t) => t.trade_id)).toEqual(["old-rsi_mr-RELIANCE-1"]);
+    expect(report.unmanaged.map((t) => t.trade_id).sort()).toEqual([
+      "old-retired-RELIANCE-1",
+      "old-rsi_mr-TCS-1",
+    ]);
+    expect(pipeline.counters().openPositions).toBe(1);
+
+    // Prices through every stop: only the resumed trade closes; the others stay open, untouched.
+    await pipeline.onTick(tick(10_000, 90));
+    await pipeline.onTick(tick(10_000, 90, "TCS"));
+    expect(journal.getTrade("old-rsi_mr-RELIANCE-2")?.exit_reason).toBe("stop_loss");
+    expect(
+      journal
+        .openTrades()
+        .map((t) => t.trade_id)
+        .sort(),
+    ).toEqual(["old-retired-RELIANCE-1", "old-rsi_mr-RELIANCE-1", "old-rsi_mr-TCS-1"]);
+    for (const id of ["old-retired-RELIANCE-1", "old-rsi_mr-RELIANCE-1", "old-rsi_mr-TCS-1"]) {
+      expect(journal.getSlUpdates(id)).toEqual([]);
+    }
   });
 });

@@ -103,6 +103,84 @@ describe("step trailing stop", () => {
   });
 });
 
+describe("a stop restored from its saved state", () => {
+  it("fixed_percent long: keeps the saved level and best price, then trails on from them", () => {
+    const stop = TrailingStop.restore({ type: "fixed_percent", percent: 2 }, "long", 100, {
+      stop: 107.8,
+      highest: 110,
+    });
+    expect([stop.stop, stop.highest]).toEqual([107.8, 110]);
+    expect(stop.update(109)).toEqual({ moved: false, stop: 107.8, highest: 110 }); // below the saved best
+    expect(stop.hit(107.8)).toBe(true);
+    expect(stop.update(112)).toEqual({ moved: true, stop: 109.76, highest: 112 }); // 112 × 0.98
+  });
+
+  it("only tightens from the saved level, and takes the entry as the best when the saved one is worse", () => {
+    // Saved looser than the rule gives (e.g. the percentage was narrowed since): the next update tightens it.
+    const loose = TrailingStop.restore({ type: "fixed_percent", percent: 2 }, "long", 100, {
+      stop: 100,
+      highest: 110,
+    });
+    expect(loose.stop).toBe(100);
+    expect(loose.update(105)).toEqual({ moved: true, stop: 107.8, highest: 110 });
+    // Saved tighter than the rule gives: kept, never loosened.
+    const tight = TrailingStop.restore({ type: "fixed_percent", percent: 2 }, "long", 100, {
+      stop: 109,
+      highest: 110,
+    });
+    expect(tight.update(111)).toEqual({ moved: false, stop: 109, highest: 111 }); // 108.78 < 109
+    const belowEntry = TrailingStop.restore({ type: "fixed_percent", percent: 2 }, "long", 100, {
+      stop: 98,
+      highest: 90,
+    });
+    expect(belowEntry.highest).toBe(100);
+  });
+
+  it("fixed_percent short: mirrored", () => {
+    const stop = TrailingStop.restore({ type: "fixed_percent", percent: 2 }, "short", 100, {
+      stop: 96.9,
+      highest: 95,
+    });
+    expect(stop.update(99)).toEqual({ moved: false, stop: 96.9, highest: 95 });
+    expect(stop.update(90)).toEqual({ moved: true, stop: 91.8, highest: 90 });
+  });
+
+  it("step: re-derives the last level reached, so it moves exactly as an uninterrupted stop would", () => {
+    const config = { type: "step", step_percent: 1, initial_percent: 2 } as const;
+    const uninterrupted = new TrailingStop(config, "long", 100);
+    expect(stops(uninterrupted, [101, 101.5, 103.2])).toEqual([99, 99, 101]);
+    const restored = TrailingStop.restore(config, "long", 100, { stop: 101, highest: 103.2 });
+    const later = [103.9, 104, 103, 106.5, 105];
+    expect(stops(restored, later)).toEqual(stops(uninterrupted, later));
+    expect(restored.stop).toBe(104); // levels 104, 105, 106
+    const short = TrailingStop.restore({ type: "step", step_percent: 2 }, "short", 50, {
+      stop: 50,
+      highest: 48.5,
+    });
+    expect(stops(short, [48.1, 48, 46.9])).toEqual([50, 49, 48]); // level 49 derived; 48 and 47 reached later
+  });
+
+  it("atr: keeps the saved level until an ATR value arrives", () => {
+    const config = { type: "atr", atr_multiple: 2, atr_period: 14 } as const;
+    const stop = TrailingStop.restore(config, "long", 100, { stop: 101, highest: 104 });
+    expect(stop.update(106)).toEqual({ moved: false, stop: 101, highest: 106 }); // no ATR yet
+    expect(stop.hit(101)).toBe(true);
+    expect(stop.update(105, 1.5)).toEqual({ moved: true, stop: 103, highest: 106 }); // 106 − 3
+    expect(stop.update(105, 10)).toEqual({ moved: false, stop: 103, highest: 106 }); // a wider ATR never loosens
+    expect(stop.update(107)).toEqual({ moved: false, stop: 103, highest: 107 }); // last ATR 10: 87 < 103
+  });
+
+  it("rejects a saved state that is not a pair of positive prices", () => {
+    const config = { type: "fixed_percent", percent: 2 } as const;
+    expect(() => TrailingStop.restore(config, "long", 100, { stop: 0, highest: 100 })).toThrow(
+      /saved_stop.stop/,
+    );
+    expect(() => TrailingStop.restore(config, "long", 100, { stop: 98, highest: Number.NaN })).toThrow(
+      ValidationError,
+    );
+  });
+});
+
 describe("monotonicity under a random walk", () => {
   it.each([
     ["fixed_percent", { type: "fixed_percent", percent: 1.5 }],
