@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 
 /** SIGKILLs `child` by PID and waits for its exit; does nothing once it has exited. */
 export async function killChild(child: ChildProcess | undefined): Promise<void> {
@@ -86,4 +87,46 @@ export abstract class ManagedProcess {
     await this.kill();
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** A fixture script run in a child process (`node --import tsx <script> …args`) from the project root. */
+export interface FixtureProcess {
+  child: ChildProcess;
+  /** Resolves with how the child ended. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/**
+ * Starts `script` and resolves once it prints `line` on stdout (a line of its own), so a test can
+ * then kill it at a known point; rejects with its stderr if it exits first.
+ */
+export async function startFixtureUntil(
+  script: string,
+  args: string[],
+  line: string,
+): Promise<FixtureProcess> {
+  const child = spawn(process.execPath, ["--import", "tsx", script, ...args], {
+    cwd: fileURLToPath(new URL("../..", import.meta.url)),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr?.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) => {
+    child.once("exit", (code, signal) => done({ code, signal }));
+  });
+  await new Promise<void>((done, fail) => {
+    let out = "";
+    child.stdout?.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.split("\n").includes(line)) done();
+    });
+    void exited.then(({ code, signal }) =>
+      fail(
+        new Error(`${script} exited before printing "${line}" (code ${code}, signal ${signal}): ${stderr}`),
+      ),
+    );
+  });
+  return { child, exited };
 }

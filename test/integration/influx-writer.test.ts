@@ -1,11 +1,9 @@
-import { spawn } from "node:child_process";
 import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import { mkdtempSync, rmSync } from "node:fs";
 import type { ClientRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
-import { fileURLToPath } from "node:url";
 import { HttpError, InfluxDB } from "@influxdata/influxdb-client";
 import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished, vi } from "vitest";
@@ -22,11 +20,11 @@ import {
 } from "../../src/storage/influx-writer.js";
 import { type AnySeriesPoint, toLineProtocol } from "../../src/storage/line-protocol.js";
 import { skipWithout } from "../helpers/backend.js";
+import { startFixtureUntil } from "../helpers/process.js";
 import { freePort } from "../helpers/redis-server.js";
 import { type ExportedSeries, VICTORIA_METRICS, VictoriaMetrics } from "../helpers/victoria-metrics.js";
 
 const skip = skipWithout(VICTORIA_METRICS, "the InfluxDB writer tests");
-const PROJECT_ROOT = fileURLToPath(new URL("../..", import.meta.url));
 /** Event times of the test points: fixed, in the past (the test VictoriaMetrics keeps 100 years). */
 const T0 = 1_700_000_000_000;
 
@@ -541,37 +539,11 @@ describe.skipIf(skip)("InfluxWriter against a real VictoriaMetrics", () => {
     const spoolPath = spoolFile();
     const nowhere = `http://127.0.0.1:${await freePort()}`;
     const [series, perSeries, t0] = [4, 1500, T0 + 2 * 86_400_000];
-    const child = spawn(
-      process.execPath,
-      [
-        "--import",
-        "tsx",
-        "test/fixtures/influx-spool-writer.ts",
-        spoolPath,
-        nowhere,
-        String(series),
-        String(perSeries),
-        String(t0),
-      ],
-      { cwd: PROJECT_ROOT, stdio: ["ignore", "pipe", "pipe"] },
+    const { child, exited } = await startFixtureUntil(
+      "test/fixtures/influx-spool-writer.ts",
+      [spoolPath, nowhere, String(series), String(perSeries), String(t0)],
+      `spooled ${series * perSeries}`,
     );
-    let stderr = "";
-    child.stderr.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) => {
-      child.once("exit", (code, signal) => done({ code, signal }));
-    });
-    await new Promise<void>((done, fail) => {
-      let out = "";
-      child.stdout.on("data", (chunk: Buffer) => {
-        out += chunk.toString();
-        if (out.split("\n").includes(`spooled ${series * perSeries}`)) done();
-      });
-      void exited.then(({ code, signal }) =>
-        fail(new Error(`spool writer exited early (code ${code}, signal ${signal}): ${stderr}`)),
-      );
-    });
     expect(child.kill("SIGKILL")).toBe(true);
     expect(await exited).toEqual({ code: null, signal: "SIGKILL" });
 

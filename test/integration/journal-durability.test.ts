@@ -1,13 +1,11 @@
-import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { TradeJournal } from "../../src/storage/trade-journal.js";
+import { startFixtureUntil } from "../helpers/process.js";
 
-const PROJECT_ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const N = 50;
 
 let dir: string;
@@ -23,33 +21,12 @@ afterEach(() => {
 describe("trade journal durability", () => {
   it("keeps every committed trade when the writer is SIGKILLed", async () => {
     const dbPath = join(dir, "journal.db");
-    const child = spawn(
-      process.execPath,
-      ["--import", "tsx", "test/fixtures/journal-writer.ts", dbPath, String(N)],
-      {
-        cwd: PROJECT_ROOT,
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
-    let stderr = "";
-    child.stderr.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) => {
-      child.once("exit", (code, signal) => done({ code, signal }));
-    });
-
     // Wait for the last commit to be reported, failing fast if the child dies first.
-    await new Promise<void>((done, fail) => {
-      let buffered = "";
-      child.stdout.on("data", (chunk: Buffer) => {
-        buffered += chunk.toString();
-        if (buffered.split("\n").includes(`committed ${N}`)) done();
-      });
-      void exited.then(({ code, signal }) =>
-        fail(new Error(`writer exited early (code ${code}, signal ${signal}): ${stderr}`)),
-      );
-    });
+    const { child, exited } = await startFixtureUntil(
+      "test/fixtures/journal-writer.ts",
+      [dbPath, String(N)],
+      `committed ${N}`,
+    );
 
     expect(child.kill("SIGKILL")).toBe(true);
     expect(await exited).toEqual({ code: null, signal: "SIGKILL" });
