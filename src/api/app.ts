@@ -2,7 +2,7 @@ import { stringify } from "csv-stringify/sync";
 import express, { type Express, type NextFunction, type Request, type Response } from "express";
 import type { Logger } from "pino";
 import { z } from "zod";
-import { NotFoundError, StoreUnavailableError, ValidationError } from "../domain/errors.js";
+import { errorMessage, NotFoundError, StoreUnavailableError, ValidationError } from "../domain/errors.js";
 import { assertId, assertSymbol, parseOrThrow } from "../domain/identifiers.js";
 import type { StoredSlUpdate } from "../domain/trade.js";
 import type { DataManager } from "../storage/data-manager.js";
@@ -315,8 +315,4 @@ function isClientError(err: unknown): err is HttpError {
 
 function isHttpError(err: unknown, type: string): err is HttpError {
   return isClientError(err) && err.type === type;
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -2,6 +2,7 @@ import { type IncomingMessage, type Server, STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import { WebSocket, WebSocketServer } from "ws";
+import { errorMessage } from "../domain/errors.js";
 import type { DataManager } from "../storage/data-manager.js";
 import type { PositionChange, RedisCache } from "../storage/redis-cache.js";
 
@@ -379,8 +380,4 @@ function refuse(socket: Duplex, status: number): void {
   } else {
     socket.destroy();
   }
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import type { Config } from "../config.js";
 import type { Tick } from "../domain/tick.js";
+import { utcDay } from "../domain/time.js";
 import type { Trade } from "../domain/trade.js";
 import type { EventBus } from "../events/event-bus.js";
 import { createEventBus } from "../events/factory.js";
@@ -342,8 +343,4 @@ export class Engine {
         break;
     }
   }
-}
-
-function utcDay(epochMs: number): string {
-  return new Date(epochMs).toISOString().slice(0, 10);
 }

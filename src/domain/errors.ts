@@ -65,3 +65,8 @@ export class StoreUnavailableError extends VeloxError {
     super(`${store} unavailable: ${message}`, options);
   }
 }
+
+/** The message of anything thrown, for logs and counters. */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

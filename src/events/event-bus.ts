@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import { ConfigError } from "../domain/errors.js";
+import { ConfigError, errorMessage } from "../domain/errors.js";
 import { ALL_TOPICS, type MessageFor, type MessageType, messageKey, type Topic } from "../schema/events.js";
 
 /**
@@ -401,10 +401,6 @@ export class RingBuffer<T> {
     while (out.length < n && this.size > 0) out.push(this.shift() as T);
     return out;
   }
-}
-
-export function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 function sleep(ms: number): Promise<void> {

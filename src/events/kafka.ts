@@ -9,13 +9,12 @@ import {
   type TopicMessages,
 } from "kafkajs";
 import type { Logger } from "pino";
-import { ConfigError } from "../domain/errors.js";
+import { ConfigError, errorMessage } from "../domain/errors.js";
 import { ALL_TOPICS, TOPICS, type Topic } from "../schema/events.js";
 import {
   BufferedEventBus,
   type BufferedEventBusOptions,
   type BufferedMessage,
-  errorMessage,
   type SendStatus,
 } from "./event-bus.js";
 

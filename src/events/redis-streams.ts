@@ -1,5 +1,5 @@
 import { Redis, ReplyError } from "ioredis";
-import { ConfigError, StoreUnavailableError } from "../domain/errors.js";
+import { ConfigError, errorMessage, StoreUnavailableError } from "../domain/errors.js";
 import { TOPICS } from "../schema/events.js";
 import { keys } from "../schema/redis-keys.js";
 import { failFastRedisOptions } from "../storage/redis-options.js";
@@ -7,7 +7,6 @@ import {
   BufferedEventBus,
   type BufferedEventBusOptions,
   type BufferedMessage,
-  errorMessage,
   type SendStatus,
 } from "./event-bus.js";
 

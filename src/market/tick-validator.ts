@@ -46,15 +46,10 @@ export const TICK_FIELDS = [
   "ask",
 ] as const;
 export type TickField = (typeof TICK_FIELDS)[number];
-export const REQUIRED_TICK_FIELDS: readonly TickField[] = [
-  "timestamp",
-  "symbol",
-  "open",
-  "high",
-  "low",
-  "close",
-  "volume",
-];
+const OPTIONAL_TICK_FIELDS: readonly TickField[] = ["bid", "ask"];
+export const REQUIRED_TICK_FIELDS: readonly TickField[] = TICK_FIELDS.filter(
+  (f) => !OPTIONAL_TICK_FIELDS.includes(f),
+);
 const PRICE_FIELDS = ["open", "high", "low", "close", "bid", "ask"] as const;
 const NUMERIC_FIELDS = ["open", "high", "low", "close", "volume", "bid", "ask"] as const;
 /** Keys a raw object may carry: the tick fields and `source`, which is accepted but not used. */

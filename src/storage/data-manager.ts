@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import { StoreUnavailableError } from "../domain/errors.js";
+import { errorMessage, StoreUnavailableError } from "../domain/errors.js";
 import { assertId, parseOrThrow } from "../domain/identifiers.js";
 import type { Signal } from "../domain/signal.js";
 import { type Tick, type TickInput, tickSchema } from "../domain/tick.js";
@@ -628,8 +628,4 @@ function viewOf(trade: Trade, cached: Position | undefined): OpenPositionView {
     unrealized_pnl: cached?.unrealized_pnl ?? null,
     stop_loss: cached?.stop_loss ?? trade.stop_loss_initial,
   };
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -2,7 +2,7 @@ import { performance } from "node:perf_hooks";
 import { type ChainableCommander, Redis } from "ioredis";
 import type { Logger } from "pino";
 import { z } from "zod";
-import { StoreUnavailableError, ValidationError } from "../domain/errors.js";
+import { errorMessage, StoreUnavailableError, ValidationError } from "../domain/errors.js";
 import {
   assertId,
   assertSymbol,
@@ -12,6 +12,7 @@ import {
   positivePrice,
   symbolSchema,
 } from "../domain/identifiers.js";
+import { utcDay } from "../domain/time.js";
 import { channels, keys, patterns, symbolFromActivePositionsKey, TTL } from "../schema/redis-keys.js";
 import { failFastRedisOptions } from "./redis-options.js";
 
@@ -563,13 +564,13 @@ export class RedisCache {
   async incrementDaily(metric: string, by: number, date: Date = new Date()): Promise<number> {
     const field = parseOrThrow(fieldName, metric, "metric");
     const amount = parseOrThrow(z.number(), by, "by");
-    const key = keys.dailyStats(utcDay(date));
+    const key = keys.dailyStats(dayOf(date));
     const [total] = await this.exec((tx) => tx.hincrbyfloat(key, field, amount).expire(key, TTL.dailyStats));
     return Number(total);
   }
 
   async getDailyStats(date: Date = new Date()): Promise<Record<string, number>> {
-    const key = keys.dailyStats(utcDay(date));
+    const key = keys.dailyStats(dayOf(date));
     return numbers(await this.run((r) => r.hgetall(key)));
   }
 
@@ -705,8 +706,9 @@ function upsertPosition(tx: ChainableCommander, { strategyId, symbol, position }
   );
 }
 
-function utcDay(date: Date): string {
-  return parseOrThrow(z.date(), date, "date").toISOString().slice(0, 10);
+/** Validates a caller-supplied date before it becomes part of a key. */
+function dayOf(date: Date): string {
+  return utcDay(parseOrThrow(z.date(), date, "date"));
 }
 
 function numbers(hash: Record<string, string>): Record<string, number> {
@@ -737,10 +739,6 @@ async function closeClient(client: Redis): Promise<void> {
     }
   }
   client.disconnect();
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 function unavailable(err: unknown): StoreUnavailableError {
