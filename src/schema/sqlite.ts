@@ -10,6 +10,14 @@
  * Never edit a migration that has shipped; append a new one instead.
  */
 
+/** Table names, defined once: the journal, the dashboards and the tests take them from here. */
+export const TABLES = {
+  schemaVersion: "schema_version",
+  trades: "trades",
+  signalConditions: "signal_conditions",
+  slUpdates: "sl_updates",
+} as const;
+
 export interface Migration {
   /** Strictly increasing, starting at 1; version 0 is an empty file. */
   readonly version: number;

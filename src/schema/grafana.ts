@@ -1,0 +1,67 @@
+/**
+ * The names Grafana and VELOX share, defined once: the provisioned datasources (uid, type, name),
+ * the dashboards' uids, the targets the API's JSON datasource answers, and where the compose stack
+ * mounts what the dashboards read. The generator, the API and the tests import from here.
+ */
+
+export interface DatasourceDef {
+  readonly uid: string;
+  /** The Grafana plugin id. */
+  readonly type: string;
+  /** The name shown in Grafana. */
+  readonly name: string;
+}
+
+export const DATASOURCES = {
+  prometheus: { uid: "velox-prometheus", type: "prometheus", name: "VELOX Prometheus" },
+  influxdb: { uid: "velox-influxdb", type: "influxdb", name: "VELOX InfluxDB" },
+  sqlite: { uid: "velox-sqlite", type: "frser-sqlite-datasource", name: "VELOX Journal" },
+  api: { uid: "velox-api", type: "simpod-json-datasource", name: "VELOX API" },
+} as const satisfies Record<string, DatasourceDef>;
+
+export type DatasourceKey = keyof typeof DATASOURCES;
+
+export const DASHBOARD_UIDS = {
+  systemOverview: "velox-system-overview",
+  tradeAnalysis: "velox-trade-analysis",
+  tradeDetail: "velox-trade-detail",
+} as const;
+
+/** Path prefix of the simpod-json-datasource routes on the API. */
+export const GRAFANA_API_BASE = "/grafana";
+
+/** What `POST /grafana/metrics` lists and `POST /grafana/query` answers (the target's value). */
+export const GRAFANA_API_TARGETS = {
+  /** Table: open positions with their live mark and unrealized P&L. */
+  openPositions: "open_positions",
+  /** Table: per-strategy stats over closed trades (the journal's formulas). */
+  strategyStats: "strategy_stats",
+  /** Table: the most recent trades, newest first. */
+  recentTrades: "recent_trades",
+} as const;
+
+export type GrafanaApiTarget = (typeof GRAFANA_API_TARGETS)[keyof typeof GRAFANA_API_TARGETS];
+
+/** What `POST /grafana/variable` answers, by the payload's `target`. */
+export const GRAFANA_API_VARIABLES = {
+  strategies: "strategies",
+  symbols: "symbols",
+} as const;
+
+/**
+ * Where the compose stack puts things inside the Grafana container. The journal's directory is a
+ * volume shared with the velox container, mounted writable (SQLite's WAL needs its -shm file).
+ */
+export const GRAFANA_PATHS = {
+  provisioning: "/etc/grafana/provisioning",
+  dashboards: "/var/lib/grafana/dashboards/velox",
+  journalDir: "/var/lib/velox",
+  journal: "/var/lib/velox/velox.db",
+} as const;
+
+/** Compose service hostnames the provisioned datasources point at. */
+export const COMPOSE_URLS = {
+  prometheus: "http://prometheus:9090",
+  influxdb: "http://influxdb:8086",
+  api: "http://velox:5000",
+} as const;
