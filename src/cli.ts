@@ -120,6 +120,29 @@ engineCommand(
   });
 });
 
+program
+  .command("dashboards")
+  .description("write the Grafana dashboards, their layout pictures and the provisioning files")
+  .option("--check", "write nothing; exit 1 naming every file that differs from what would be written", false)
+  .option("--root <dir>", "project root the files are written under", ".")
+  .action(async (options: { check: boolean; root: string }) => {
+    // Loaded on demand: the engine commands need none of the Grafana SDK.
+    const { staleGenerated, writeGenerated } = await import("./grafana/generate.js");
+    if (options.check) {
+      const stale = staleGenerated(options.root);
+      for (const path of stale)
+        console.error(`velox dashboards: ${path} differs from the generator's output`);
+      if (stale.length > 0) {
+        console.error("velox dashboards: run `npm run dashboards` and commit the result");
+        process.exitCode = 1;
+      } else {
+        console.log("velox dashboards: every generated file is up to date");
+      }
+      return;
+    }
+    for (const path of writeGenerated(options.root)) console.log(`wrote ${path}`);
+  });
+
 try {
   await program.parseAsync();
 } catch (err) {

@@ -60,6 +60,19 @@ export const METRICS = {
 
 export type MetricName = (typeof METRICS)[keyof typeof METRICS];
 
+/**
+ * prom-client's default process metrics that the dashboards read (registered by
+ * `collectDefaultMetrics`, named here so no panel spells them).
+ */
+export const PROCESS_METRICS = {
+  cpuSeconds: "process_cpu_seconds_total",
+  residentMemory: "process_resident_memory_bytes",
+  heapUsed: "nodejs_heap_size_used_bytes",
+  gcDuration: "nodejs_gc_duration_seconds",
+  eventLoopLagP50: "nodejs_eventloop_lag_p50_seconds",
+  eventLoopLagP99: "nodejs_eventloop_lag_p99_seconds",
+} as const;
+
 /** The label names in use, also defined once. */
 export const LABELS = {
   strategy: "strategy",

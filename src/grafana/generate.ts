@@ -1,0 +1,72 @@
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { layoutSvg } from "./layout-svg.js";
+import { dashboardProviderYaml, datasourcesYaml } from "./provisioning.js";
+import { systemOverview } from "./system-overview.js";
+import { tradeAnalysis } from "./trade-analysis.js";
+import { tradeDetail } from "./trade-detail.js";
+
+/**
+ * Everything the generator writes, as (path relative to the project root, content). The
+ * dashboards are the SDK's classic (v1) model as plain JSON — what Grafana's file provisioning
+ * reads — and the output is deterministic, so `--check` can compare it byte for byte.
+ */
+
+export interface GeneratedFile {
+  path: string;
+  content: string;
+}
+
+/** The dashboards by file name (without `.json`). */
+export const DASHBOARDS = {
+  "system-overview": systemOverview,
+  "trade-analysis": tradeAnalysis,
+  "trade-detail": tradeDetail,
+} as const;
+
+export type DashboardName = keyof typeof DASHBOARDS;
+
+export const DASHBOARD_DIR = "dashboards";
+export const LAYOUT_DIR = "dashboards/layout";
+export const PROVISIONING_DIR = "grafana/provisioning";
+
+/** A dashboard as the JSON object that is written (functions and undefined dropped). */
+export function dashboardJson(name: DashboardName): Record<string, unknown> {
+  return JSON.parse(JSON.stringify(DASHBOARDS[name]())) as Record<string, unknown>;
+}
+
+export function generatedFiles(): GeneratedFile[] {
+  const files: GeneratedFile[] = [];
+  for (const name of Object.keys(DASHBOARDS) as DashboardName[]) {
+    const json = dashboardJson(name);
+    files.push({ path: `${DASHBOARD_DIR}/${name}.json`, content: `${JSON.stringify(json, null, 2)}\n` });
+    files.push({ path: `${LAYOUT_DIR}/${name}.svg`, content: layoutSvg(json) });
+  }
+  files.push({ path: `${PROVISIONING_DIR}/datasources/velox.yml`, content: datasourcesYaml() });
+  files.push({ path: `${PROVISIONING_DIR}/dashboards/velox.yml`, content: dashboardProviderYaml() });
+  return files;
+}
+
+/** Writes every generated file under `root`; returns the paths written. */
+export function writeGenerated(root: string): string[] {
+  const files = generatedFiles();
+  for (const file of files) {
+    const target = join(root, file.path);
+    mkdirSync(dirname(target), { recursive: true });
+    writeFileSync(target, file.content);
+  }
+  return files.map((f) => f.path);
+}
+
+/** The generated files whose copy under `root` is missing or differs from what the generator writes. */
+export function staleGenerated(root: string): string[] {
+  return generatedFiles()
+    .filter((file) => {
+      try {
+        return readFileSync(join(root, file.path), "utf8") !== file.content;
+      } catch {
+        return true;
+      }
+    })
+    .map((f) => f.path);
+}

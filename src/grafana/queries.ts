@@ -1,0 +1,184 @@
+import type * as cog from "@grafana/grafana-foundation-sdk/cog";
+import type { DataSourceRef } from "@grafana/grafana-foundation-sdk/common";
+import { DataqueryBuilder as PrometheusQueryBuilder } from "@grafana/grafana-foundation-sdk/prometheus";
+import { DATASOURCES, type DatasourceKey, type GrafanaApiTarget } from "../schema/grafana.js";
+import {
+  type FieldName,
+  INFLUX_SCHEMA,
+  type MeasurementName,
+  schemaHasColumn,
+  type TagName,
+} from "../schema/influx.js";
+
+/**
+ * Query builders for the four provisioned datasources. The SDK ships a Prometheus builder; the
+ * InfluxDB (Flux), frser-sqlite-datasource and simpod-json-datasource queries are small
+ * `cog.Builder<cog.Dataquery>` classes of our own, shaped as each plugin stores its query model.
+ */
+
+/** The `{type, uid}` reference of a provisioned datasource. */
+export function datasourceRef(key: DatasourceKey): DataSourceRef {
+  const { type, uid } = DATASOURCES[key];
+  return { type, uid };
+}
+
+/** Grafana's built-in "Mixed" datasource: each target names its own. */
+export const MIXED_DATASOURCE: DataSourceRef = { type: "datasource", uid: "-- Mixed --" };
+
+/** A Prometheus target; `legend` is Grafana's legendFormat (`{{label}}` templates). */
+export function promQuery(expr: string, legend?: string, options: { instant?: boolean } = {}) {
+  const query = new PrometheusQueryBuilder().expr(expr).datasource(datasourceRef("prometheus"));
+  if (legend !== undefined) query.legendFormat(legend);
+  if (options.instant) query.instant();
+  else query.range();
+  return query;
+}
+
+interface BaseQuery {
+  refId?: string;
+  hide?: boolean;
+  datasource: DataSourceRef;
+  /** Tells cog this object is a Dataquery variant. */
+  _implementsDataqueryVariant(): void;
+}
+
+abstract class CustomQueryBuilder<Q extends BaseQuery> implements cog.Builder<cog.Dataquery> {
+  protected constructor(protected readonly internal: Q) {}
+
+  build(): Q {
+    return this.internal;
+  }
+
+  refId(refId: string): this {
+    this.internal.refId = refId;
+    return this;
+  }
+
+  hide(hide: boolean): this {
+    this.internal.hide = hide;
+    return this;
+  }
+}
+
+// --- InfluxDB (Flux) -----------------------------------------------------------------------------
+
+export interface FluxQuery extends BaseQuery {
+  query: string;
+}
+
+export class FluxQueryBuilder extends CustomQueryBuilder<FluxQuery> {
+  constructor(query: string) {
+    super({ datasource: datasourceRef("influxdb"), query, _implementsDataqueryVariant() {} });
+  }
+}
+
+/**
+ * One InfluxDB panel query, typed against the schema: which measurement and fields, which tags
+ * must equal which dashboard variable, which tags split the series, and how points are thinned
+ * to the panel's resolution. Rendered to Flux by {@link renderFlux}.
+ */
+export interface InfluxPanelQuery<M extends MeasurementName = MeasurementName> {
+  measurement: M;
+  fields: readonly FieldName<M>[];
+  /**
+   * Tag → dashboard variable name. Grafana splices variables into Flux unescaped, so only
+   * variables whose values are VELOX's own pattern-checked ids (trade ids, symbols, strategy ids),
+   * with custom values disabled, may appear here.
+   */
+  where?: Partial<Record<TagName<M>, string>>;
+  groupBy?: readonly TagName<M>[];
+  /** aggregateWindow's function over `v.windowPeriod`. */
+  aggregate: "last" | "mean" | "max" | "min";
+}
+
+const FLUX_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Flux over Grafana's `v` record: bucket, time range and window come from the panel. */
+export function renderFlux<M extends MeasurementName>(q: InfluxPanelQuery<M>): string {
+  const def = INFLUX_SCHEMA[q.measurement];
+  for (const name of [...q.fields, ...Object.keys(q.where ?? {}), ...(q.groupBy ?? [])]) {
+    if (!schemaHasColumn(q.measurement, name))
+      throw new Error(`${q.measurement} has no tag or field ${name}`);
+  }
+  const fieldTest = q.fields.map((f) => `r._field == "${f}"`).join(" or ");
+  const lines = [
+    "from(bucket: v.defaultBucket)",
+    "  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)",
+    `  |> filter(fn: (r) => r._measurement == "${q.measurement}")`,
+    `  |> filter(fn: (r) => ${fieldTest})`,
+  ];
+  for (const [tag, variable] of Object.entries(q.where ?? {}) as [string, string][]) {
+    if (!FLUX_IDENTIFIER.test(variable)) throw new Error(`bad variable name ${variable}`);
+    if (!(def.tags as readonly string[]).includes(tag))
+      throw new Error(`${q.measurement}: ${tag} is not a tag`);
+    lines.push(`  |> filter(fn: (r) => r.${tag} == "\${${variable}}")`);
+  }
+  const groupColumns = ["_field", ...(q.groupBy ?? [])].map((c) => `"${c}"`).join(", ");
+  lines.push(`  |> group(columns: [${groupColumns}])`);
+  lines.push(`  |> aggregateWindow(every: v.windowPeriod, fn: ${q.aggregate}, createEmpty: false)`);
+  return lines.join("\n");
+}
+
+export function fluxQuery<M extends MeasurementName>(q: InfluxPanelQuery<M>): FluxQueryBuilder {
+  return new FluxQueryBuilder(renderFlux(q));
+}
+
+// --- frser-sqlite-datasource ---------------------------------------------------------------------
+
+export type SqliteQueryType = "table" | "time series";
+
+export interface SqliteQuery extends BaseQuery {
+  queryText: string;
+  /** The plugin keeps the text as typed next to the text it runs; both are the same here. */
+  rawQueryText: string;
+  queryType: SqliteQueryType;
+  /** Columns read as time: numbers are unix seconds, strings RFC 3339. */
+  timeColumns: string[];
+}
+
+export class SqliteQueryBuilder extends CustomQueryBuilder<SqliteQuery> {
+  constructor(sql: string, queryType: SqliteQueryType = "table", timeColumns: string[] = []) {
+    const text = sql.trim();
+    super({
+      datasource: datasourceRef("sqlite"),
+      queryText: text,
+      rawQueryText: text,
+      queryType,
+      timeColumns,
+      _implementsDataqueryVariant() {},
+    });
+  }
+}
+
+export function sqlTable(sql: string, timeColumns: string[] = []): SqliteQueryBuilder {
+  return new SqliteQueryBuilder(sql, "table", timeColumns);
+}
+
+/** A time series query: the SQL must return a `time` column (unix seconds), ascending. */
+export function sqlSeries(sql: string): SqliteQueryBuilder {
+  return new SqliteQueryBuilder(sql, "time series", ["time"]);
+}
+
+// --- simpod-json-datasource (the VELOX API) ------------------------------------------------------
+
+export interface JsonApiQuery extends BaseQuery {
+  target: GrafanaApiTarget;
+  payload?: Record<string, unknown>;
+  editorMode: "code";
+}
+
+export class JsonApiQueryBuilder extends CustomQueryBuilder<JsonApiQuery> {
+  constructor(target: GrafanaApiTarget, payload?: Record<string, unknown>) {
+    super({
+      datasource: datasourceRef("api"),
+      target,
+      ...(payload === undefined ? {} : { payload }),
+      editorMode: "code",
+      _implementsDataqueryVariant() {},
+    });
+  }
+}
+
+export function apiQuery(target: GrafanaApiTarget, payload?: Record<string, unknown>): JsonApiQueryBuilder {
+  return new JsonApiQueryBuilder(target, payload);
+}
