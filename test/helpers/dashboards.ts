@@ -1,0 +1,202 @@
+/**
+ * The generated dashboards as data for the tests: every panel, target and variable, and the two
+ * transformations a query goes through before it reaches its backend — Grafana's variable
+ * interpolation (with the format each query uses) and frser-sqlite-datasource's macro expansion.
+ * What Grafana and the plugin do is restated here from their documented behaviour, so a test can
+ * run the exact text a backend would receive.
+ */
+import { DASHBOARDS, type DashboardName, dashboardJson } from "../../src/grafana/generate.js";
+import { DATASOURCES } from "../../src/schema/grafana.js";
+
+export interface Target {
+  refId?: string;
+  datasource?: { type?: string; uid?: string };
+  expr?: string;
+  query?: string;
+  queryText?: string;
+  rawQueryText?: string;
+  queryType?: string;
+  timeColumns?: string[];
+  target?: string;
+  payload?: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+export interface Panel {
+  id?: number;
+  type: string;
+  title?: string;
+  description?: string;
+  datasource?: { type?: string; uid?: string };
+  targets?: Target[];
+  gridPos?: { x: number; y: number; w: number; h: number };
+  fieldConfig?: {
+    defaults?: { unit?: string; mappings?: unknown[]; links?: { url: string }[] };
+    overrides?: { matcher: { id: string; options: string }; properties: { id: string; value: unknown }[] }[];
+  };
+  panels?: Panel[];
+}
+
+export interface Variable {
+  type: string;
+  name: string;
+  query?: string | Record<string, unknown>;
+  datasource?: { type?: string; uid?: string };
+  multi?: boolean;
+  includeAll?: boolean;
+  allValue?: string;
+  allowCustomValue?: boolean;
+  refresh?: number;
+  options?: { text: string; value: string }[];
+  current?: { text: string | string[]; value: string | string[] };
+}
+
+export interface Dashboard {
+  uid: string;
+  title: string;
+  editable?: boolean;
+  panels: Panel[];
+  templating?: { list?: Variable[] };
+  links?: { url?: string }[];
+}
+
+export const DASHBOARD_NAMES = Object.keys(DASHBOARDS) as DashboardName[];
+
+export function dashboard(name: DashboardName): Dashboard {
+  return dashboardJson(name) as unknown as Dashboard;
+}
+
+export function allDashboards(): [DashboardName, Dashboard][] {
+  return DASHBOARD_NAMES.map((name) => [name, dashboard(name)]);
+}
+
+/** Every panel that is not a row, rows' nested panels included. */
+export function panelsOf(d: Dashboard): Panel[] {
+  return d.panels.flatMap((p) => (p.type === "row" ? (p.panels ?? []) : [p]));
+}
+
+export function variablesOf(d: Dashboard): Variable[] {
+  return d.templating?.list ?? [];
+}
+
+export interface PanelTarget {
+  dashboard: DashboardName;
+  panel: Panel;
+  target: Target;
+}
+
+/** Every target of every dashboard on the datasource `uid`. */
+export function targetsOn(uid: string): PanelTarget[] {
+  return allDashboards().flatMap(([name, d]) =>
+    panelsOf(d).flatMap((panel) =>
+      (panel.targets ?? [])
+        .filter((t) => t.datasource?.uid === uid)
+        .map((target) => ({ dashboard: name, panel, target })),
+    ),
+  );
+}
+
+export const PROVISIONED_UIDS = new Set<string>(Object.values(DATASOURCES).map((d) => d.uid));
+
+// --- Grafana's interpolation ---------------------------------------------------------------------
+
+/** The value(s) a variable holds for a test: one string or several (multi-value). */
+export type VariableValues = Record<string, string | string[]>;
+
+const VARIABLE = /\$\{([A-Za-z0-9_]+)(?::([A-Za-z]+))?\}|\$([A-Za-z0-9_]+)/g;
+
+/** Grafana's `sqlstring` format: each value in single quotes, `'` doubled, joined by commas. */
+export function sqlstring(values: string | string[]): string {
+  return (Array.isArray(values) ? values : [values]).map((v) => `'${v.replaceAll("'", "''")}'`).join(",");
+}
+
+/**
+ * The Prometheus datasource's default for multi-value variables (its prometheusSpecialRegexEscape):
+ * each value regex-escaped with a doubled backslash — the query text holds the escape inside a
+ * PromQL string literal — and several values joined as `(a|b)`. A single value of a single-value
+ * variable is spliced as it is.
+ */
+export function prometheusRegex(values: string | string[]): string {
+  const escape = (v: string) => v.replace(/\\/g, "\\\\\\\\").replace(/[$^*{}[\]'+?.()|]/g, "\\\\$&");
+  if (!Array.isArray(values)) return values;
+  return values.length === 1 ? escape(values[0] ?? "") : `(${values.map(escape).join("|")})`;
+}
+
+export interface InterpolateOptions {
+  /** Grafana's built-ins (`__rate_interval`, `__range`, `__from` …) by name without `$`. */
+  builtins?: Record<string, string>;
+  /**
+   * The format used when a reference names none: Prometheus formats multi-value variables as a
+   * regex, Flux and SQL splice the raw value.
+   */
+  defaultFormat?: "regex" | "raw";
+}
+
+/**
+ * Replaces `$var`, `${var}` and `${var:format}` as Grafana does before a query leaves the
+ * browser. An unknown variable or format throws, so a query cannot silently keep a `$name`.
+ */
+export function interpolate(text: string, values: VariableValues, options: InterpolateOptions = {}): string {
+  const builtins = options.builtins ?? {};
+  return text.replace(
+    VARIABLE,
+    (whole, braced: string | undefined, format: string | undefined, bare: string | undefined) => {
+      const name = braced ?? bare ?? "";
+      if (name.startsWith("__")) {
+        // Built-ins ($__rate_interval, $__from, $__unixEpochGroupSeconds(...) is a macro, not a variable).
+        if (name in builtins) return builtins[name] ?? "";
+        return whole;
+      }
+      const value = values[name];
+      if (value === undefined) throw new Error(`no value for variable $${name} in: ${text}`);
+      switch (format ?? (options.defaultFormat === "regex" ? "regex" : "raw")) {
+        case "sqlstring":
+          return sqlstring(value);
+        case "regex":
+          return prometheusRegex(value);
+        case "json":
+          return JSON.stringify(Array.isArray(value) ? value : [value]);
+        case "raw":
+          return Array.isArray(value) ? value.join(",") : value;
+        default:
+          throw new Error(`format ${format} of $${name} is not one the dashboards may use`);
+      }
+    },
+  );
+}
+
+/** What is left that looks like a Grafana variable or macro after interpolation (should be nothing). */
+export function leftoverReferences(text: string): string[] {
+  return [...text.matchAll(/\$\{?[A-Za-z_][A-Za-z0-9_]*/g)].map((m) => m[0]);
+}
+
+// --- frser-sqlite-datasource ---------------------------------------------------------------------
+
+/**
+ * The plugin's macros (pkg/plugin/macros.go): `$__unixEpochGroupSeconds(col, n[, NULL])` becomes
+ * `cast((col / n) as int) * n`, n an integer literal. Grafana has already replaced `$__from` and
+ * `$__to` (epoch milliseconds) in the text.
+ */
+export function expandSqliteMacros(sql: string): string {
+  return sql.replace(/\$__([_a-zA-Z0-9]+)\(([^)]*)\)/g, (whole, name: string, args: string) => {
+    if (name !== "unixEpochGroupSeconds")
+      throw new Error(`macro $__${name} is not one frser-sqlite-datasource has`);
+    const parts = args.split(",").map((a) => a.trim());
+    const seconds = Number(parts[1]);
+    if (parts.length < 2 || parts.length > 3 || !Number.isInteger(seconds))
+      throw new Error(`bad macro ${whole}`);
+    return `cast((${parts[0]} / ${seconds}) as int) * ${seconds}`;
+  });
+}
+
+/** A SQLite target's text as the plugin would run it, for a time range in epoch ms. */
+export function sqliteText(
+  target: Target,
+  values: VariableValues,
+  range: { fromMs: number; toMs: number },
+): string {
+  const raw = target.rawQueryText ?? target.queryText ?? "";
+  return expandSqliteMacros(
+    interpolate(raw, values, { builtins: { __from: String(range.fromMs), __to: String(range.toMs) } }),
+  );
+}
