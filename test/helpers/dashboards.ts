@@ -117,9 +117,9 @@ export function sqlstring(values: string | string[]): string {
  * variable is spliced as it is.
  */
 export function prometheusRegex(values: string | string[]): string {
-  const escape = (v: string) => v.replace(/\\/g, "\\\\\\\\").replace(/[$^*{}[\]'+?.()|]/g, "\\\\$&");
+  const escapeValue = (v: string) => v.replace(/\\/g, "\\\\\\\\").replace(/[$^*{}[\]'+?.()|]/g, "\\\\$&");
   if (!Array.isArray(values)) return values;
-  return values.length === 1 ? escape(values[0] ?? "") : `(${values.map(escape).join("|")})`;
+  return values.length === 1 ? escapeValue(values[0] ?? "") : `(${values.map(escapeValue).join("|")})`;
 }
 
 export interface InterpolateOptions {
