@@ -7,6 +7,7 @@ import { assertId, assertSymbol, parseOrThrow } from "../domain/identifiers.js";
 import type { StoredSlUpdate } from "../domain/trade.js";
 import type { DataManager } from "../storage/data-manager.js";
 import type { RedisCache } from "../storage/redis-cache.js";
+import { mountGrafanaRoutes } from "./grafana.js";
 
 /**
  * The read-only HTTP API over the DataManager (seed 002, task 4.5), as an Express app that is not
@@ -15,6 +16,9 @@ import type { RedisCache } from "../storage/redis-cache.js";
  * Every answer is JSON except the CSV export. Bad input is a 400 naming the field, an unknown route
  * a 404, a store that cannot answer a 503; nothing that goes wrong inside reaches the client beyond
  * a one-line message, and no request can take the process down.
+ *
+ * The Grafana JSON datasource routes (src/api/grafana.ts, GRAFANA_ROUTES) are mounted here too:
+ * they take their query in a POST body, as the plugin sends it, but read like every other route.
  */
 
 /** What the API shows of a configured strategy; extra fields are passed through as its config. */
@@ -59,7 +63,7 @@ export type ApiApp = Express & {
   rejected(): ApiRejectCounts;
 };
 
-/** Route patterns, also the `route` label of `observeRequest`. */
+/** Route patterns, also the `route` label of `observeRequest` (with GRAFANA_ROUTES). */
 export const API_ROUTES = {
   health: "/api/health",
   status: "/api/status",
@@ -134,21 +138,18 @@ export function createApiApp(deps: ApiDeps): ApiApp {
     next();
   });
 
-  // Read-only API: a body is never needed, but one is refused above the limit whatever its type.
+  // Only the Grafana routes read a body (JSON); any body is refused above the limit whatever its type.
   app.use(express.json({ limit: MAX_BODY_BYTES }));
   app.use(express.raw({ limit: MAX_BODY_BYTES, type: () => true }));
 
-  const route = (path: string, handler: Handler) => {
-    app
-      .route(path)
-      .get(handler)
-      .all((req, res) => {
-        res.set("Allow", "GET, HEAD");
-        reject(res, 405, "method_not_allowed", {
-          error: `method ${req.method} not allowed`,
-          allow: ["GET", "HEAD"],
-        });
-      });
+  /** Registers `handler` for one method (GET also answers HEAD); any other method is a 405. */
+  const route = (path: string, handler: Handler, method: "GET" | "POST" = "GET") => {
+    const allow = method === "GET" ? ["GET", "HEAD"] : [method];
+    const r = app.route(path);
+    (method === "GET" ? r.get(handler) : r.post(handler)).all((req, res) => {
+      res.set("Allow", allow.join(", "));
+      reject(res, 405, "method_not_allowed", { error: `method ${req.method} not allowed`, allow });
+    });
   };
 
   route(API_ROUTES.health, async (_req, res) => {
@@ -221,6 +222,14 @@ export function createApiApp(deps: ApiDeps): ApiApp {
     if (!indicators) throw new NotFoundError("indicators for", symbol);
     res.json({ symbol, ...indicators });
   });
+
+  mountGrafanaRoutes(
+    {
+      get: (path, handler) => route(path, handler),
+      post: (path, handler) => route(path, handler, "POST"),
+    },
+    deps,
+  );
 
   app.use((req, res) => {
     reject(res, 404, "unknown_route", { error: `no route ${req.method} ${req.path}` });

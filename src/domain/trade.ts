@@ -82,6 +82,11 @@ export type ParsedTradeExit = z.output<typeof tradeExitSchema>;
 export type ParsedSignalConditions = z.output<typeof signalConditionsSchema>;
 export type ParsedSlUpdate = z.output<typeof slUpdateSchema>;
 
+/** P&L as a percentage of the entry notional (entry_price × quantity): the journal's `pnl_pct`. */
+export function pnlPercent(pnl: number, entryPrice: number, quantity: number): number {
+  return (pnl / (entryPrice * quantity)) * 100;
+}
+
 /** A row of the `trades` table. Exit columns are null while the trade is open. */
 export interface Trade {
   trade_id: string;

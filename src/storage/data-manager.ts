@@ -3,14 +3,15 @@ import { errorMessage, StoreUnavailableError } from "../domain/errors.js";
 import { assertId, parseOrThrow } from "../domain/identifiers.js";
 import type { Signal } from "../domain/signal.js";
 import { type Tick, type TickInput, tickSchema } from "../domain/tick.js";
-import type {
-  NewTrade,
-  SignalConditions,
-  StoredSignalConditions,
-  StoredSlUpdate,
-  Trade,
-  TradeExit,
-  TradeSide,
+import {
+  type NewTrade,
+  pnlPercent,
+  type SignalConditions,
+  type StoredSignalConditions,
+  type StoredSlUpdate,
+  type Trade,
+  type TradeExit,
+  type TradeSide,
 } from "../domain/trade.js";
 import { type MeasurementName, msToNs, type SeriesPoint } from "../schema/influx.js";
 import type { AnySeriesPoint } from "./line-protocol.js";
@@ -22,7 +23,7 @@ import type {
   PositionWrite,
   RedisCache,
 } from "./redis-cache.js";
-import type { TradeJournal } from "./trade-journal.js";
+import type { RecentTradesQuery, TradeJournal } from "./trade-journal.js";
 import type { StrategyStats } from "./trade-stats.js";
 
 type Conditions = SignalConditions["conditions"];
@@ -91,6 +92,8 @@ export interface OpenPositionView {
   entry_time: number;
   current_price: number | null;
   unrealized_pnl: number | null;
+  /** unrealized_pnl as a percentage of the entry notional; null while unmarked. */
+  unrealized_pnl_pct: number | null;
   stop_loss: number | null;
 }
 
@@ -235,7 +238,7 @@ export class DataManager {
         price,
         quantity: trade.quantity,
         unrealized_pnl: pnl,
-        unrealized_pnl_pct: (pnl / (trade.entry_price * trade.quantity)) * 100,
+        unrealized_pnl_pct: pnlPercent(pnl, trade.entry_price, trade.quantity),
       },
       timestampMs,
     );
@@ -469,6 +472,26 @@ export class DataManager {
     return { stats, counters };
   }
 
+  /** Stats over the strategy's trades closed between `fromSeconds` and `toSeconds` (both included). */
+  getStrategyStatsBetween(strategyId: string, fromSeconds: number, toSeconds: number): StrategyStats {
+    return this.journal.strategyStatsBetween(strategyId, fromSeconds, toSeconds);
+  }
+
+  /** The latest trades from the journal, newest entry first (see TradeJournal.recentTrades). */
+  getRecentTrades(query: RecentTradesQuery = {}): Trade[] {
+    return this.journal.recentTrades(query);
+  }
+
+  /** Every strategy id with a trade in the journal, sorted. */
+  getJournalStrategyIds(): string[] {
+    return this.journal.strategyIds();
+  }
+
+  /** Every symbol traded according to the journal, sorted; only the strategy's when one is named. */
+  getJournalSymbols(strategyId?: string): string[] {
+    return this.journal.symbols(strategyId);
+  }
+
   async health(): Promise<StoreHealth> {
     const redis = this.cache ? await this.cache.health() : undefined;
     return {
@@ -608,7 +631,7 @@ function positionFor({ trade, lastPrice, lastUpdateMs, stop }: OpenState): Posit
     const pnl = unrealizedPnl(trade, lastPrice);
     position.current_price = lastPrice;
     position.unrealized_pnl = pnl;
-    position.unrealized_pnl_pct = (pnl / (trade.entry_price * trade.quantity)) * 100;
+    position.unrealized_pnl_pct = pnlPercent(pnl, trade.entry_price, trade.quantity);
   }
   if (lastUpdateMs !== null) position.last_update = Math.round(lastUpdateMs);
   if (stop !== null) position.stop_loss = stop;
@@ -616,6 +639,7 @@ function positionFor({ trade, lastPrice, lastUpdateMs, stop }: OpenState): Posit
 }
 
 function viewOf(trade: Trade, cached: Position | undefined): OpenPositionView {
+  const pnl = cached?.unrealized_pnl ?? null;
   return {
     trade_id: trade.trade_id,
     strategy_id: trade.strategy_id,
@@ -625,7 +649,8 @@ function viewOf(trade: Trade, cached: Position | undefined): OpenPositionView {
     quantity: trade.quantity,
     entry_time: trade.entry_time,
     current_price: cached?.current_price ?? null,
-    unrealized_pnl: cached?.unrealized_pnl ?? null,
+    unrealized_pnl: pnl,
+    unrealized_pnl_pct: pnl === null ? null : pnlPercent(pnl, trade.entry_price, trade.quantity),
     stop_loss: cached?.stop_loss ?? trade.stop_loss_initial,
   };
 }

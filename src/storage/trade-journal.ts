@@ -4,11 +4,12 @@ import Database from "better-sqlite3";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { NotFoundError, StateError, ValidationError, VeloxError } from "../domain/errors.js";
-import { assertId, parseOrThrow, unixSeconds } from "../domain/identifiers.js";
+import { assertId, idSchema, parseOrThrow, symbolSchema, unixSeconds } from "../domain/identifiers.js";
 import {
   type NewTrade,
   newTradeSchema,
   type ParsedNewTrade,
+  pnlPercent,
   type SignalConditions,
   type SignalType,
   type SlUpdate,
@@ -21,6 +22,7 @@ import {
   type TradeExit,
   tradeExitSchema,
 } from "../domain/trade.js";
+import { TABLES } from "../schema/sqlite.js";
 import { migrate } from "./sqlite-migrate.js";
 import { computeStrategyStats, type StrategyStats } from "./trade-stats.js";
 
@@ -50,6 +52,17 @@ const MAX_LIST_LIMIT = 10_000;
 const limitSchema = z.number().int().min(1).max(MAX_LIST_LIMIT);
 const daysSchema = z.number().finite().positive();
 const newTradesSchema = z.array(newTradeSchema);
+const optionalId = idSchema.optional();
+const optionalSymbol = symbolSchema.optional();
+
+/** Filters of `recentTrades`; an absent filter matches every trade. */
+export interface RecentTradesQuery {
+  limit?: number;
+  strategyId?: string | undefined;
+  symbol?: string | undefined;
+}
+
+type ClosedResultRow = { pnl: number; duration_seconds: number; exit_time: number };
 
 interface SignalConditionsRow {
   id: number;
@@ -163,6 +176,29 @@ export class TradeJournal {
           WHERE strategy_id = ? AND status = 'closed' AND exit_time >= ?
           ORDER BY exit_time, trade_id`,
       ),
+      closedBetween: db.prepare(
+        `SELECT pnl, duration_seconds, exit_time FROM ${TABLES.trades}
+          WHERE strategy_id = ? AND status = 'closed' AND exit_time >= ? AND exit_time <= ?
+          ORDER BY exit_time, trade_id`,
+      ),
+      // A null filter matches every row, so one statement serves every combination of filters.
+      recentTrades: db.prepare(
+        `SELECT * FROM ${TABLES.trades}
+          WHERE (@strategy_id IS NULL OR strategy_id = @strategy_id)
+            AND (@symbol IS NULL OR symbol = @symbol)
+          ORDER BY entry_time DESC, trade_id DESC
+          LIMIT @limit`,
+      ),
+      strategyIds: db
+        .prepare(`SELECT DISTINCT strategy_id FROM ${TABLES.trades} ORDER BY strategy_id`)
+        .pluck(),
+      symbols: db
+        .prepare(
+          `SELECT DISTINCT symbol FROM ${TABLES.trades}
+            WHERE (@strategy_id IS NULL OR strategy_id = @strategy_id)
+            ORDER BY symbol`,
+        )
+        .pluck(),
       insertSignalConditions: db.prepare(
         `INSERT INTO signal_conditions (trade_id, signal_type, conditions_json, timestamp)
          VALUES (@trade_id, @signal_type, @conditions_json, @timestamp)`,
@@ -260,7 +296,7 @@ export class TradeJournal {
             exit_time: exit.exit_time,
             exit_price: exit.exit_price,
             pnl,
-            pnl_pct: (pnl / (trade.entry_price * trade.quantity)) * 100,
+            pnl_pct: pnlPercent(pnl, trade.entry_price, trade.quantity),
             fees,
             max_price: Math.max(...highs),
             min_price: Math.min(...lows),
@@ -377,12 +413,41 @@ export class TradeJournal {
     const id = assertId(strategyId, "strategy_id");
     const windowDays = parseOrThrow(daysSchema, days, "days");
     const at = parseOrThrow(unixSeconds, now, "now");
-    const closed = this.stmt.closedSince.all(id, at - windowDays * DAY_SECONDS) as {
-      pnl: number;
-      duration_seconds: number;
-      exit_time: number;
-    }[];
+    const closed = this.stmt.closedSince.all(id, at - windowDays * DAY_SECONDS) as ClosedResultRow[];
     return computeStrategyStats(closed);
+  }
+
+  /**
+   * Stats (see computeStrategyStats) over the strategy's trades closed between `from` and `to`
+   * (unix seconds, both included). `from` after `to` is a ValidationError.
+   */
+  strategyStatsBetween(strategyId: string, from: number, to: number): StrategyStats {
+    const id = assertId(strategyId, "strategy_id");
+    const start = parseOrThrow(unixSeconds, from, "from");
+    const end = parseOrThrow(unixSeconds, to, "to");
+    if (start > end) throw new ValidationError("from", `${start} is after to (${end})`);
+    return computeStrategyStats(this.stmt.closedBetween.all(id, start, end) as ClosedResultRow[]);
+  }
+
+  /** The latest trades, open or closed, newest entry first; optionally of one strategy and/or symbol. */
+  recentTrades({ limit = 100, strategyId, symbol }: RecentTradesQuery = {}): Trade[] {
+    return this.stmt.recentTrades.all({
+      strategy_id: parseOrThrow(optionalId, strategyId, "strategy_id") ?? null,
+      symbol: parseOrThrow(optionalSymbol, symbol, "symbol") ?? null,
+      limit: parseOrThrow(limitSchema, limit, "limit"),
+    }) as Trade[];
+  }
+
+  /** Every strategy id that has a trade in the journal, sorted. */
+  strategyIds(): string[] {
+    return this.stmt.strategyIds.all() as string[];
+  }
+
+  /** Every symbol traded, sorted; only the strategy's when one is named. */
+  symbols(strategyId?: string): string[] {
+    return this.stmt.symbols.all({
+      strategy_id: parseOrThrow(optionalId, strategyId, "strategy_id") ?? null,
+    }) as string[];
   }
 
   /** The connection settings actually in effect, for health checks and tests. */

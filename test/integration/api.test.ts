@@ -5,53 +5,18 @@ import { WebSocket } from "ws";
 import { historyCsv } from "../../src/api/app.js";
 import { type ApiServer, startApiServer } from "../../src/api/server.js";
 import type { PositionChangeListener } from "../../src/api/websocket.js";
-import type { NewTrade } from "../../src/domain/trade.js";
 import { DataManager } from "../../src/storage/data-manager.js";
 import { type PositionChange, RedisCache } from "../../src/storage/redis-cache.js";
-import { TradeJournal } from "../../src/storage/trade-journal.js";
+import {
+  getJson,
+  apiJournal as journal,
+  API_STRATEGIES as STRATEGIES,
+  seedApiTrades as seed,
+  API_T0 as T0,
+  apiTrade as trade,
+} from "../helpers/api.js";
 import { skipWithout } from "../helpers/backend.js";
 import { RedisServer } from "../helpers/redis-server.js";
-import { makeTrade, tempJournalPath } from "../helpers/trades.js";
-
-/** An hour ago, so the default 30-day strategy window includes the seeded trades. */
-const T0 = Math.floor(Date.now() / 1000) - 3600;
-
-const STRATEGIES = [{ id: "rsi_agg", type: "rsi_mean_reversion", symbols: ["RELIANCE", "TCS"] }];
-
-/** A trade entered at T0, with a fee of 1 and an initial stop at 95. */
-function trade(id: string, overrides: Partial<NewTrade> = {}): NewTrade {
-  return makeTrade(id, T0, { fees: 1, stop_loss_initial: 95, ...overrides });
-}
-
-function journal(): TradeJournal {
-  return TradeJournal.open(tempJournalPath("velox-api-"));
-}
-
-/** A closed trade T1 with conditions and two stop moves, and an open trade T2. */
-async function seed(dm: DataManager): Promise<void> {
-  await dm.openPosition({ trade: trade("T1"), entryConditions: { rsi: 28.5, threshold: 30 } });
-  await dm.updateTrailingStop({
-    trade_id: "T1",
-    ts: T0 + 5,
-    stop: 98,
-    highest_price: 103,
-    sl_type: "trailing",
-  });
-  await dm.updateTrailingStop({
-    trade_id: "T1",
-    ts: T0 + 9,
-    stop: 101,
-    highest_price: 106,
-    sl_type: "trailing",
-  });
-  await dm.closePosition("T1", {
-    exit: { exit_time: T0 + 10, exit_price: 110, exit_fees: 1, exit_reason: "target" },
-    exitConditions: { rsi: 71 },
-  });
-  await dm.openPosition({
-    trade: trade("T2", { symbol: "TCS", entry_price: 200, quantity: 5, entry_time: T0 + 20 }),
-  });
-}
 
 async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 1_000): Promise<number> {
   const started = Date.now();
@@ -96,16 +61,6 @@ class FeedClient {
   close(): void {
     this.ws.close();
   }
-}
-
-// biome-ignore lint/suspicious/noExplicitAny: response bodies are checked field by field by the assertions
-type Body = any;
-
-async function getJson(api: ApiServer, path: string, init?: RequestInit) {
-  const res = await fetch(`${api.url}${path}`, init);
-  const type = res.headers.get("content-type") ?? "";
-  const body: Body = type.includes("json") ? await res.json() : await res.text();
-  return { res, status: res.status, body };
 }
 
 describe("API over the journal alone (no Redis)", () => {
