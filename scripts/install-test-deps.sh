@@ -12,6 +12,9 @@ declare -A PACKAGES=(
   [kcat]=kcat
   [prometheus]=prometheus
   [promtool]=prometheus
+  # Validates docker-compose.yml (`config -q`); no Docker engine is needed for that, and
+  # --no-install-recommends below keeps apt from pulling one in.
+  [docker-compose]=docker-compose
 )
 
 missing=()

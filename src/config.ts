@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
 import { ConfigError } from "./domain/errors.js";
@@ -49,6 +50,8 @@ const envSchema = z.object({
   VELOX_REDIS_URL: url(["redis:", "rediss:"]),
   VELOX_INFLUX_URL: url(["http:", "https:"]),
   VELOX_INFLUX_TOKEN: optionalText,
+  /** A file holding the token (e.g. written by the compose stack's InfluxDB init script). */
+  VELOX_INFLUX_TOKEN_FILE: optionalText,
   VELOX_INFLUX_ORG: z.string().trim().min(1).default("velox"),
   VELOX_INFLUX_BUCKET: z.string().trim().min(1).default("trading"),
   VELOX_INFLUX_PARAMS_MODE: z
@@ -140,10 +143,11 @@ export function loadConfig(
     throw new ConfigError(variable, `${issue?.message ?? "invalid value"}${shown}`);
   }
   const v = parsed.data;
-  if (v.VELOX_INFLUX_URL && !v.VELOX_INFLUX_TOKEN) {
+  const influxToken = influxTokenFrom(v.VELOX_INFLUX_TOKEN, v.VELOX_INFLUX_TOKEN_FILE);
+  if (v.VELOX_INFLUX_URL && !influxToken) {
     throw new ConfigError(
       "VELOX_INFLUX_TOKEN",
-      "required when VELOX_INFLUX_URL is set (a write-scoped token)",
+      "required when VELOX_INFLUX_URL is set (a write-scoped token, or VELOX_INFLUX_TOKEN_FILE)",
     );
   }
   return {
@@ -152,7 +156,7 @@ export function loadConfig(
     redisUrl: v.VELOX_REDIS_URL,
     influx: {
       url: v.VELOX_INFLUX_URL,
-      token: v.VELOX_INFLUX_TOKEN,
+      token: influxToken,
       org: v.VELOX_INFLUX_ORG,
       bucket: v.VELOX_INFLUX_BUCKET,
       paramsMode: v.VELOX_INFLUX_PARAMS_MODE,
@@ -168,6 +172,30 @@ export function loadConfig(
     logDir: v.VELOX_LOG_DIR,
     logLevel: v.VELOX_LOG_LEVEL,
   };
+}
+
+/**
+ * The InfluxDB token, given inline or as a file read once at start (trimmed). The file's content is
+ * never part of an error message.
+ */
+function influxTokenFrom(inline: string | undefined, file: string | undefined): string | undefined {
+  if (file === undefined) return inline;
+  if (inline !== undefined) {
+    throw new ConfigError(
+      "VELOX_INFLUX_TOKEN_FILE",
+      "set either VELOX_INFLUX_TOKEN or VELOX_INFLUX_TOKEN_FILE, not both",
+    );
+  }
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? "unreadable";
+    throw new ConfigError("VELOX_INFLUX_TOKEN_FILE", `cannot read ${JSON.stringify(file)} (${code})`);
+  }
+  const token = text.trim();
+  if (token === "") throw new ConfigError("VELOX_INFLUX_TOKEN_FILE", `${JSON.stringify(file)} is empty`);
+  return token;
 }
 
 /** A URL with any password (and username, which can be a token) masked, for logs and status lines. */

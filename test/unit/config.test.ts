@@ -1,6 +1,11 @@
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { describeConfig, loadConfig, redactUrl } from "../../src/config.js";
 import { ConfigError } from "../../src/domain/errors.js";
+import { startVelox } from "../helpers/velox-process.js";
 
 describe("config", () => {
   it("has embedded defaults: SQLite under ./data, no Redis, no InfluxDB, no Kafka", () => {
@@ -68,6 +73,69 @@ describe("config", () => {
     expect(shown).not.toContain("tok-123");
     expect(shown).not.toContain("secret");
     expect(shown).toContain("redis:6379");
+  });
+
+  describe("VELOX_INFLUX_TOKEN_FILE", () => {
+    const dir = mkdtempSync(join(tmpdir(), "velox-token-"));
+    const token = randomBytes(24).toString("base64url");
+    const tokenFile = join(dir, "velox-write.token");
+    writeFileSync(tokenFile, `${token}\n`);
+
+    const configError = (env: Record<string, string>): ConfigError => {
+      try {
+        loadConfig(env);
+      } catch (e) {
+        if (e instanceof ConfigError) return e;
+        throw e;
+      }
+      throw new Error("expected a ConfigError");
+    };
+
+    it("reads the token from the file once, trimmed", () => {
+      const config = loadConfig({
+        VELOX_INFLUX_URL: "http://influxdb:8086",
+        VELOX_INFLUX_TOKEN_FILE: tokenFile,
+      });
+      expect(config.influx.token).toBe(token);
+      expect(JSON.stringify(describeConfig(config))).not.toContain(token);
+    });
+
+    const emptyFile = join(dir, "empty.token");
+    writeFileSync(emptyFile, " \n");
+
+    it.each([
+      ["a missing file", join(dir, "absent.token"), /cannot read ".*absent\.token" \(ENOENT\)$/],
+      ["a directory", dir, /cannot read ".*" \(EISDIR\)$/],
+      ["an empty file", emptyFile, /empty\.token" is empty$/],
+    ])("rejects %s with one line naming the variable", (_what, file, message) => {
+      const error = configError({ VELOX_INFLUX_URL: "http://influxdb:8086", VELOX_INFLUX_TOKEN_FILE: file });
+      expect(error.variable).toBe("VELOX_INFLUX_TOKEN_FILE");
+      expect(error.message).toMatch(/^VELOX_INFLUX_TOKEN_FILE: /);
+      expect(error.message).toMatch(message);
+      expect(error.message).not.toContain("\n");
+    });
+
+    it("refuses the token given twice, without echoing either", () => {
+      const inline = randomBytes(24).toString("base64url");
+      const error = configError({ VELOX_INFLUX_TOKEN: inline, VELOX_INFLUX_TOKEN_FILE: tokenFile });
+      expect(error.variable).toBe("VELOX_INFLUX_TOKEN_FILE");
+      expect(error.message).toMatch(/not both/);
+      expect(error.message).not.toContain(inline);
+      expect(error.message).not.toContain(token);
+    });
+
+    it("stops `velox run` with one line and exit 2, the token never printed", async () => {
+      const run = await startVelox(["run", "--duration", "1"], {
+        VELOX_DATA_DIR: dir,
+        VELOX_LOG_DIR: join(dir, "logs"),
+        VELOX_INFLUX_URL: "http://127.0.0.1:1",
+        VELOX_INFLUX_TOKEN: randomBytes(24).toString("base64url"),
+        VELOX_INFLUX_TOKEN_FILE: tokenFile,
+      });
+      expect(await run.exited, run.output()).toBe(2);
+      expect(run.output().trim()).toMatch(/^velox: VELOX_INFLUX_TOKEN_FILE: .*not both$/);
+      expect(run.output()).not.toContain(token);
+    });
   });
 
   it("redacts passwords in URLs", () => {
