@@ -1,3 +1,5 @@
+import { DATASOURCES } from "../schema/grafana.js";
+
 /**
  * A picture of a dashboard's layout, drawn from its JSON: Grafana's 24-column grid with every
  * panel's title and type where it sits. Written next to the dashboards so the README can show
@@ -7,6 +9,7 @@
 interface LaidOutPanel {
   type?: string;
   title?: string;
+  datasource?: { uid?: string };
   gridPos?: { x: number; y: number; w: number; h: number };
 }
 
@@ -25,6 +28,13 @@ const COLOURS: Record<string, string> = {
   piechart: "#5c2f3d",
   barchart: "#2f4f5c",
 };
+
+/** What a panel reads, in a word: the datasource's name less the VELOX prefix, or Mixed. */
+function sourceOf(p: LaidOutPanel): string {
+  const uid = p.datasource?.uid;
+  const def = Object.values(DATASOURCES).find((d) => d.uid === uid);
+  return def ? def.name.replace(/^VELOX /, "") : "Mixed";
+}
 
 function escapeXml(text: string): string {
   return text.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -66,7 +76,7 @@ export function layoutSvg(dashboard: { title?: string; panels?: LaidOutPanel[] }
     }
     parts.push(
       `<text x="${left + 8}" y="${top + 18}" fill="#ffffff" font-size="12" font-weight="bold">${escapeXml(truncate(p.title ?? "", boxWidth))}</text>`,
-      `<text x="${left + 8}" y="${top + 34}" fill="#9fa7b3" font-size="11">${escapeXml(type)} · ${w}×${h}</text>`,
+      `<text x="${left + 8}" y="${top + 34}" fill="#9fa7b3" font-size="11">${escapeXml(`${type} · ${sourceOf(p)} · ${w}×${h}`)}</text>`,
     );
   }
   parts.push("</svg>");
