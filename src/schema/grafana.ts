@@ -59,6 +59,18 @@ export const GRAFANA_PATHS = {
   journal: "/var/lib/velox/velox.db",
 } as const;
 
+/**
+ * The bucket-scoped InfluxDB tokens the influxdb container's init script creates (InfluxDB 2
+ * cannot create a token with a chosen value), on a volume shared read-only with VELOX and Grafana.
+ */
+export const INFLUX_TOKEN_FILES = {
+  dir: "/run/velox-tokens",
+  /** Write and read on the bucket: VELOX writes points and reads a trade's history back. */
+  velox: "/run/velox-tokens/velox-write.token",
+  /** Read on the bucket: Grafana's InfluxDB datasource. */
+  grafana: "/run/velox-tokens/grafana-read.token",
+} as const;
+
 /** Compose service hostnames the provisioned datasources point at. */
 export const COMPOSE_URLS = {
   prometheus: "http://prometheus:9090",
