@@ -15,6 +15,8 @@ import {
   AnnotationQueryBuilder,
   CustomVariableBuilder,
   type DashboardBuilder,
+  DashboardLinkBuilder,
+  DashboardLinkType,
   type DynamicConfigValue,
   MappingType,
   QueryVariableBuilder,
@@ -225,21 +227,36 @@ export function unitOf(unit: string): DynamicConfigValue[] {
  * generator), UTC, the usual refresh choices.
  */
 export function dashboardDefaults(d: DashboardBuilder): DashboardBuilder {
-  return d
-    .readonly()
-    .timezone("utc")
-    .timepicker(new TimePickerBuilder().refreshIntervals(["5s", "10s", "30s", "1m", "5m", "15m"]))
-    .annotation(
-      new AnnotationQueryBuilder()
-        .name("Annotations & Alerts")
-        .datasource({ type: "grafana", uid: "-- Grafana --" })
-        .enable(true)
-        .hide(true)
-        .iconColor("rgba(0, 211, 255, 1)")
-        .builtIn(1)
-        .type("dashboard"),
-    );
+  return (
+    d
+      .readonly()
+      .timezone("utc")
+      .timepicker(new TimePickerBuilder().refreshIntervals(["5s", "10s", "30s", "1m", "5m", "15m"]))
+      .annotation(
+        new AnnotationQueryBuilder()
+          .name("Annotations & Alerts")
+          .datasource({ type: "grafana", uid: "-- Grafana --" })
+          .enable(true)
+          .hide(true)
+          .iconColor("rgba(0, 211, 255, 1)")
+          .builtIn(1)
+          .type("dashboard"),
+      )
+      // A menu of the other VELOX dashboards, keeping the time range.
+      .link(
+        new DashboardLinkBuilder("VELOX")
+          .type(DashboardLinkType.Dashboards)
+          .tags([VELOX_TAG])
+          .asDropdown(true)
+          .keepTime(true)
+          .includeVars(false)
+          .targetBlank(false),
+      )
+  );
 }
+
+/** The tag every VELOX dashboard carries (the links menu lists dashboards by it). */
+export const VELOX_TAG = "velox";
 
 // --- layout and variables ------------------------------------------------------------------------
 
@@ -276,6 +293,8 @@ export function queryVariable(
     .includeAll(options.includeAll ?? false)
     .allowCustomValue(false);
   if (options.allValue !== undefined) v.allValue(options.allValue);
+  // A multi-value variable starts on All: every strategy, every symbol, every instance.
+  if (options.includeAll) v.current({ text: ["All"], value: ["$__all"], selected: true });
   if (options.hidden) v.hide(VariableHide.HideVariable);
   return v;
 }

@@ -13,6 +13,7 @@ import {
   timeseries,
   UP_DOWN_MAPPINGS,
   unitOf,
+  VELOX_TAG,
 } from "./common.js";
 import { apiQuery, fluxQuery, promQuery } from "./queries.js";
 
@@ -33,7 +34,7 @@ export function systemOverview() {
       .description(
         "Health of the feed and the stores, trading activity, strategy performance, open positions and the process.",
       )
-      .tags(["velox", "trading", "system"])
+      .tags([VELOX_TAG, "trading", "system"])
       .refresh("10s")
       .time({ from: "now-1h", to: "now" })
       .tooltip(DashboardCursorSync.Crosshair),

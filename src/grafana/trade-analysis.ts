@@ -15,6 +15,7 @@ import {
   table,
   timeseries,
   unitOf,
+  VELOX_TAG,
 } from "./common.js";
 import { sqlSeries, sqlTable } from "./queries.js";
 
@@ -86,7 +87,7 @@ export function tradeAnalysis() {
     new DashboardBuilder("VELOX · Trade Analysis")
       .uid(DASHBOARD_UIDS.tradeAnalysis)
       .description("Closed-trade statistics, P&L curves and the trade list, from the trade journal.")
-      .tags(["velox", "trading", "trades"])
+      .tags([VELOX_TAG, "trading", "trades"])
       .refresh("1m")
       .time({ from: "now-7d", to: "now" })
       .tooltip(DashboardCursorSync.Crosshair),

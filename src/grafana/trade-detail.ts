@@ -10,6 +10,7 @@ import {
   table,
   timeseries,
   unitOf,
+  VELOX_TAG,
 } from "./common.js";
 import { fluxQuery, sqlSeries, sqlTable } from "./queries.js";
 
@@ -33,7 +34,7 @@ export function tradeDetail() {
       .description(
         "One trade: summary, price with the trailing stop, indicators, stop-loss updates and the conditions.",
       )
-      .tags(["velox", "trading", "trades"])
+      .tags([VELOX_TAG, "trading", "trades"])
       .time({ from: "now-24h", to: "now" })
       .tooltip(DashboardCursorSync.Crosshair),
   )
