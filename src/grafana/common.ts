@@ -14,7 +14,8 @@ import {
 import {
   AnnotationQueryBuilder,
   CustomVariableBuilder,
-  type DashboardBuilder,
+  DashboardBuilder,
+  DashboardCursorSync,
   DashboardLinkBuilder,
   DashboardLinkType,
   type DynamicConfigValue,
@@ -222,11 +223,31 @@ export function unitOf(unit: string): DynamicConfigValue[] {
 
 // --- dashboards, layout and variables ---
 
+export interface DashboardSpec {
+  title: string;
+  uid: string;
+  description: string;
+  /** Tags beside VELOX_TAG. */
+  tags: string[];
+  /** Start of the default time range, e.g. `now-1h`. */
+  from: string;
+  /** Auto-refresh interval; none when absent. */
+  refresh?: string;
+}
+
 /**
- * What every VELOX dashboard shares: read-only (provisioned from files; edits belong in the
- * generator), UTC, the usual refresh choices.
+ * A VELOX dashboard with what they all share: read-only (provisioned from files; edits belong in
+ * the generator), UTC, a shared crosshair, the usual refresh choices, Grafana's annotations and a
+ * menu of the other VELOX dashboards.
  */
-export function dashboardDefaults(d: DashboardBuilder): DashboardBuilder {
+export function veloxDashboard(spec: DashboardSpec): DashboardBuilder {
+  const d = new DashboardBuilder(spec.title)
+    .uid(spec.uid)
+    .description(spec.description)
+    .tags([VELOX_TAG, ...spec.tags])
+    .time({ from: spec.from, to: "now" })
+    .tooltip(DashboardCursorSync.Crosshair);
+  if (spec.refresh !== undefined) d.refresh(spec.refresh);
   return (
     d
       .readonly()

@@ -1,9 +1,7 @@
 import { BigValueColorMode } from "@grafana/grafana-foundation-sdk/common";
-import { DashboardBuilder, DashboardCursorSync } from "@grafana/grafana-foundation-sdk/dashboard";
 import { DASHBOARD_UIDS, GRAFANA_API_TARGETS } from "../schema/grafana.js";
 import { METRICS as M, PROCESS_METRICS as P, SCRAPE_JOB } from "../schema/metrics.js";
 import {
-  dashboardDefaults,
   gauge,
   MONEY_UNIT,
   queryVariable,
@@ -13,7 +11,7 @@ import {
   timeseries,
   UP_DOWN_MAPPINGS,
   unitOf,
-  VELOX_TAG,
+  veloxDashboard,
 } from "./common.js";
 import { apiQuery, fluxQuery, promQuery } from "./queries.js";
 
@@ -28,17 +26,15 @@ const SEL = `job=~"$job", instance=~"$instance"`;
 const rate = (metric: string, by: string) => `sum by (${by}) (rate(${metric}{${SEL}}[$__rate_interval]))`;
 
 export function systemOverview() {
-  const d = dashboardDefaults(
-    new DashboardBuilder("VELOX · System Overview")
-      .uid(DASHBOARD_UIDS.systemOverview)
-      .description(
-        "Health of the feed and the stores, trading activity, strategy performance, open positions and the process.",
-      )
-      .tags([VELOX_TAG, "trading", "system"])
-      .refresh("10s")
-      .time({ from: "now-1h", to: "now" })
-      .tooltip(DashboardCursorSync.Crosshair),
-  )
+  const d = veloxDashboard({
+    title: "VELOX · System Overview",
+    uid: DASHBOARD_UIDS.systemOverview,
+    description:
+      "Health of the feed and the stores, trading activity, strategy performance, open positions and the process.",
+    tags: ["trading", "system"],
+    from: "now-1h",
+    refresh: "10s",
+  })
     .withVariable(
       queryVariable("job", "Job", "prometheus", `label_values(${M.ticksProcessed}, job)`, {
         multi: false,

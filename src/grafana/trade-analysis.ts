@@ -1,10 +1,8 @@
-import { DashboardBuilder, DashboardCursorSync } from "@grafana/grafana-foundation-sdk/dashboard";
 import { DASHBOARD_UIDS } from "../schema/grafana.js";
 import { TABLES } from "../schema/sqlite.js";
 import {
   barchart,
   customVariable,
-  dashboardDefaults,
   HIDDEN,
   linkTo,
   MONEY_UNIT,
@@ -15,7 +13,7 @@ import {
   table,
   timeseries,
   unitOf,
-  VELOX_TAG,
+  veloxDashboard,
 } from "./common.js";
 import { sqlSeries, sqlTable } from "./queries.js";
 
@@ -83,15 +81,14 @@ SELECT COALESCE(MAX(peak - cum), 0.0) AS max_drawdown FROM (
 export type TradeStatName = keyof typeof TRADE_STATS_SQL;
 
 export function tradeAnalysis() {
-  const d = dashboardDefaults(
-    new DashboardBuilder("VELOX · Trade Analysis")
-      .uid(DASHBOARD_UIDS.tradeAnalysis)
-      .description("Closed-trade statistics, P&L curves and the trade list, from the trade journal.")
-      .tags([VELOX_TAG, "trading", "trades"])
-      .refresh("1m")
-      .time({ from: "now-7d", to: "now" })
-      .tooltip(DashboardCursorSync.Crosshair),
-  )
+  const d = veloxDashboard({
+    title: "VELOX · Trade Analysis",
+    uid: DASHBOARD_UIDS.tradeAnalysis,
+    description: "Closed-trade statistics, P&L curves and the trade list, from the trade journal.",
+    tags: ["trading", "trades"],
+    from: "now-7d",
+    refresh: "1m",
+  })
     .withVariable(
       queryVariable(
         "strategy",

@@ -1,17 +1,6 @@
-import { DashboardBuilder, DashboardCursorSync } from "@grafana/grafana-foundation-sdk/dashboard";
 import { DASHBOARD_UIDS } from "../schema/grafana.js";
 import { TABLES } from "../schema/sqlite.js";
-import {
-  dashboardDefaults,
-  MONEY_UNIT,
-  queryVariable,
-  row,
-  stat,
-  table,
-  timeseries,
-  unitOf,
-  VELOX_TAG,
-} from "./common.js";
+import { MONEY_UNIT, queryVariable, row, stat, table, timeseries, unitOf, veloxDashboard } from "./common.js";
 import { fluxQuery, sqlSeries, sqlTable } from "./queries.js";
 
 /**
@@ -28,16 +17,14 @@ import { fluxQuery, sqlSeries, sqlTable } from "./queries.js";
 const TRADE = `trade_id = \${trade_id:sqlstring}`;
 
 export function tradeDetail() {
-  const d = dashboardDefaults(
-    new DashboardBuilder("VELOX · Trade Detail")
-      .uid(DASHBOARD_UIDS.tradeDetail)
-      .description(
-        "One trade: summary, price with the trailing stop, indicators, stop-loss updates and the conditions.",
-      )
-      .tags([VELOX_TAG, "trading", "trades"])
-      .time({ from: "now-24h", to: "now" })
-      .tooltip(DashboardCursorSync.Crosshair),
-  )
+  const d = veloxDashboard({
+    title: "VELOX · Trade Detail",
+    uid: DASHBOARD_UIDS.tradeDetail,
+    description:
+      "One trade: summary, price with the trailing stop, indicators, stop-loss updates and the conditions.",
+    tags: ["trading", "trades"],
+    from: "now-24h",
+  })
     .withVariable(
       queryVariable(
         "trade_id",
