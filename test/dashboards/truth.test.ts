@@ -1,6 +1,3 @@
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GRAFANA_ROUTES } from "../../src/api/grafana.js";
@@ -21,10 +18,9 @@ import {
   type VariableValues,
   variablesOf,
 } from "../helpers/dashboards.js";
-import { PROMETHEUS, Prometheus } from "../helpers/prometheus.js";
-import { freePort, RedisServer } from "../helpers/redis-server.js";
-import { startVelox, type VeloxRun } from "../helpers/velox-process.js";
-import { VICTORIA_METRICS, VictoriaMetrics } from "../helpers/victoria-metrics.js";
+import { PROMETHEUS, type Prometheus } from "../helpers/prometheus.js";
+import { type ScrapedRun, startScrapedRun } from "../helpers/scraped-run.js";
+import { VICTORIA_METRICS } from "../helpers/victoria-metrics.js";
 
 /**
  * Every panel proven against data that really flows: one `velox run` with Redis (cache and event
@@ -53,40 +49,16 @@ interface Column {
 }
 
 describe.skipIf(skip)("dashboard queries return data from a real run", () => {
-  let redis: RedisServer;
-  let vm: VictoriaMetrics;
+  let run: ScrapedRun;
   let prometheus: Prometheus;
-  let velox: VeloxRun;
-  let journalPath: string;
-  let apiUrl: string;
 
   beforeAll(async () => {
-    [redis, vm] = await Promise.all([RedisServer.start(), VictoriaMetrics.start()]);
-    const root = mkdtempSync(join(tmpdir(), "velox-truth-"));
-    const [metricsPort, apiPort] = await Promise.all([freePort(), freePort()]);
-    apiUrl = `http://127.0.0.1:${apiPort}`;
-    journalPath = join(root, "data", "velox.db");
-    velox = await startVelox(["run", "--rate", "1000", "--seed", "11", "--run-id", "g"], {
-      VELOX_DATA_DIR: join(root, "data"),
-      VELOX_LOG_DIR: join(root, "logs"),
-      VELOX_REDIS_URL: redis.url,
-      VELOX_INFLUX_URL: vm.url,
-      VELOX_INFLUX_TOKEN: "unused-by-victoria-metrics",
-      VELOX_METRICS_PORT: String(metricsPort),
-      VELOX_API_PORT: String(apiPort),
-    });
-    prometheus = await Prometheus.start({
-      scrapeJobs: [{ job: SCRAPE_JOB, targets: [`127.0.0.1:${metricsPort}`] }],
-    });
-    await prometheus.waitForScrapes(30_000);
+    run = await startScrapedRun(["run", "--rate", "1000", "--seed", "11", "--run-id", "g"]);
+    ({ prometheus } = run);
   }, 60_000);
 
   afterAll(async () => {
-    if (velox && velox.child.exitCode === null) {
-      velox.child.kill("SIGTERM");
-      await velox.exited;
-    }
-    await Promise.all([prometheus?.stop(), redis?.stop(), vm?.stop()]);
+    await run?.stop();
   });
 
   it("every Prometheus target and variable query returns a series", async () => {
@@ -142,7 +114,7 @@ describe.skipIf(skip)("dashboard queries return data from a real run", () => {
       const answer = await prometheus.waitFor(
         `${panel.title}: a row from ${GRAFANA_ROUTES.query}`,
         async () => {
-          const res = await fetch(`${apiUrl}${GRAFANA_ROUTES.query}`, {
+          const res = await fetch(`${run.apiUrl}${GRAFANA_ROUTES.query}`, {
             method: "POST",
             headers: { "content-type": "application/json" },
             body: JSON.stringify(body),
@@ -175,9 +147,9 @@ describe.skipIf(skip)("dashboard queries return data from a real run", () => {
 
     beforeAll(async () => {
       // Stop the run so every query sees the same journal.
-      velox.child.kill("SIGTERM");
-      expect(await velox.exited).toBe(0);
-      db = new Database(journalPath, { readonly: true, fileMustExist: true });
+      run.velox.child.kill("SIGTERM");
+      expect(await run.velox.exited).toBe(0);
+      db = new Database(run.journalPath, { readonly: true, fileMustExist: true });
       const span = db.prepare("SELECT MIN(entry_time) AS lo, MAX(entry_time) AS hi FROM trades").get() as {
         lo: number;
         hi: number;
@@ -205,7 +177,7 @@ describe.skipIf(skip)("dashboard queries return data from a real run", () => {
 
     afterAll(() => db?.close());
 
-    const run = (target: Target, values: VariableValues) => {
+    const runSql = (target: Target, values: VariableValues) => {
       const sql = sqliteText(target, values, range);
       expect(leftoverReferences(sql), sql).toEqual([]);
       const statement = db.prepare(sql);
@@ -228,13 +200,13 @@ describe.skipIf(skip)("dashboard queries return data from a real run", () => {
         for (const v of variablesOf(dashboard(name)).filter(
           (x) => x.datasource?.uid === DATASOURCES.sqlite.uid,
         )) {
-          const { rows, columns } = run({ rawQueryText: String(v.query) }, valuesFor(name));
+          const { rows, columns } = runSql({ rawQueryText: String(v.query) }, valuesFor(name));
           // frser-sqlite-datasource refuses a variable query with more than one column.
           expect(columns, `variable ${v.name}`).toHaveLength(1);
           expect(rows.length, `variable ${v.name}`).toBeGreaterThan(0);
         }
       }
-      const ids = run(
+      const ids = runSql(
         { rawQueryText: String(variablesOf(dashboard("trade-detail"))[0]?.query) },
         detailValues,
       ).rows;
@@ -246,7 +218,7 @@ describe.skipIf(skip)("dashboard queries return data from a real run", () => {
       expect(targets.length).toBeGreaterThan(20);
       for (const { dashboard: name, panel, target } of targets) {
         const where = `${name} / ${panel.title} (${target.refId})`;
-        const { rows, columns } = run(target, valuesFor(name));
+        const { rows, columns } = runSql(target, valuesFor(name));
         expect(rows.length, `${where} returned no row`).toBeGreaterThan(0);
         const names = columns.map((c) => c.name);
         for (const needed of neededColumns(panel, target)) expect(names, where).toContain(needed);
@@ -293,7 +265,10 @@ describe.skipIf(skip)("dashboard queries return data from a real run", () => {
         const expected = computeStrategyStats(closedOf(strategy, symbol));
         expect(expected.total_trades).toBeGreaterThan(0);
         for (const name of Object.keys(TRADE_STATS_SQL) as TradeStatName[]) {
-          const { rows } = run({ rawQueryText: TRADE_STATS_SQL[name] }, { strategy, symbol, status: "all" });
+          const { rows } = runSql(
+            { rawQueryText: TRADE_STATS_SQL[name] },
+            { strategy, symbol, status: "all" },
+          );
           const value = rows[0]?.[name];
           const want = expected[name];
           if (want === null) expect(value, name).toBeNull();
@@ -315,22 +290,22 @@ describe.skipIf(skip)("dashboard queries return data from a real run", () => {
       const list = targetsOn(DATASOURCES.sqlite.uid).find((t) => t.panel.title === "Trade list")?.target;
       if (!list) throw new Error("no trade list");
       for (const status of ["open", "closed"]) {
-        const { rows } = run(list, { ...analysisValues, status });
+        const { rows } = runSql(list, { ...analysisValues, status });
         expect(
           rows.every((r) => r.status === status),
           status,
         ).toBe(true);
       }
-      const all = run(list, analysisValues).rows.length;
+      const all = runSql(list, analysisValues).rows.length;
       expect(all).toBeGreaterThan(0);
-      const hostile = run(list, { ...analysisValues, strategy: ["x' OR '1'='1", "') OR 1=1 --"] }).rows;
+      const hostile = runSql(list, { ...analysisValues, strategy: ["x' OR '1'='1", "') OR 1=1 --"] }).rows;
       expect(hostile).toEqual([]);
     });
 
     it("the trade list's link carries the trade id and a time range around the trade", () => {
       const list = targetsOn(DATASOURCES.sqlite.uid).find((t) => t.panel.title === "Trade list")?.target;
       if (!list) throw new Error("no trade list");
-      const row = run(list, { ...analysisValues, status: "closed" }).rows[0] as {
+      const row = runSql(list, { ...analysisValues, status: "closed" }).rows[0] as {
         entry_time: number;
         exit_time: number;
         link_from: number;

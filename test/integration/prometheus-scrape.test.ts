@@ -1,15 +1,13 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { METRICS, SCRAPE_JOB } from "../../src/schema/metrics.js";
+import { METRICS } from "../../src/schema/metrics.js";
 import { skipWithout } from "../helpers/backend.js";
-import { PROMETHEUS, Prometheus } from "../helpers/prometheus.js";
-import { freePort, RedisServer } from "../helpers/redis-server.js";
-import { startVelox, type VeloxRun } from "../helpers/velox-process.js";
-import { VICTORIA_METRICS, VictoriaMetrics } from "../helpers/victoria-metrics.js";
+import { PROMETHEUS, type Prometheus } from "../helpers/prometheus.js";
+import type { RedisServer } from "../helpers/redis-server.js";
+import { type ScrapedRun, startScrapedRun } from "../helpers/scraped-run.js";
+import { VICTORIA_METRICS } from "../helpers/victoria-metrics.js";
 
 /**
  * A real Prometheus scraping a real `velox run` (with a real Redis and VictoriaMetrics as the
@@ -26,37 +24,21 @@ const skip =
   skipWithout(VICTORIA_METRICS, "Prometheus scraping VELOX");
 
 describe.skipIf(skip)("Prometheus scraping a running VELOX", () => {
+  let run: ScrapedRun;
   let redis: RedisServer;
-  let vm: VictoriaMetrics;
   let prometheus: Prometheus;
-  let velox: VeloxRun;
   let metricsUrl: string;
 
   beforeAll(async () => {
-    [redis, vm] = await Promise.all([RedisServer.start(), VictoriaMetrics.start()]);
-    const root = mkdtempSync(join(tmpdir(), "velox-prom-"));
-    const metricsPort = await freePort();
-    metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
-    velox = await startVelox(["run", "--rate", String(RATE), "--seed", "11", "--run-id", "p"], {
-      VELOX_DATA_DIR: join(root, "data"),
-      VELOX_LOG_DIR: join(root, "logs"),
-      VELOX_REDIS_URL: redis.url,
-      VELOX_INFLUX_URL: vm.url,
-      VELOX_INFLUX_TOKEN: "unused-by-victoria-metrics",
-      VELOX_METRICS_PORT: String(metricsPort),
-    });
-    prometheus = await Prometheus.start({
-      scrapeJobs: [{ job: SCRAPE_JOB, targets: [`127.0.0.1:${metricsPort}`] }],
+    run = await startScrapedRun(["run", "--rate", String(RATE), "--seed", "11", "--run-id", "p"], {
       ruleFiles: [RULES],
       forDuration: "1s",
     });
-    await prometheus.waitForScrapes(30_000);
+    ({ redis, prometheus, metricsUrl } = run);
   }, 60_000);
 
   afterAll(async () => {
-    velox?.child.kill("SIGTERM");
-    await velox?.exited;
-    await Promise.all([prometheus?.stop(), redis?.stop(), vm?.stop()]);
+    await run?.stop();
   });
 
   const value = async (promql: string): Promise<number> => {
