@@ -76,7 +76,7 @@ export function layoutSvg(dashboard: { title?: string; panels?: LaidOutPanel[] }
     }
     parts.push(
       `<text x="${left + 8}" y="${top + 18}" fill="#ffffff" font-size="12" font-weight="bold">${escapeXml(truncate(p.title ?? "", boxWidth))}</text>`,
-      `<text x="${left + 8}" y="${top + 34}" fill="#9fa7b3" font-size="11">${escapeXml(`${type} · ${sourceOf(p)} · ${w}×${h}`)}</text>`,
+      `<text x="${left + 8}" y="${top + 34}" fill="#9fa7b3" font-size="11">${escapeXml(truncate(`${type} · ${sourceOf(p)} · ${w}×${h}`, boxWidth + 12))}</text>`,
     );
   }
   parts.push("</svg>");
