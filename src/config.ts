@@ -48,6 +48,8 @@ const envSchema = z.object({
   VELOX_DATA_DIR: z.string().trim().min(1).default("./data"),
   VELOX_SQLITE_PATH: optionalText,
   VELOX_REDIS_URL: url(["redis:", "rediss:"]),
+  /** A file holding the Redis password (e.g. the compose stack's secret), put into VELOX_REDIS_URL. */
+  VELOX_REDIS_PASSWORD_FILE: optionalText,
   VELOX_INFLUX_URL: url(["http:", "https:"]),
   VELOX_INFLUX_TOKEN: optionalText,
   /** A file holding the token (e.g. written by the compose stack's InfluxDB init script). */
@@ -135,14 +137,15 @@ export function loadConfig(
     const issue = parsed.error.issues[0];
     const variable = String(issue?.path[0] ?? "configuration");
     const given = raw[variable];
-    const shown = variable.endsWith("_TOKEN")
-      ? ""
-      : given === undefined
+    // A URL is shown with its password masked; a token not at all.
+    const shown =
+      given === undefined || variable.endsWith("_TOKEN")
         ? ""
-        : ` (got ${JSON.stringify(given)})`;
+        : ` (got ${JSON.stringify(variable.endsWith("_URL") ? redactUrl(String(given)) : given)})`;
     throw new ConfigError(variable, `${issue?.message ?? "invalid value"}${shown}`);
   }
   const v = parsed.data;
+  const redisUrl = redisUrlFrom(v.VELOX_REDIS_URL, v.VELOX_REDIS_PASSWORD_FILE);
   const influxToken = influxTokenFrom(v.VELOX_INFLUX_TOKEN, v.VELOX_INFLUX_TOKEN_FILE);
   if (v.VELOX_INFLUX_URL && !influxToken) {
     throw new ConfigError(
@@ -153,7 +156,7 @@ export function loadConfig(
   return {
     dataDir: v.VELOX_DATA_DIR,
     sqlitePath: v.VELOX_SQLITE_PATH ?? join(v.VELOX_DATA_DIR, "velox.db"),
-    redisUrl: v.VELOX_REDIS_URL,
+    redisUrl,
     influx: {
       url: v.VELOX_INFLUX_URL,
       token: influxToken,
@@ -175,9 +178,30 @@ export function loadConfig(
 }
 
 /**
- * The InfluxDB token, given inline or as a file read once at start (trimmed). The file's content is
- * never part of an error message.
+ * The Redis URL, with the password from VELOX_REDIS_PASSWORD_FILE (when set) as the URL's
+ * percent-encoded password, so that every Redis client VELOX opens gets it from the one URL.
  */
+function redisUrlFrom(url: string | undefined, passwordFile: string | undefined): string | undefined {
+  if (passwordFile === undefined) return url;
+  if (url === undefined) {
+    throw new ConfigError(
+      "VELOX_REDIS_PASSWORD_FILE",
+      "set VELOX_REDIS_URL too (the password is for that server)",
+    );
+  }
+  const parsed = new URL(url);
+  if (parsed.password !== "") {
+    throw new ConfigError(
+      "VELOX_REDIS_PASSWORD_FILE",
+      "VELOX_REDIS_URL has a password already: give it in one place, not both",
+    );
+  }
+  // encodeURIComponent: the URL setter leaves `%` as it is, and ioredis decodes the password.
+  parsed.password = encodeURIComponent(secretFromFile("VELOX_REDIS_PASSWORD_FILE", passwordFile));
+  return parsed.toString();
+}
+
+/** The InfluxDB token, given inline or as a file (not both). */
 function influxTokenFrom(inline: string | undefined, file: string | undefined): string | undefined {
   if (file === undefined) return inline;
   if (inline !== undefined) {
@@ -186,16 +210,24 @@ function influxTokenFrom(inline: string | undefined, file: string | undefined): 
       "set either VELOX_INFLUX_TOKEN or VELOX_INFLUX_TOKEN_FILE, not both",
     );
   }
+  return secretFromFile("VELOX_INFLUX_TOKEN_FILE", file);
+}
+
+/**
+ * A secret read once at start from the file `variable` names, trimmed. A missing, unreadable or
+ * empty file is a ConfigError naming the variable; the file's content is never part of a message.
+ */
+function secretFromFile(variable: EnvName, file: string): string {
   let text: string;
   try {
     text = readFileSync(file, "utf8");
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? "unreadable";
-    throw new ConfigError("VELOX_INFLUX_TOKEN_FILE", `cannot read ${JSON.stringify(file)} (${code})`);
+    throw new ConfigError(variable, `cannot read ${JSON.stringify(file)} (${code})`);
   }
-  const token = text.trim();
-  if (token === "") throw new ConfigError("VELOX_INFLUX_TOKEN_FILE", `${JSON.stringify(file)} is empty`);
-  return token;
+  const secret = text.trim();
+  if (secret === "") throw new ConfigError(variable, `${JSON.stringify(file)} is empty`);
+  return secret;
 }
 
 /** A URL with any password (and username, which can be a token) masked, for logs and status lines. */

@@ -8,7 +8,9 @@
 #
 # The influxdb image runs the executable *.sh files in /docker-entrypoint-initdb.d once, on first
 # setup (no boltdb yet), as root, against a temporary influxd it started, with the influx CLI
-# already configured with the admin token and DOCKER_INFLUXDB_INIT_ORG_ID / _BUCKET_ID exported.
+# already configured with the admin token (which `influx setup` took from the secret named by
+# DOCKER_INFLUXDB_INIT_ADMIN_TOKEN_FILE, so this script never reads it) and
+# DOCKER_INFLUXDB_INIT_ORG_ID / _BUCKET_ID exported.
 # If this script fails, the entrypoint deletes the half-made database and the next start retries.
 # The tokens are never printed.
 set -eu

@@ -2,10 +2,22 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
 import { describeConfig, loadConfig, redactUrl } from "../../src/config.js";
 import { ConfigError } from "../../src/domain/errors.js";
 import { startVelox } from "../helpers/velox-process.js";
+
+/** The ConfigError `loadConfig(env)` throws. */
+function configError(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (e) {
+    if (e instanceof ConfigError) return e;
+    throw e;
+  }
+  throw new Error("expected a ConfigError");
+}
 
 describe("config", () => {
   it("has embedded defaults: SQLite under ./data, no Redis, no InfluxDB, no Kafka", () => {
@@ -81,16 +93,6 @@ describe("config", () => {
     const tokenFile = join(dir, "velox-write.token");
     writeFileSync(tokenFile, `${token}\n`);
 
-    const configError = (env: Record<string, string>): ConfigError => {
-      try {
-        loadConfig(env);
-      } catch (e) {
-        if (e instanceof ConfigError) return e;
-        throw e;
-      }
-      throw new Error("expected a ConfigError");
-    };
-
     it("reads the token from the file once, trimmed", () => {
       const config = loadConfig({
         VELOX_INFLUX_URL: "http://influxdb:8086",
@@ -135,6 +137,101 @@ describe("config", () => {
       expect(await run.exited, run.output()).toBe(2);
       expect(run.output().trim()).toMatch(/^velox: VELOX_INFLUX_TOKEN_FILE: .*not both$/);
       expect(run.output()).not.toContain(token);
+    });
+  });
+
+  it("masks the password of a rejected URL in the error line", () => {
+    const password = randomBytes(16).toString("hex");
+    const error = configError({ VELOX_REDIS_URL: `http://:${password}@redis:6379` });
+    expect(error.message).toMatch(
+      /^VELOX_REDIS_URL: expected a URL .*\(got "http:\/\/:\*\*\*@redis:6379\/?"\)$/,
+    );
+    expect(error.message).not.toContain(password);
+  });
+
+  describe("VELOX_REDIS_PASSWORD_FILE", () => {
+    const dir = mkdtempSync(join(tmpdir(), "velox-redis-password-"));
+    // Characters a URL would misread, to prove the encoding; the compose secret is hex.
+    const password = `${randomBytes(12).toString("hex")}%@:/ #?`;
+    const passwordFile = join(dir, "redis_password");
+    writeFileSync(passwordFile, `${password}\n`);
+    const emptyFile = join(dir, "empty");
+    writeFileSync(emptyFile, "\n");
+
+    /** What ioredis, behind every Redis client VELOX opens, makes of the URL (no connection made). */
+    const clientOptions = (url: string) => {
+      const client = new Redis(url, { lazyConnect: true });
+      const { username, password, host, port, db } = client.options;
+      client.disconnect();
+      return { username, password, host, port, db };
+    };
+
+    it("puts the trimmed password into the Redis URL, encoded, and never shows it", () => {
+      const config = loadConfig({
+        VELOX_REDIS_URL: "redis://redis:6379/0",
+        VELOX_REDIS_PASSWORD_FILE: passwordFile,
+      });
+      const url = new URL(config.redisUrl ?? "");
+      expect(decodeURIComponent(url.password)).toBe(password);
+      expect(url.username).toBe("");
+      expect(`${url.hostname}:${url.port}${url.pathname}`).toBe("redis:6379/0");
+      expect(clientOptions(config.redisUrl ?? "")).toEqual({
+        username: "",
+        password,
+        host: "redis",
+        port: 6379,
+        db: 0,
+      });
+      const shown = JSON.stringify(describeConfig(config));
+      expect(shown).toContain("redis://:***@redis:6379/0");
+      expect(shown).not.toContain(password);
+      expect(shown).not.toContain(encodeURIComponent(password));
+    });
+
+    it("keeps a username given in the URL", () => {
+      const config = loadConfig({
+        VELOX_REDIS_URL: "rediss://velox@redis:6380",
+        VELOX_REDIS_PASSWORD_FILE: passwordFile,
+      });
+      expect(clientOptions(config.redisUrl ?? "")).toMatchObject({ username: "velox", password, port: 6380 });
+      expect(config.redisUrl).toMatch(/^rediss:\/\/velox:/);
+    });
+
+    it.each<[string, { file: string; url?: string }, RegExp]>([
+      ["a missing file", { file: join(dir, "absent") }, /cannot read ".*absent" \(ENOENT\)$/],
+      // What Compose v1 mounts when the secret file was never generated.
+      ["a directory", { file: dir }, /cannot read ".*" \(EISDIR\)$/],
+      ["an empty file", { file: emptyFile }, /empty" is empty$/],
+      ["no VELOX_REDIS_URL", { file: passwordFile, url: "" }, /set VELOX_REDIS_URL too/],
+      [
+        "a password in VELOX_REDIS_URL as well",
+        { file: passwordFile, url: "redis://:other-password@redis:6379" },
+        /has a password already: give it in one place, not both$/,
+      ],
+    ])("rejects %s with one line naming the variable, the password never in it", (_what, given, message) => {
+      const error = configError({
+        VELOX_REDIS_URL: given.url ?? "redis://redis:6379",
+        VELOX_REDIS_PASSWORD_FILE: given.file,
+      });
+      expect(error.variable).toBe("VELOX_REDIS_PASSWORD_FILE");
+      expect(error.message).toMatch(/^VELOX_REDIS_PASSWORD_FILE: /);
+      expect(error.message).toMatch(message);
+      expect(error.message).not.toContain("\n");
+      expect(error.message).not.toContain(password);
+      expect(error.message).not.toContain("other-password");
+    });
+
+    it("stops `velox run` with one line and exit 2, no password printed", async () => {
+      const run = await startVelox(["run", "--duration", "1"], {
+        VELOX_DATA_DIR: dir,
+        VELOX_LOG_DIR: join(dir, "logs"),
+        VELOX_REDIS_URL: "redis://:other-password@127.0.0.1:1",
+        VELOX_REDIS_PASSWORD_FILE: passwordFile,
+      });
+      expect(await run.exited, run.output()).toBe(2);
+      expect(run.output().trim()).toMatch(/^velox: VELOX_REDIS_PASSWORD_FILE: .*not both$/);
+      expect(run.output()).not.toContain(password);
+      expect(run.output()).not.toContain("other-password");
     });
   });
 
