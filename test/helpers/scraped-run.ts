@@ -37,7 +37,7 @@ export async function startScrapedRun(
     VELOX_LOG_DIR: join(root, "logs"),
     VELOX_REDIS_URL: redis.url,
     VELOX_INFLUX_URL: vm.url,
-    VELOX_INFLUX_TOKEN: "unused-by-victoria-metrics",
+    VELOX_INFLUX_TOKEN: "not checked by VictoriaMetrics",
     VELOX_METRICS_PORT: String(metricsPort),
     VELOX_API_PORT: String(apiPort),
   });
