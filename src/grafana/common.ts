@@ -39,7 +39,8 @@ import {
 import { PanelBuilder as StatPanel } from "@grafana/grafana-foundation-sdk/stat";
 import { PanelBuilder as TablePanel } from "@grafana/grafana-foundation-sdk/table";
 import { PanelBuilder as TimeSeriesPanel } from "@grafana/grafana-foundation-sdk/timeseries";
-import { datasourceRef, MIXED_DATASOURCE } from "./queries.js";
+import { influxQLUid } from "../schema/grafana.js";
+import { datasourceRef, type InfluxLanguage, MIXED_DATASOURCE } from "./queries.js";
 
 /**
  * Panel and variable factories shared by the dashboards. Every panel is made through
@@ -240,11 +241,12 @@ export interface DashboardSpec {
  * the generator), UTC, a shared crosshair, the usual refresh choices, Grafana's annotations and a
  * menu of the other VELOX dashboards.
  */
-export function veloxDashboard(spec: DashboardSpec): DashboardBuilder {
-  const d = new DashboardBuilder(spec.title)
-    .uid(spec.uid)
+export function veloxDashboard(spec: DashboardSpec, options: DashboardOptions): DashboardBuilder {
+  const influxql = options.influx === "influxql";
+  const d = new DashboardBuilder(influxql ? `${spec.title} (InfluxQL)` : spec.title)
+    .uid(variantUid(spec.uid, options))
     .description(spec.description)
-    .tags([VELOX_TAG, ...spec.tags])
+    .tags([VELOX_TAG, options.influx, ...spec.tags])
     .time({ from: spec.from, to: "now" })
     .tooltip(DashboardCursorSync.Crosshair);
   if (spec.refresh !== undefined) d.refresh(spec.refresh);
@@ -267,7 +269,7 @@ export function veloxDashboard(spec: DashboardSpec): DashboardBuilder {
       .link(
         new DashboardLinkBuilder("VELOX")
           .type(DashboardLinkType.Dashboards)
-          .tags([VELOX_TAG])
+          .tags([VELOX_TAG, options.influx])
           .asDropdown(true)
           .keepTime(true)
           .includeVars(false)
@@ -278,6 +280,21 @@ export function veloxDashboard(spec: DashboardSpec): DashboardBuilder {
 
 /** The tag every VELOX dashboard carries (the links menu lists dashboards by it). */
 export const VELOX_TAG = "velox";
+
+/**
+ * What varies between the two sets of dashboards: the language of the InfluxDB panels. The
+ * InfluxQL set has its own uids and titles, so both sets can be loaded in one Grafana.
+ */
+export interface DashboardOptions {
+  influx: InfluxLanguage;
+}
+
+export const DEFAULT_DASHBOARD_OPTIONS: DashboardOptions = { influx: "flux" };
+
+/** A dashboard's uid in the set `options` describes (links between dashboards stay in their set). */
+export function variantUid(uid: string, options: DashboardOptions): string {
+  return options.influx === "flux" ? uid : influxQLUid(uid);
+}
 
 // --- layout and variables ------------------------------------------------------------------------
 

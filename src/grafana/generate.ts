@@ -1,7 +1,8 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import type { DashboardOptions } from "./common.js";
 import { layoutSvg } from "./layout-svg.js";
-import { dashboardProviderYaml, datasourcesYaml } from "./provisioning.js";
+import { dashboardProviderYaml, datasourcesYaml, influxQLDatasourceYaml } from "./provisioning.js";
 import { systemOverview } from "./system-overview.js";
 import { tradeAnalysis } from "./trade-analysis.js";
 import { tradeDetail } from "./trade-detail.js";
@@ -27,22 +28,39 @@ export const DASHBOARDS = {
 export type DashboardName = keyof typeof DASHBOARDS;
 
 export const DASHBOARD_DIR = "dashboards";
+/** The InfluxQL set: the same dashboards with their InfluxDB panels in InfluxQL (own uids). */
+export const INFLUXQL_DIR = "dashboards/influxql";
 export const LAYOUT_DIR = "dashboards/layout";
 export const PROVISIONING_DIR = "grafana/provisioning";
 
 /** A dashboard as the JSON object that is written (functions and undefined dropped). */
-export function dashboardJson(name: DashboardName): Record<string, unknown> {
-  return JSON.parse(JSON.stringify(DASHBOARDS[name]())) as Record<string, unknown>;
+export function dashboardJson(
+  name: DashboardName,
+  options: DashboardOptions = { influx: "flux" },
+): Record<string, unknown> {
+  return JSON.parse(JSON.stringify(DASHBOARDS[name](options))) as Record<string, unknown>;
 }
+
+const asFile = (json: unknown) => `${JSON.stringify(json, null, 2)}\n`;
 
 export function generatedFiles(): GeneratedFile[] {
   const files: GeneratedFile[] = [];
   for (const name of Object.keys(DASHBOARDS) as DashboardName[]) {
     const json = dashboardJson(name);
-    files.push({ path: `${DASHBOARD_DIR}/${name}.json`, content: `${JSON.stringify(json, null, 2)}\n` });
+    files.push({ path: `${DASHBOARD_DIR}/${name}.json`, content: asFile(json) });
     files.push({ path: `${LAYOUT_DIR}/${name}.svg`, content: layoutSvg(json) });
   }
+  for (const name of Object.keys(DASHBOARDS) as DashboardName[]) {
+    files.push({
+      path: `${INFLUXQL_DIR}/${name}.json`,
+      content: asFile(dashboardJson(name, { influx: "influxql" })),
+    });
+  }
   files.push({ path: `${PROVISIONING_DIR}/datasources/velox.yml`, content: datasourcesYaml() });
+  files.push({
+    path: `${PROVISIONING_DIR}/datasources/velox-influxql.yml`,
+    content: influxQLDatasourceYaml(),
+  });
   files.push({ path: `${PROVISIONING_DIR}/dashboards/velox.yml`, content: dashboardProviderYaml() });
   return files;
 }

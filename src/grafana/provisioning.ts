@@ -67,6 +67,33 @@ export function datasourcesYaml(): string {
   return HEADER + stringify(doc, { lineWidth: 0 });
 }
 
+/**
+ * The same InfluxDB through InfluxQL, for the dashboards in dashboards/influxql/: InfluxDB 1.x and 3
+ * speak it, and InfluxDB 2.x serves it on its v1 API (each bucket is a database there). The token
+ * travels as an `Authorization: Token …` header read from the same read-only token file.
+ */
+export function influxQLDatasourceYaml(): string {
+  const doc = {
+    apiVersion: 1,
+    datasources: [
+      {
+        ...DATASOURCES.influxql,
+        access: "proxy",
+        url: COMPOSE_URLS.influxdb,
+        editable: false,
+        jsonData: {
+          version: "InfluxQL",
+          dbName: "$VELOX_INFLUX_BUCKET",
+          httpMode: "POST",
+          httpHeaderName1: "Authorization",
+        },
+        secureJsonData: { httpHeaderValue1: `Token $__file{${INFLUX_TOKEN_FILES.grafana}}` },
+      },
+    ],
+  };
+  return HEADER + stringify(doc, { lineWidth: 0 });
+}
+
 export function dashboardProviderYaml(): string {
   const doc = {
     apiVersion: 1,
@@ -74,13 +101,14 @@ export function dashboardProviderYaml(): string {
       {
         name: "velox",
         orgId: 1,
-        folder: "VELOX",
         type: "file",
         disableDeletion: true,
         // The generator owns these dashboards: edits in the UI are refused, not silently lost.
         allowUiUpdates: false,
         updateIntervalSeconds: 30,
-        options: { path: GRAFANA_PATHS.dashboards, foldersFromFilesStructure: false },
+        // The Flux set (dashboards/*.json) lands in General, the InfluxQL set in the folder
+        // "influxql" (its subdirectory): the provider reads subdirectories, so the folders follow them.
+        options: { path: GRAFANA_PATHS.dashboards, foldersFromFilesStructure: true },
       },
     ],
   };

@@ -91,36 +91,94 @@ export interface InfluxPanelQuery<M extends MeasurementName = MeasurementName> {
   aggregate: "last" | "mean" | "max" | "min";
 }
 
-const FLUX_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-/** Flux over Grafana's `v` record: bucket, time range and window come from the panel. */
-export function renderFlux<M extends MeasurementName>(q: InfluxPanelQuery<M>): string {
-  const def = INFLUX_SCHEMA[q.measurement];
-  for (const name of [...q.fields, ...Object.keys(q.where ?? {}), ...(q.groupBy ?? [])]) {
+/** The query's tag filters as [tag, variable] pairs, every name checked against the schema. */
+function checked<M extends MeasurementName>(q: InfluxPanelQuery<M>): [string, string][] {
+  const tags: readonly string[] = INFLUX_SCHEMA[q.measurement].tags;
+  for (const name of [...q.fields, ...(q.groupBy ?? [])]) {
     if (!schemaHasColumn(q.measurement, name))
       throw new Error(`${q.measurement} has no tag or field ${name}`);
   }
+  const where = Object.entries(q.where ?? {}) as [string, string][];
+  for (const [tag, variable] of where) {
+    if (!tags.includes(tag)) throw new Error(`${q.measurement}: ${tag} is not a tag`);
+    if (!IDENTIFIER.test(variable)) throw new Error(`bad variable name ${variable}`);
+  }
+  return where;
+}
+
+/** Flux over Grafana's `v` record: bucket, time range and window come from the panel. */
+export function renderFlux<M extends MeasurementName>(q: InfluxPanelQuery<M>): string {
+  const where = checked(q);
   const fieldTest = q.fields.map((f) => `r._field == "${f}"`).join(" or ");
   const lines = [
     "from(bucket: v.defaultBucket)",
     "  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)",
     `  |> filter(fn: (r) => r._measurement == "${q.measurement}")`,
     `  |> filter(fn: (r) => ${fieldTest})`,
+    ...where.map(([tag, variable]) => `  |> filter(fn: (r) => r.${tag} == "\${${variable}}")`),
   ];
-  for (const [tag, variable] of Object.entries(q.where ?? {}) as [string, string][]) {
-    if (!FLUX_IDENTIFIER.test(variable)) throw new Error(`bad variable name ${variable}`);
-    if (!(def.tags as readonly string[]).includes(tag))
-      throw new Error(`${q.measurement}: ${tag} is not a tag`);
-    lines.push(`  |> filter(fn: (r) => r.${tag} == "\${${variable}}")`);
-  }
   const groupColumns = ["_field", ...(q.groupBy ?? [])].map((c) => `"${c}"`).join(", ");
   lines.push(`  |> group(columns: [${groupColumns}])`);
   lines.push(`  |> aggregateWindow(every: v.windowPeriod, fn: ${q.aggregate}, createEmpty: false)`);
   return lines.join("\n");
 }
 
+/**
+ * InfluxQL with Grafana's InfluxQL macros: `$timeFilter` (the panel's range) and `$__interval` (its
+ * resolution). The same definition as {@link renderFlux}; what InfluxDB 1.x, 3 and 2.x's v1 API read.
+ */
+export function renderInfluxQL<M extends MeasurementName>(q: InfluxPanelQuery<M>): string {
+  const where = checked(q);
+  const select = q.fields.map((f) => `${q.aggregate}("${f}") AS "${f}"`).join(", ");
+  const conditions = [...where.map(([tag, variable]) => `"${tag}" = '\${${variable}}'`), "$timeFilter"];
+  const groupBy = ["time($__interval)", ...(q.groupBy ?? []).map((t) => `"${t}"`)].join(", ");
+  return `SELECT ${select} FROM "${q.measurement}" WHERE ${conditions.join(" AND ")} GROUP BY ${groupBy} fill(none)`;
+}
+
 export function fluxQuery<M extends MeasurementName>(q: InfluxPanelQuery<M>): FluxQueryBuilder {
   return new FluxQueryBuilder(renderFlux(q));
+}
+
+// --- InfluxDB (InfluxQL) -------------------------------------------------------------------------
+
+export interface InfluxQLQuery extends BaseQuery {
+  query: string;
+  /** The text is the query itself, not the visual editor's model. */
+  rawQuery: true;
+  resultFormat: "time_series";
+  /** Series name: the first group-by tag's value (`$tag_name`), else the field. */
+  alias: string;
+}
+
+export class InfluxQLQueryBuilder extends CustomQueryBuilder<InfluxQLQuery> {
+  constructor(query: string, alias: string) {
+    super({
+      datasource: datasourceRef("influxql"),
+      query,
+      rawQuery: true,
+      resultFormat: "time_series",
+      alias,
+      _implementsDataqueryVariant() {},
+    });
+  }
+}
+
+export function influxQLQuery<M extends MeasurementName>(q: InfluxPanelQuery<M>): InfluxQLQueryBuilder {
+  const [firstTag] = q.groupBy ?? [];
+  return new InfluxQLQueryBuilder(renderInfluxQL(q), firstTag ? `$tag_${firstTag}` : "$col");
+}
+
+/** Which query language the InfluxDB panels speak: Flux (InfluxDB 2) or InfluxQL (1.x, 3, 2.x v1 API). */
+export type InfluxLanguage = "flux" | "influxql";
+
+/** An InfluxDB panel target in the chosen language, from its one definition. */
+export function influxQuery<M extends MeasurementName>(
+  q: InfluxPanelQuery<M>,
+  language: InfluxLanguage,
+): cog.Builder<cog.Dataquery> {
+  return language === "flux" ? fluxQuery(q) : influxQLQuery(q);
 }
 
 // --- frser-sqlite-datasource ---------------------------------------------------------------------

@@ -2,6 +2,8 @@ import { BigValueColorMode } from "@grafana/grafana-foundation-sdk/common";
 import { DASHBOARD_UIDS, GRAFANA_API_TARGETS } from "../schema/grafana.js";
 import { METRICS as M, PROCESS_METRICS as P, SCRAPE_JOB } from "../schema/metrics.js";
 import {
+  type DashboardOptions,
+  DEFAULT_DASHBOARD_OPTIONS,
   gauge,
   MONEY_UNIT,
   queryVariable,
@@ -13,7 +15,8 @@ import {
   unitOf,
   veloxDashboard,
 } from "./common.js";
-import { apiQuery, fluxQuery, promQuery } from "./queries.js";
+import { INFLUX_PANELS } from "./influx-panels.js";
+import { apiQuery, influxQuery, promQuery } from "./queries.js";
 
 /**
  * System Overview (seed 002 task 4.4.2): is VELOX healthy, is it trading, how are the strategies
@@ -25,16 +28,19 @@ import { apiQuery, fluxQuery, promQuery } from "./queries.js";
 const SEL = `job=~"$job", instance=~"$instance"`;
 const rate = (metric: string, by: string) => `sum by (${by}) (rate(${metric}{${SEL}}[$__rate_interval]))`;
 
-export function systemOverview() {
-  const d = veloxDashboard({
-    title: "VELOX · System Overview",
-    uid: DASHBOARD_UIDS.systemOverview,
-    description:
-      "Health of the feed and the stores, trading activity, strategy performance, open positions and the process.",
-    tags: ["trading", "system"],
-    from: "now-1h",
-    refresh: "10s",
-  })
+export function systemOverview(options: DashboardOptions = DEFAULT_DASHBOARD_OPTIONS) {
+  const d = veloxDashboard(
+    {
+      title: "VELOX · System Overview",
+      uid: DASHBOARD_UIDS.systemOverview,
+      description:
+        "Health of the feed and the stores, trading activity, strategy performance, open positions and the process.",
+      tags: ["trading", "system"],
+      from: "now-1h",
+      refresh: "10s",
+    },
+    options,
+  )
     .withVariable(
       queryVariable("job", "Job", "prometheus", `label_values(${M.ticksProcessed}, job)`, {
         multi: false,
@@ -216,14 +222,7 @@ export function systemOverview() {
         title: "P&L by strategy",
         description: "Realized P&L per strategy over time, from InfluxDB strategy_metrics.",
         unit: MONEY_UNIT,
-        targets: [
-          fluxQuery({
-            measurement: "strategy_metrics",
-            fields: ["pnl"],
-            groupBy: ["strategy_id"],
-            aggregate: "last",
-          }),
-        ],
+        targets: [influxQuery(INFLUX_PANELS.pnlByStrategy, options.influx)],
         w: 10,
         h: 8,
       }),

@@ -3,6 +3,8 @@ import { TABLES } from "../schema/sqlite.js";
 import {
   barchart,
   customVariable,
+  type DashboardOptions,
+  DEFAULT_DASHBOARD_OPTIONS,
   HIDDEN,
   linkTo,
   MONEY_UNIT,
@@ -13,6 +15,7 @@ import {
   table,
   timeseries,
   unitOf,
+  variantUid,
   veloxDashboard,
 } from "./common.js";
 import { sqlSeries, sqlTable } from "./queries.js";
@@ -80,15 +83,18 @@ SELECT COALESCE(MAX(peak - cum), 0.0) AS max_drawdown FROM (
 
 export type TradeStatName = keyof typeof TRADE_STATS_SQL;
 
-export function tradeAnalysis() {
-  const d = veloxDashboard({
-    title: "VELOX · Trade Analysis",
-    uid: DASHBOARD_UIDS.tradeAnalysis,
-    description: "Closed-trade statistics, P&L curves and the trade list, from the trade journal.",
-    tags: ["trading", "trades"],
-    from: "now-7d",
-    refresh: "1m",
-  })
+export function tradeAnalysis(options: DashboardOptions = DEFAULT_DASHBOARD_OPTIONS) {
+  const d = veloxDashboard(
+    {
+      title: "VELOX · Trade Analysis",
+      uid: DASHBOARD_UIDS.tradeAnalysis,
+      description: "Closed-trade statistics, P&L curves and the trade list, from the trade journal.",
+      tags: ["trading", "trades"],
+      from: "now-7d",
+      refresh: "1m",
+    },
+    options,
+  )
     .withVariable(
       queryVariable(
         "strategy",
@@ -319,7 +325,7 @@ LIMIT 500`,
       overrides: {
         trade_id: linkTo(
           "Trade detail",
-          `/d/${DASHBOARD_UIDS.tradeDetail}?var-trade_id=\${__data.fields.trade_id}&from=\${__data.fields.link_from}&to=\${__data.fields.link_to}`,
+          `/d/${variantUid(DASHBOARD_UIDS.tradeDetail, options)}?var-trade_id=\${__data.fields.trade_id}&from=\${__data.fields.link_from}&to=\${__data.fields.link_to}`,
         ),
         link_from: HIDDEN,
         link_to: HIDDEN,

@@ -1,7 +1,19 @@
 import { DASHBOARD_UIDS } from "../schema/grafana.js";
 import { TABLES } from "../schema/sqlite.js";
-import { MONEY_UNIT, queryVariable, row, stat, table, timeseries, unitOf, veloxDashboard } from "./common.js";
-import { fluxQuery, sqlSeries, sqlTable } from "./queries.js";
+import {
+  type DashboardOptions,
+  DEFAULT_DASHBOARD_OPTIONS,
+  MONEY_UNIT,
+  queryVariable,
+  row,
+  stat,
+  table,
+  timeseries,
+  unitOf,
+  veloxDashboard,
+} from "./common.js";
+import { INFLUX_PANELS } from "./influx-panels.js";
+import { influxQuery, sqlSeries, sqlTable } from "./queries.js";
 
 /**
  * Trade Detail (seed 002 task 4.4.4): one trade, chosen by `trade_id` (Trade Analysis links here
@@ -16,15 +28,18 @@ import { fluxQuery, sqlSeries, sqlTable } from "./queries.js";
 
 const TRADE = `trade_id = \${trade_id:sqlstring}`;
 
-export function tradeDetail() {
-  const d = veloxDashboard({
-    title: "VELOX · Trade Detail",
-    uid: DASHBOARD_UIDS.tradeDetail,
-    description:
-      "One trade: summary, price with the trailing stop, indicators, stop-loss updates and the conditions.",
-    tags: ["trading", "trades"],
-    from: "now-24h",
-  })
+export function tradeDetail(options: DashboardOptions = DEFAULT_DASHBOARD_OPTIONS) {
+  const d = veloxDashboard(
+    {
+      title: "VELOX · Trade Detail",
+      uid: DASHBOARD_UIDS.tradeDetail,
+      description:
+        "One trade: summary, price with the trailing stop, indicators, stop-loss updates and the conditions.",
+      tags: ["trading", "trades"],
+      from: "now-24h",
+    },
+    options,
+  )
     .withVariable(
       queryVariable(
         "trade_id",
@@ -122,18 +137,8 @@ FROM ${TABLES.trades} WHERE ${TRADE}`,
           "The position's mark (InfluxDB positions) and its trailing stop (InfluxDB trailing_sl), with the entry and exit fills from the journal.",
         unit: MONEY_UNIT,
         targets: [
-          fluxQuery({
-            measurement: "positions",
-            fields: ["price"],
-            where: { trade_id: "trade_id" },
-            aggregate: "last",
-          }),
-          fluxQuery({
-            measurement: "trailing_sl",
-            fields: ["current_sl"],
-            where: { trade_id: "trade_id" },
-            aggregate: "last",
-          }),
+          influxQuery(INFLUX_PANELS.tradePrice, options.influx),
+          influxQuery(INFLUX_PANELS.tradeStop, options.influx),
           sqlSeries(`SELECT time, fill FROM (
   SELECT entry_time AS time, entry_price AS fill FROM ${TABLES.trades} WHERE ${TRADE}
   UNION ALL
@@ -172,15 +177,7 @@ FROM ${TABLES.trades} WHERE ${TRADE}`,
       title: "Indicators",
       description: "Indicator values of the trade's symbol (InfluxDB indicators), one series per indicator.",
       unit: "short",
-      targets: [
-        fluxQuery({
-          measurement: "indicators",
-          fields: ["value"],
-          where: { symbol: "symbol" },
-          groupBy: ["indicator_type"],
-          aggregate: "last",
-        }),
-      ],
+      targets: [influxQuery(INFLUX_PANELS.indicators, options.influx)],
       w: 24,
       h: 8,
     }),

@@ -15,6 +15,8 @@ export interface DatasourceDef {
 export const DATASOURCES = {
   prometheus: { uid: "velox-prometheus", type: "prometheus", name: "VELOX Prometheus" },
   influxdb: { uid: "velox-influxdb", type: "influxdb", name: "VELOX InfluxDB" },
+  /** The same InfluxDB through InfluxQL (InfluxDB 1.x, 3, or 2.x's v1 API): the InfluxQL dashboards' source. */
+  influxql: { uid: "velox-influxql", type: "influxdb", name: "VELOX InfluxDB (InfluxQL)" },
   sqlite: { uid: "velox-sqlite", type: "frser-sqlite-datasource", name: "VELOX Journal" },
   api: { uid: "velox-api", type: "simpod-json-datasource", name: "VELOX API" },
 } as const satisfies Record<string, DatasourceDef>;
@@ -26,6 +28,11 @@ export const DASHBOARD_UIDS = {
   tradeAnalysis: "velox-trade-analysis",
   tradeDetail: "velox-trade-detail",
 } as const;
+
+/** The InfluxQL variant of a dashboard has its own uid, so both variants can be loaded side by side. */
+export function influxQLUid(uid: string): string {
+  return `${uid}-influxql`;
+}
 
 /** Path prefix of the simpod-json-datasource routes on the API. */
 export const GRAFANA_API_BASE = "/grafana";

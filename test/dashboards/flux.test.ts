@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { assertId, assertSymbol } from "../../src/domain/identifiers.js";
 import { renderFlux } from "../../src/grafana/queries.js";
 import { DATASOURCES } from "../../src/schema/grafana.js";
-import { FLUX_SAFE_VARIABLES } from "../helpers/dashboard-lint.js";
+import { INFLUX_SAFE_VARIABLES } from "../helpers/dashboard-lint.js";
 import { interpolate, targetsOn, type VariableValues } from "../helpers/dashboards.js";
 import { fluxCalls, fluxDiagnostics } from "../helpers/flux.js";
 import { checkSchemaNames } from "../helpers/flux-schema.js";
@@ -20,7 +20,7 @@ const SYMBOL = "AAPL";
 /** Grafana fills these in; ids as VELOX writes them. */
 const VALUES: VariableValues = { trade_id: TRADE_ID, symbol: SYMBOL };
 
-const fluxTargets = targetsOn(DATASOURCES.influxdb.uid);
+const fluxTargets = targetsOn(DATASOURCES.influxdb.uid, ["flux"]);
 
 describe("dashboard Flux", () => {
   it("the dashboards have InfluxDB panels: P&L by strategy, price and stop, indicators", () => {
@@ -61,7 +61,7 @@ describe("dashboard Flux", () => {
       fluxTargets.find((t) => t.panel.title === "Price and trailing stop")?.target.query ?? "";
     const variables = [...priceQuery.matchAll(/\$\{(\w+)\}/g)].map((m) => m[1]);
     expect(variables.length).toBeGreaterThan(0);
-    for (const v of variables) expect(FLUX_SAFE_VARIABLES.has(v ?? "")).toBe(true);
+    for (const v of variables) expect(INFLUX_SAFE_VARIABLES.has(v ?? "")).toBe(true);
 
     const safe = await fluxCalls(interpolate(priceQuery, VALUES));
     const hostile = '") |> drop(columns: ["_value"]) |> yield(name: "x") //';

@@ -15,7 +15,7 @@ describe("velox dashboards", () => {
     expect(JSON.stringify(generatedFiles())).toBe(JSON.stringify(generatedFiles()));
   });
 
-  it("writes the three dashboards, their layout pictures and both provisioning files", () => {
+  it("writes the three dashboards, their layout pictures, the InfluxQL set and the provisioning files", () => {
     expect(generatedFiles().map((f) => f.path)).toEqual([
       "dashboards/system-overview.json",
       "dashboards/layout/system-overview.svg",
@@ -23,7 +23,11 @@ describe("velox dashboards", () => {
       "dashboards/layout/trade-analysis.svg",
       "dashboards/trade-detail.json",
       "dashboards/layout/trade-detail.svg",
+      "dashboards/influxql/system-overview.json",
+      "dashboards/influxql/trade-analysis.json",
+      "dashboards/influxql/trade-detail.json",
       "grafana/provisioning/datasources/velox.yml",
+      "grafana/provisioning/datasources/velox-influxql.yml",
       "grafana/provisioning/dashboards/velox.yml",
     ]);
   });

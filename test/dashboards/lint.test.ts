@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { stringify } from "yaml";
-import { DASHBOARD_UIDS, DATASOURCES } from "../../src/schema/grafana.js";
+import { DASHBOARD_UIDS, DATASOURCES, influxQLUid } from "../../src/schema/grafana.js";
 import { skipWithout } from "../helpers/backend.js";
 import { lint, RULES } from "../helpers/dashboard-lint.js";
 import {
@@ -27,8 +27,9 @@ describe("generated dashboards pass the lint rules", () => {
     expect(lint(d, all)).toEqual([]);
   });
 
-  it("have the uids the schema names, one file each", () => {
-    expect(all.map((d) => d.uid).sort()).toEqual(Object.values(DASHBOARD_UIDS).sort());
+  it("have the uids the schema names, one file each, the InfluxQL set under its own uids", () => {
+    const uids = Object.values(DASHBOARD_UIDS);
+    expect(all.map((d) => d.uid).sort()).toEqual([...uids, ...uids.map(influxQLUid)].sort());
   });
 
   it("are the classic v1 model file provisioning reads, not a manifest or v2", () => {

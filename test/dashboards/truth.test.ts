@@ -63,7 +63,7 @@ describe.skipIf(skip)("dashboard queries return data from a real run", () => {
 
   it("every Prometheus target and variable query returns a series", async () => {
     const queries = [
-      ...targetsOn(DATASOURCES.prometheus.uid).map(({ panel, target }) => ({
+      ...targetsOn(DATASOURCES.prometheus.uid, ["flux"]).map(({ panel, target }) => ({
         where: `${panel.title} (${target.refId})`,
         expr: target.expr ?? "",
       })),
@@ -100,7 +100,7 @@ describe.skipIf(skip)("dashboard queries return data from a real run", () => {
   }, 90_000);
 
   it("every JSON-API target, posted to the running API's /grafana/query, returns the rows its panel needs", async () => {
-    const targets = targetsOn(DATASOURCES.api.uid);
+    const targets = targetsOn(DATASOURCES.api.uid, ["flux"]);
     expect(targets.length).toBeGreaterThan(0);
     const now = Date.now();
     for (const { panel, target } of targets) {
@@ -214,7 +214,7 @@ describe.skipIf(skip)("dashboard queries return data from a real run", () => {
     });
 
     it("every SQLite target returns rows with the columns its panel needs", () => {
-      const targets = targetsOn(DATASOURCES.sqlite.uid);
+      const targets = targetsOn(DATASOURCES.sqlite.uid, ["flux"]);
       expect(targets.length).toBeGreaterThan(20);
       for (const { dashboard: name, panel, target } of targets) {
         const where = `${name} / ${panel.title} (${target.refId})`;
@@ -287,7 +287,9 @@ describe.skipIf(skip)("dashboard queries return data from a real run", () => {
     });
 
     it("the status variable selects open or closed trades, and a quote in a value cannot widen a query", () => {
-      const list = targetsOn(DATASOURCES.sqlite.uid).find((t) => t.panel.title === "Trade list")?.target;
+      const list = targetsOn(DATASOURCES.sqlite.uid, ["flux"]).find(
+        (t) => t.panel.title === "Trade list",
+      )?.target;
       if (!list) throw new Error("no trade list");
       for (const status of ["open", "closed"]) {
         const { rows } = runSql(list, { ...analysisValues, status });
@@ -303,7 +305,9 @@ describe.skipIf(skip)("dashboard queries return data from a real run", () => {
     });
 
     it("the trade list's link carries the trade id and a time range around the trade", () => {
-      const list = targetsOn(DATASOURCES.sqlite.uid).find((t) => t.panel.title === "Trade list")?.target;
+      const list = targetsOn(DATASOURCES.sqlite.uid, ["flux"]).find(
+        (t) => t.panel.title === "Trade list",
+      )?.target;
       if (!list) throw new Error("no trade list");
       const row = runSql(list, { ...analysisValues, status: "closed" }).rows[0] as {
         entry_time: number;

@@ -21,6 +21,8 @@ export type Rule = (d: Dashboard, all: Dashboard[]) => string[];
 const MIXED = "-- Mixed --";
 const COUNTER = /\b([a-z_:][a-z0-9_:]*_(?:total|bucket|sum|count))\b/g;
 const BUILTIN_PREFIX = "__";
+/** Grafana's InfluxQL datasource macros that do not start with `__`. */
+const INFLUXQL_MACROS = new Set(["timeFilter"]);
 
 /** Every text of a target that Grafana interpolates. */
 export function targetTexts(t: Target): string[] {
@@ -48,7 +50,7 @@ function allTexts(d: Dashboard): { where: string; text: string; uid: string | un
 export function variableReferences(text: string): { name: string; format: string | undefined }[] {
   return [...text.matchAll(/\$\{([A-Za-z0-9_]+)(?::([A-Za-z]+))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g)]
     .map((m) => ({ name: m[1] ?? m[3] ?? "", format: m[2] }))
-    .filter((r) => !r.name.startsWith(BUILTIN_PREFIX));
+    .filter((r) => !r.name.startsWith(BUILTIN_PREFIX) && !INFLUXQL_MACROS.has(r.name));
 }
 
 /** The name of the innermost function call enclosing position `at` of `expr`, if any. */
@@ -165,7 +167,7 @@ export const RULES: Record<string, Rule> = {
     );
   },
 
-  /** SQL sees variables only quoted by Grafana; Flux only ids VELOX pattern-checks. */
+  /** SQL sees variables only quoted by Grafana; Flux and InfluxQL only ids VELOX pattern-checks. */
   "injection-safe-variables": (d) =>
     allTexts(d).flatMap(({ where, text, uid }) => {
       const refs = variableReferences(text);
@@ -173,10 +175,12 @@ export const RULES: Record<string, Rule> = {
         return refs
           .filter((r) => r.format !== "sqlstring")
           .map((r) => `${where}: $${r.name} in SQL without :sqlstring`);
-      if (uid === DATASOURCES.influxdb.uid)
+      if (uid === DATASOURCES.influxdb.uid || uid === DATASOURCES.influxql.uid)
         return refs
-          .filter((r) => !FLUX_SAFE_VARIABLES.has(r.name) || (r.format !== undefined && r.format !== "json"))
-          .map((r) => `${where}: $${r.name} may not reach Flux`);
+          .filter(
+            (r) => !INFLUX_SAFE_VARIABLES.has(r.name) || (r.format !== undefined && r.format !== "json"),
+          )
+          .map((r) => `${where}: $${r.name} may not reach an InfluxDB query`);
       return [];
     }),
 
@@ -222,8 +226,11 @@ export const RULES: Record<string, Rule> = {
   },
 };
 
-/** Variables whose values are VELOX's pattern-checked ids, read from the journal. */
-export const FLUX_SAFE_VARIABLES = new Set(["trade_id", "symbol", "strategy"]);
+/**
+ * Variables whose values are VELOX's pattern-checked ids, read from the journal: the only ones
+ * Flux and InfluxQL text may hold (Grafana escapes neither inside a string literal).
+ */
+export const INFLUX_SAFE_VARIABLES = new Set(["trade_id", "symbol", "strategy"]);
 
 export function lint(d: Dashboard, all: Dashboard[]): string[] {
   return Object.entries(RULES).flatMap(([name, rule]) => rule(d, all).map((p) => `${name}: ${p}`));

@@ -6,6 +6,7 @@
  * run the exact text a backend would receive.
  */
 import { DASHBOARDS, type DashboardName, dashboardJson } from "../../src/grafana/generate.js";
+import type { InfluxLanguage } from "../../src/grafana/queries.js";
 import { DATASOURCES } from "../../src/schema/grafana.js";
 
 export interface Target {
@@ -62,12 +63,22 @@ export interface Dashboard {
 
 export const DASHBOARD_NAMES = Object.keys(DASHBOARDS) as DashboardName[];
 
-export function dashboard(name: DashboardName): Dashboard {
-  return dashboardJson(name) as unknown as Dashboard;
+/** The two generated sets: InfluxDB panels in Flux (dashboards/) or in InfluxQL (dashboards/influxql/). */
+export type DashboardSet = InfluxLanguage;
+export const DASHBOARD_SETS: readonly DashboardSet[] = ["flux", "influxql"];
+
+export function dashboard(name: DashboardName, set: DashboardSet = "flux"): Dashboard {
+  return dashboardJson(name, { influx: set }) as unknown as Dashboard;
 }
 
-export function allDashboards(): [DashboardName, Dashboard][] {
-  return DASHBOARD_NAMES.map((name) => [name, dashboard(name)]);
+/** Every generated dashboard of the given sets, labelled `name` (Flux set) or `influxql/name`. */
+export function allDashboards(sets: readonly DashboardSet[] = DASHBOARD_SETS): [string, Dashboard][] {
+  return sets.flatMap((set) =>
+    DASHBOARD_NAMES.map((name): [string, Dashboard] => [
+      set === "flux" ? name : `${set}/${name}`,
+      dashboard(name, set),
+    ]),
+  );
 }
 
 /** Every panel that is not a row, rows' nested panels included. */
@@ -80,14 +91,15 @@ export function variablesOf(d: Dashboard): Variable[] {
 }
 
 export interface PanelTarget {
-  dashboard: DashboardName;
+  /** The dashboard's label (see allDashboards). */
+  dashboard: string;
   panel: Panel;
   target: Target;
 }
 
-/** Every target of every dashboard on the datasource `uid`. */
-export function targetsOn(uid: string): PanelTarget[] {
-  return allDashboards().flatMap(([name, d]) =>
+/** Every target on the datasource `uid` of the dashboards of `sets` (both by default). */
+export function targetsOn(uid: string, sets: readonly DashboardSet[] = DASHBOARD_SETS): PanelTarget[] {
+  return allDashboards(sets).flatMap(([name, d]) =>
     panelsOf(d).flatMap((panel) =>
       (panel.targets ?? [])
         .filter((t) => t.datasource?.uid === uid)
@@ -123,7 +135,10 @@ export function prometheusRegex(values: string | string[]): string {
 }
 
 export interface InterpolateOptions {
-  /** Grafana's built-ins (`__rate_interval`, `__range`, `__from` …) by name without `$`. */
+  /**
+   * Grafana's built-ins by name without `$`: `__rate_interval`, `__range`, `__from` …, and the
+   * InfluxQL datasource's `timeFilter`.
+   */
   builtins?: Record<string, string>;
   /**
    * The format used when a reference names none: Prometheus formats multi-value variables as a
