@@ -15,6 +15,8 @@ declare -A PACKAGES=(
   # Validates docker-compose.yml (`config -q`); no Docker engine is needed for that, and
   # --no-install-recommends below keeps apt from pulling one in.
   [docker-compose]=docker-compose
+  # InfluxDB 1.6: a strict storage engine for the write path and the InfluxQL panels.
+  [influxd]=influxdb
 )
 
 missing=()

@@ -198,11 +198,12 @@ async function drive(
     await engine.publishState("stopped");
     const snap = engine.snapshot();
     const seconds = (performance.now() - started) / 1000;
-    log.info({ summary: summaryOf(engine, snap, seconds) }, summaryLine(snap, seconds));
     running = false;
     await api.close();
     await exporter.close();
     await engine.close();
+    // After the stores are closed, so the store counters are final (the last InfluxDB batch included).
+    log.info({ summary: summaryOf(engine, snap, seconds) }, summaryLine(snap, seconds));
     log.info("stopped; every store flushed");
   } catch (err) {
     code = 1;

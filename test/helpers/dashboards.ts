@@ -157,11 +157,9 @@ export function interpolate(text: string, values: VariableValues, options: Inter
     VARIABLE,
     (whole, braced: string | undefined, format: string | undefined, bare: string | undefined) => {
       const name = braced ?? bare ?? "";
-      if (name.startsWith("__")) {
-        // Built-ins ($__rate_interval, $__from, $__unixEpochGroupSeconds(...) is a macro, not a variable).
-        if (name in builtins) return builtins[name] ?? "";
-        return whole;
-      }
+      if (name in builtins) return builtins[name] ?? "";
+      // Other built-ins stay (`$__unixEpochGroupSeconds(...)` is the SQLite plugin's macro, not Grafana's).
+      if (name.startsWith("__")) return whole;
       const value = values[name];
       if (value === undefined) throw new Error(`no value for variable $${name} in: ${text}`);
       switch (format ?? (options.defaultFormat === "regex" ? "regex" : "raw")) {
