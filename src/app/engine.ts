@@ -137,7 +137,8 @@ export class Engine {
       this.bus.publish(TOPICS.signals, toSignalMessage(signal));
       await this.stores.data.recordSignal(signal);
     }
-    for (const event of outcome.events) this.publishEvent(event);
+    // Fills and stop moves are announced only once the journal has committed them.
+    for (const event of outcome.events) this.stores.data.afterCommit(() => this.publishEvent(event));
     this.options.observeTick?.((performance.now() - started) / 1000);
     return outcome;
   }
@@ -227,7 +228,10 @@ export class Engine {
 
   /** Closes open positions at their last price (only when asked: a paper book may be kept open). */
   async closeAll(reason: string): Promise<void> {
-    for (const event of await this.pipeline.closeAll(reason)) this.publishEvent(event);
+    for (const event of await this.pipeline.closeAll(reason)) {
+      this.stores.data.afterCommit(() => this.publishEvent(event));
+    }
+    this.stores.data.commitJournal();
     const left = this.pipeline.tracker.positions();
     if (left.length > 0) {
       this.log.warn(

@@ -50,6 +50,13 @@ export interface DataManagerOptions {
   logger?: Logger | undefined;
   /** Write-behind window for hot-cache writes (latest ticks, indicators, position marks). */
   cacheFlushMs?: number;
+  /**
+   * Journal group commit: writes are committed together at most this long after the first of a
+   * group (default 10 ms), or at once when the group holds `journalGroupRows` writes (default 500).
+   * Nothing about a write leaves the process (cache, time series, events) before its commit.
+   */
+  journalGroupMs?: number;
+  journalGroupRows?: number;
 }
 
 export interface OpenPositionInput {
@@ -149,6 +156,12 @@ export class DataManager {
     cacheReadFallbacks: 0,
     seriesPointsRejected: 0,
   };
+  private readonly groupMs: number;
+  private readonly groupRows: number;
+  /** The open journal group: its writes so far and what waits for its commit. */
+  private group: { rows: number; timer: NodeJS.Timeout; after: (() => void)[] } | undefined;
+  /** Cache writes started behind a commit and not yet answered. */
+  private readonly behind = new Set<Promise<void>>();
   private flushing: Promise<void> = Promise.resolve();
   private rewarming: Promise<void> | undefined;
   private stopCacheWatch: (() => void) | undefined;
@@ -160,6 +173,8 @@ export class DataManager {
     this.series = options.series;
     this.history = options.history;
     this.log = options.logger;
+    this.groupMs = options.journalGroupMs ?? 10;
+    this.groupRows = options.journalGroupRows ?? 500;
     for (const trade of this.journal.openTrades()) {
       const last = this.journal.getSlUpdates(trade.trade_id).at(-1);
       this.open.set(trade.trade_id, {
@@ -181,17 +196,24 @@ export class DataManager {
 
   // --- trades ------------------------------------------------------------------------------------
 
-  /** Journals a new trade (and its entry conditions), then caches and records it. */
+  /**
+   * Journals a new trade with its entry conditions (one transaction); once that commits, caches
+   * and records it. Resolves with the journal's row at once: the commit follows within the group
+   * window, and nothing leaves the process before it.
+   */
   async openPosition({ trade, entryConditions }: OpenPositionInput): Promise<Trade> {
-    const stored = this.journal.insertTrade(trade);
-    if (entryConditions) {
-      this.journal.insertSignalConditions({
-        trade_id: stored.trade_id,
-        signal_type: "entry",
-        conditions: entryConditions,
-        timestamp: stored.entry_time,
-      });
-    }
+    const stored = this.journaled(() => {
+      const row = this.journal.insertTrade(trade);
+      if (entryConditions) {
+        this.journal.insertSignalConditions({
+          trade_id: row.trade_id,
+          signal_type: "entry",
+          conditions: entryConditions,
+          timestamp: row.entry_time,
+        });
+      }
+      return row;
+    });
     const state: OpenState = {
       trade: stored,
       lastPrice: null,
@@ -208,18 +230,18 @@ export class DataManager {
       },
       "position opened",
     );
-    this.writeSeries(
-      "trades",
-      { strategy_id: stored.strategy_id, symbol: stored.symbol, action: stored.action },
-      {
-        price: stored.entry_price,
-        quantity: stored.quantity,
-      },
-      stored.entry_time * 1000,
-    );
-    await this.cacheWrite((cache) =>
-      cache.setPosition(stored.strategy_id, stored.symbol, positionFor(state)),
-    );
+    this.afterCommit(() => {
+      this.writeSeries(
+        "trades",
+        { strategy_id: stored.strategy_id, symbol: stored.symbol, action: stored.action },
+        {
+          price: stored.entry_price,
+          quantity: stored.quantity,
+        },
+        stored.entry_time * 1000,
+      );
+      this.cacheBehind((cache) => cache.setPosition(stored.strategy_id, stored.symbol, positionFor(state)));
+    });
     return stored;
   }
 
@@ -245,17 +267,20 @@ export class DataManager {
     this.pendingMarks.add(trade.trade_id);
   }
 
-  /** Journals the exit (computing P&L), then clears the cache and records the closing fill. */
+  /** Journals the exit (computing P&L) with its conditions; once committed, clears the cache and records the closing fill. */
   async closePosition(tradeId: string, { exit, exitConditions }: ClosePositionInput): Promise<Trade> {
-    const closed = this.journal.closeTrade(tradeId, exit);
-    if (exitConditions) {
-      this.journal.insertSignalConditions({
-        trade_id: closed.trade_id,
-        signal_type: "exit",
-        conditions: exitConditions,
-        timestamp: closed.exit_time ?? exit.exit_time,
-      });
-    }
+    const closed = this.journaled(() => {
+      const row = this.journal.closeTrade(tradeId, exit);
+      if (exitConditions) {
+        this.journal.insertSignalConditions({
+          trade_id: row.trade_id,
+          signal_type: "exit",
+          conditions: exitConditions,
+          timestamp: row.exit_time ?? exit.exit_time,
+        });
+      }
+      return row;
+    });
     this.open.delete(closed.trade_id);
     this.pendingMarks.delete(closed.trade_id);
     this.log?.debug(
@@ -267,53 +292,99 @@ export class DataManager {
       },
       "position closed",
     );
-    this.writeSeries(
-      "trades",
-      { strategy_id: closed.strategy_id, symbol: closed.symbol, action: EXIT_ACTION[closed.side] },
-      {
-        price: closed.exit_price ?? exit.exit_price,
-        quantity: closed.quantity,
-        pnl: closed.pnl ?? 0,
-      },
-      (closed.exit_time ?? exit.exit_time) * 1000,
-    );
     const pnl = closed.pnl ?? 0;
-    await this.cacheWrite(async (cache) => {
-      await cache.deletePosition(closed.strategy_id, closed.symbol);
-      await cache.deleteStopState(closed.trade_id);
-      await cache.recordTradeResult(closed.strategy_id, pnl);
-      await cache.incrementDaily("pnl", pnl);
-      await cache.incrementDaily("trades_closed", 1);
+    this.afterCommit(() => {
+      this.writeSeries(
+        "trades",
+        { strategy_id: closed.strategy_id, symbol: closed.symbol, action: EXIT_ACTION[closed.side] },
+        {
+          price: closed.exit_price ?? exit.exit_price,
+          quantity: closed.quantity,
+          pnl,
+        },
+        (closed.exit_time ?? exit.exit_time) * 1000,
+      );
+      this.cacheBehind(async (cache) => {
+        await cache.deletePosition(closed.strategy_id, closed.symbol);
+        await cache.deleteStopState(closed.trade_id);
+        await cache.recordTradeResult(closed.strategy_id, pnl);
+        await cache.incrementDaily("pnl", pnl);
+        await cache.incrementDaily("trades_closed", 1);
+      });
     });
     return closed;
   }
 
-  /** Journals a trailing-stop move (the history survives without InfluxDB), then caches and records it. */
+  /**
+   * Journals a trailing-stop move (the history survives without InfluxDB); once committed, caches
+   * and records it.
+   */
   async updateTrailingStop(input: StopUpdateInput): Promise<void> {
-    const update = this.journal.insertSlUpdate(input);
+    const update = this.journaled(() => this.journal.insertSlUpdate(input));
     const state = this.open.get(update.trade_id);
     if (state) state.stop = update.stop;
     const trade = state?.trade ?? this.journal.getTrade(update.trade_id);
     if (!trade) return;
-    this.writeSeries(
-      "trailing_sl",
-      {
-        strategy_id: trade.strategy_id,
-        symbol: trade.symbol,
-        trade_id: trade.trade_id,
-        sl_type: update.sl_type,
-      },
-      { current_sl: update.stop, highest_price: update.highest_price },
-      update.ts * 1000,
-    );
-    await this.cacheWrite((cache) =>
-      cache.setStopState(update.trade_id, {
-        current_sl: update.stop,
-        highest_price: update.highest_price,
-        sl_type: update.sl_type,
-        updated_at: Math.round(update.ts * 1000),
-      }),
-    );
+    this.afterCommit(() => {
+      this.writeSeries(
+        "trailing_sl",
+        {
+          strategy_id: trade.strategy_id,
+          symbol: trade.symbol,
+          trade_id: trade.trade_id,
+          sl_type: update.sl_type,
+        },
+        { current_sl: update.stop, highest_price: update.highest_price },
+        update.ts * 1000,
+      );
+      this.cacheBehind((cache) =>
+        cache.setStopState(update.trade_id, {
+          current_sl: update.stop,
+          highest_price: update.highest_price,
+          sl_type: update.sl_type,
+          updated_at: Math.round(update.ts * 1000),
+        }),
+      );
+    });
+  }
+
+  /**
+   * Runs `publish` once everything journaled so far is committed: at once when no group is open,
+   * else right after the group's commit. What a write announces (events, WebSocket, API counters)
+   * goes through here, so "reported" always means "on disk".
+   */
+  afterCommit(publish: () => void): void {
+    if (this.group) this.group.after.push(publish);
+    else publish();
+  }
+
+  /** Commits the open journal group and waits until what it announced to Redis is answered. */
+  async settle(): Promise<void> {
+    this.commitJournal();
+    await Promise.all([...this.behind]);
+  }
+
+  /** Commits the open journal group now (and runs what waited for it). */
+  commitJournal(): void {
+    const group = this.group;
+    if (!group) return;
+    this.group = undefined;
+    clearTimeout(group.timer);
+    try {
+      this.journal.commitGroup();
+    } catch (err) {
+      // Nothing of the group was announced, and none of it will be: it is not on disk.
+      this.log?.error({ err: errorMessage(err), writes: group.rows }, "journal commit failed; the group is lost");
+      this.journal.rollbackGroup();
+      return;
+    }
+    for (const publish of group.after) {
+      try {
+        publish();
+      } catch (err) {
+        this.log?.warn({ err: errorMessage(err) }, "publishing a committed write failed");
+      }
+    }
   }
 
   storeSignalConditions(
@@ -322,12 +393,14 @@ export class DataManager {
     conditions: Conditions,
     timestamp: number,
   ): StoredSignalConditions {
-    return this.journal.insertSignalConditions({
-      trade_id: tradeId,
-      signal_type: signalType,
-      conditions,
-      timestamp,
-    });
+    return this.journaled(() =>
+      this.journal.insertSignalConditions({
+        trade_id: tradeId,
+        signal_type: signalType,
+        conditions,
+        timestamp,
+      }),
+    );
   }
 
   // --- market data -------------------------------------------------------------------------------
@@ -509,6 +582,7 @@ export class DataManager {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.settle();
     clearInterval(this.flushTimer);
     this.stopCacheWatch?.();
     await this.rewarming;
@@ -534,6 +608,30 @@ export class DataManager {
       this.counters.seriesPointsRejected++;
       this.log?.warn({ measurement, err: errorMessage(err) }, "time-series point rejected");
     }
+  }
+
+  /** Runs `write` inside the open journal group (opening one, with its commit timer, if needed). */
+  private journaled<T>(write: () => T): T {
+    if (!this.group) {
+      this.journal.beginGroup();
+      const timer = setTimeout(() => this.commitJournal(), this.groupMs);
+      this.group = { rows: 0, timer, after: [] };
+    }
+    const result = write();
+    this.group.rows++;
+    if (this.group.rows >= this.groupRows) this.commitJournal();
+    return result;
+  }
+
+  /** A cache write behind the caller: errors are counted and logged, never thrown. */
+  private cacheBehind(op: (cache: RedisCache) => Promise<unknown>): void {
+    const write = this.cacheWrite(op)
+      .catch((err) => {
+        this.counters.cacheWriteErrors++;
+        this.log?.warn({ err: errorMessage(err) }, "cache write failed");
+      })
+      .finally(() => this.behind.delete(write));
+    this.behind.add(write);
   }
 
   /** Runs a cache write when Redis is up; otherwise counts it as skipped. Never throws. */

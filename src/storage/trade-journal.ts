@@ -42,6 +42,7 @@ export const JOURNAL_OPERATIONS = [
   "close_trade",
   "insert_signal_conditions",
   "insert_sl_update",
+  "commit_group",
 ] as const;
 export type JournalOperation = (typeof JOURNAL_OPERATIONS)[number];
 
@@ -460,8 +461,35 @@ export class TradeJournal {
     };
   }
 
+  /** Whether a group (see {@link beginGroup}) is open. */
+  get inGroup(): boolean {
+    return this.db.open && this.db.inTransaction;
+  }
+
+  /**
+   * Opens a group: every write until {@link commitGroup} goes into one transaction, so many fills
+   * and stop moves share one `synchronous=FULL` commit. Each write inside still runs (and is
+   * checked) at once; only its durability waits for the commit. A write that fails rolls back
+   * alone (its own statement or savepoint), the group goes on.
+   */
+  beginGroup(): void {
+    if (!this.db.inTransaction) this.db.exec("BEGIN IMMEDIATE");
+  }
+
+  /** Commits the open group: from here on its writes survive a crash. No group open: nothing. */
+  commitGroup(): void {
+    if (!this.db.open || !this.db.inTransaction) return;
+    this.timed("commit_group", () => this.db.exec("COMMIT"));
+  }
+
+  /** Drops the open group (after a failed commit): the connection is usable again. */
+  rollbackGroup(): void {
+    if (this.db.open && this.db.inTransaction) this.db.exec("ROLLBACK");
+  }
+
   close(): void {
     if (!this.db.open) return;
+    this.commitGroup();
     this.db.close();
     this.log?.info("trade journal closed");
   }

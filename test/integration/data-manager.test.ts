@@ -152,6 +152,8 @@ describe.skipIf(skip)("DataManager with a real Redis", () => {
     dm = new DataManager({ journal: TradeJournal.open(journalPath()), cache, cacheFlushMs: 50 });
     await dm.openPosition({ trade: trade("A", { symbol: "AAA" }) });
     await dm.openPosition({ trade: trade("B", { symbol: "BBB" }) });
+    // The cache hears of a fill once the journal has committed it.
+    await dm.settle();
     expect(await probe.hexists(keys.activePositions("AAA"), "rsi_agg")).toBe(1);
 
     await server.kill();
@@ -162,6 +164,7 @@ describe.skipIf(skip)("DataManager with a real Redis", () => {
     await dm.closePosition("A", { exit: { exit_time: T0 + 5, exit_price: 101, exit_reason: "stop" } });
     dm.updatePositionSnapshot("B", 103, T0 * 1000 + 7_000);
     await dm.updateTrailingStop({ trade_id: "B", ts: T0 + 7, stop: 98, highest_price: 103, sl_type: "atr" });
+    await dm.settle();
     expect((await dm.getOpenPositions()).map((p) => p.trade_id).sort()).toEqual(["B", "C"]);
     expect(dm.stats().cacheWritesSkipped).toBeGreaterThanOrEqual(3);
     expect(dm.stats().cacheReadFallbacks).toBeGreaterThanOrEqual(1);

@@ -59,4 +59,43 @@ describe("trade journal durability", () => {
       db.close();
     }
   });
+
+  it("keeps every fill the DataManager reported when it is SIGKILLed mid-group", async () => {
+    const dbPath = join(dir, "grouped.db");
+    const { child, exited } = await startFixtureUntil(
+      "test/fixtures/grouped-journal-writer.ts",
+      [dbPath],
+      "ready",
+    );
+    // Keep reading what it reports until the kill: the last reported fill must survive it.
+    let lastReported = 200;
+    let buffered = "";
+    child.stdout?.on("data", (chunk: Buffer) => {
+      buffered += chunk.toString();
+      for (const m of buffered.matchAll(/^reported (\d+)$/gm))
+        lastReported = Math.max(lastReported, Number(m[1]));
+      buffered = buffered.slice(buffered.lastIndexOf("\n") + 1);
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(child.kill("SIGKILL")).toBe(true);
+    expect((await exited).signal).toBe("SIGKILL");
+
+    const db = new Database(dbPath, { readonly: true });
+    try {
+      expect(db.pragma("integrity_check", { simple: true })).toBe("ok");
+      const ids = new Set(db.prepare("SELECT trade_id FROM trades").pluck().all() as string[]);
+      for (let n = 1; n <= lastReported; n += 1) expect(ids.has(`G${n}`), `reported trade G${n}`).toBe(true);
+      // One transaction per trade and its conditions: no trade without them, none without its close.
+      const orphans = db
+        .prepare(
+          `SELECT COUNT(*) FROM trades t WHERE NOT EXISTS
+             (SELECT 1 FROM signal_conditions c WHERE c.trade_id = t.trade_id AND c.signal_type = 'entry')`,
+        )
+        .pluck()
+        .get();
+      expect(orphans).toBe(0);
+    } finally {
+      db.close();
+    }
+  });
 });

@@ -204,6 +204,8 @@ describe("PositionTracker over a real journal", () => {
       [1.5, 107.8, 110, "fixed_percent"],
     ]);
 
+    // Fills and stop moves reach the time series once the journal has committed them.
+    dm.commitJournal();
     // Snapshots: +1 s and +2 s only (throttled at +1.5 s; none after the close).
     const snapshots = series.of("positions");
     expect(snapshots.map((p) => [p.timestampNs, p.fields.price])).toEqual([
@@ -358,6 +360,8 @@ describe("PositionTracker over a real journal", () => {
   it("a journal refusal stops the fill and leaves no position behind", async () => {
     const { dm, path } = dataManager();
     await tracker(dm).onSignal(signal());
+    // Committed, so the second writer of the file is not held behind the first one's write lock.
+    dm.commitJournal();
     // A second tracker on the same journal produces the same trade id: the journal refuses it.
     const { dm: dm2 } = dataManager(path);
     const second = tracker(dm2);
