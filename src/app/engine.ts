@@ -132,7 +132,8 @@ export class Engine {
     this.rate.record();
     this.countSymbol(outcome.tick.symbol);
     this.lastTickTime = outcome.tick.timestamp;
-    this.bus.publish(TOPICS.ticks, toTickMessage(outcome.tick));
+    // Built only if sent: most buses ignore the ticks topic.
+    this.bus.publish(TOPICS.ticks, () => toTickMessage(outcome.tick));
     for (const signal of outcome.signals) {
       this.bus.publish(TOPICS.signals, toSignalMessage(signal));
       await this.stores.data.recordSignal(signal);

@@ -37,7 +37,7 @@ export interface ReplayOptions extends CommonRunOptions {
 /** `velox run`: the seeded simulator drives the engine. Returns the exit code. */
 export async function runSimulation(config: Config, options: SimulateOptions): Promise<number> {
   const symbols = symbolNames(options.symbols ?? DEFAULT_SYMBOLS);
-  return drive(config, options, symbols, async (logging, engine, signal) => {
+  return drive(config, options, symbols, "simulator", async (logging, engine, signal) => {
     const ticks = simulateTicks({
       seed: options.seed,
       symbols,
@@ -54,7 +54,7 @@ export async function runSimulation(config: Config, options: SimulateOptions): P
 
 /** `velox replay <file>`: a CSV file drives the engine, with a progress bar. Returns the exit code. */
 export async function runReplay(config: Config, options: ReplayOptions): Promise<number> {
-  return drive(config, options, [], async (logging, engine, signal) => {
+  return drive(config, options, [], "replay", async (logging, engine, signal) => {
     const replay = await CsvReplay.open({
       path: options.path,
       speed: options.speed,
@@ -84,6 +84,8 @@ async function drive(
   config: Config,
   options: CommonRunOptions,
   symbols: readonly string[],
+  /** The `source` tag of the ticks (and the tick log's component). */
+  sourceName: "simulator" | "replay",
   source: Source,
 ): Promise<number> {
   const logging = await createLogger({ level: config.logLevel, dir: config.logDir });
@@ -100,7 +102,7 @@ async function drive(
     logging,
     runId,
     symbols,
-    validator: new TickValidator({ source: "simulator", logger: logging.for("simulator") }),
+    validator: new TickValidator({ source: sourceName, logger: logging.for("simulator") }),
   });
 
   let api: ApiServer;

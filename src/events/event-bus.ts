@@ -10,8 +10,11 @@ import { ALL_TOPICS, type MessageFor, type MessageType, messageKey, type Topic }
  */
 export interface EventBus {
   readonly backend: EventBackend;
-  /** Enqueues one message; returns at once. */
-  publish<T extends Topic>(topic: T, message: MessageFor<T>): void;
+  /**
+   * Enqueues one message; returns at once. The message may be given as a function that builds it,
+   * called only if the message is going to be sent (a topic the bus ignores costs nothing).
+   */
+  publish<T extends Topic>(topic: T, message: MessageFor<T> | (() => MessageFor<T>)): void;
   stats(): EventBusStats;
   /**
    * Stops accepting messages, sends what it can until the deadline (default: the bus's
@@ -152,7 +155,7 @@ export abstract class BufferedEventBus implements EventBus {
   /** Releases the connection; called once, at the end of close(). */
   protected abstract disconnect(): Promise<void>;
 
-  publish<T extends Topic>(topic: T, message: MessageFor<T>): void {
+  publish<T extends Topic>(topic: T, message: MessageFor<T> | (() => MessageFor<T>)): void {
     if (!(topic in this.published)) {
       this.noteError(new Error(`unknown topic ${String(topic)}`));
       return;
@@ -166,8 +169,10 @@ export abstract class BufferedEventBus implements EventBus {
       return;
     }
     let value: string;
+    let built: MessageFor<T>;
     try {
-      value = JSON.stringify(message);
+      built = typeof message === "function" ? message() : message;
+      value = JSON.stringify(built);
     } catch (err) {
       this.noteError(err);
       this.drop(topic);
@@ -183,7 +188,7 @@ export abstract class BufferedEventBus implements EventBus {
       }
       this.drop(evicted.topic);
     }
-    this.queue.push({ topic, type: message.type, key: messageKey(message), value, enqueuedAt: Date.now() });
+    this.queue.push({ topic, type: built.type, key: messageKey(built), value, enqueuedAt: Date.now() });
     if (this.queue.length >= this.batchSize) this.kick();
   }
 
@@ -339,7 +344,7 @@ export class NoopEventBus implements EventBus {
   readonly backend = "none" as const;
   private readonly ignored = zeroPerTopic();
 
-  publish<T extends Topic>(topic: T, _message: MessageFor<T>): void {
+  publish<T extends Topic>(topic: T, _message: MessageFor<T> | (() => MessageFor<T>)): void {
     if (topic in this.ignored) this.ignored[topic]++;
   }
 

@@ -1,8 +1,8 @@
 import type { Logger } from "pino";
 import { errorMessage, StoreUnavailableError } from "../domain/errors.js";
-import { assertId, parseOrThrow } from "../domain/identifiers.js";
+import { assertId } from "../domain/identifiers.js";
 import type { Signal } from "../domain/signal.js";
-import { type Tick, type TickInput, tickSchema } from "../domain/tick.js";
+import { type Tick, type TickInput, validTick } from "../domain/tick.js";
 import {
   type NewTrade,
   pnlPercent,
@@ -374,7 +374,10 @@ export class DataManager {
       this.journal.commitGroup();
     } catch (err) {
       // Nothing of the group was announced, and none of it will be: it is not on disk.
-      this.log?.error({ err: errorMessage(err), writes: group.rows }, "journal commit failed; the group is lost");
+      this.log?.error(
+        { err: errorMessage(err), writes: group.rows },
+        "journal commit failed; the group is lost",
+      );
       this.journal.rollbackGroup();
       return;
     }
@@ -407,7 +410,7 @@ export class DataManager {
 
   /** Validates a tick; records it in InfluxDB and queues it as the symbol's latest for Redis. */
   storeTick(input: TickInput): Tick {
-    const tick = parseOrThrow(tickSchema, input, "tick");
+    const tick = validTick(input);
     // A tick without a quote is quoted at its close.
     const bar = {
       open: tick.open,

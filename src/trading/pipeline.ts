@@ -1,7 +1,6 @@
 import { ValidationError, VeloxError } from "../domain/errors.js";
-import { parseOrThrow } from "../domain/identifiers.js";
 import type { Signal } from "../domain/signal.js";
-import { type Tick, type TickInput, tickSchema } from "../domain/tick.js";
+import { type Tick, type TickInput, validTick } from "../domain/tick.js";
 import type { Trade, TradeAction } from "../domain/trade.js";
 import type { DataManager } from "../storage/data-manager.js";
 import type { TradeJournal } from "../storage/trade-journal.js";
@@ -161,7 +160,8 @@ export class TradingPipeline {
   async onTick(input: TickInput): Promise<TickOutcome | undefined> {
     let tick: Tick;
     try {
-      tick = parseOrThrow(tickSchema, input, "tick");
+      // Parsed once: a tick the source validated passes straight through.
+      tick = validTick(input);
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
       this.counts.ticksRejected++;

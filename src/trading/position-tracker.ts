@@ -105,6 +105,8 @@ export class PositionTracker {
   private readonly settings: ReadonlyMap<string, StrategyTradeSettings>;
   private readonly snapshotIntervalMs: number;
   private readonly held = new Map<string, Held>();
+  /** The keys of `held` by symbol, in opening order: a tick visits only its own symbol's positions. */
+  private readonly keysBySymbol = new Map<string, Set<string>>();
   /** Keys with a journal write in flight, so a second signal cannot open the same position twice. */
   private readonly busy = new Set<string>();
   private realized = 0;
@@ -146,9 +148,13 @@ export class PositionTracker {
    */
   async onTick(tick: Tick, indicators: IndicatorValues = {}): Promise<TrackerEvent[]> {
     const events: TrackerEvent[] = [];
-    for (const [key, held] of [...this.held]) {
+    const keys = this.keysBySymbol.get(tick.symbol);
+    if (!keys) return events;
+    // A copy: closing a position below removes its key.
+    for (const key of [...keys]) {
+      const held = this.held.get(key);
+      if (!held || this.busy.has(key)) continue;
       const { position, stop } = held;
-      if (position.symbol !== tick.symbol || this.busy.has(key)) continue;
       const price = tick.close;
       this.mark(position, price, tick.timestamp);
       held.marked = true;
@@ -295,7 +301,7 @@ export class PositionTracker {
       min_price: Math.min(trade.entry_price, stop.highest, trade.min_price ?? trade.entry_price),
       sl_type: stop.type,
     };
-    this.held.set(key, {
+    this.hold(key, {
       position,
       stop,
       atrName: needsAtr(stopConfig) ? indicatorName.atr(stopConfig.atr_period) : undefined,
@@ -378,7 +384,7 @@ export class PositionTracker {
       this.busy.delete(key);
     }
 
-    this.held.set(key, {
+    this.hold(key, {
       position: {
         trade_id: trade.trade_id,
         strategy_id: trade.strategy_id,
@@ -452,7 +458,7 @@ export class PositionTracker {
     } finally {
       this.busy.delete(key);
     }
-    this.held.delete(key);
+    this.release(key, position.symbol);
 
     const pnl = trade.pnl ?? 0;
     this.realized += pnl;
@@ -463,6 +469,24 @@ export class PositionTracker {
     const event: TrackerEvent = { type: "closed", fill, trade, reason: exit.reason };
     if (exit.signal) event.signal = exit.signal;
     return event;
+  }
+
+  private hold(key: string, held: Held): void {
+    this.held.set(key, held);
+    const symbol = held.position.symbol;
+    let keys = this.keysBySymbol.get(symbol);
+    if (!keys) {
+      keys = new Set();
+      this.keysBySymbol.set(symbol, keys);
+    }
+    keys.add(key);
+  }
+
+  private release(key: string, symbol: string): void {
+    this.held.delete(key);
+    const keys = this.keysBySymbol.get(symbol);
+    keys?.delete(key);
+    if (keys?.size === 0) this.keysBySymbol.delete(symbol);
   }
 
   private mark(position: OpenPosition, price: number, timestamp: number): void {
