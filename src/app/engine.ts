@@ -127,8 +127,7 @@ export class Engine {
   /** Runs a tick that a source has already validated (CSV replay validates as it parses). */
   async run(tick: Tick): Promise<TickOutcome | undefined> {
     const started = performance.now();
-    const outcome = await this.pipeline.onTick(tick);
-    if (!outcome) return undefined;
+    const outcome = await this.pipeline.onValidTick(tick);
     this.rate.record();
     this.countSymbol(outcome.tick.symbol);
     this.lastTickTime = outcome.tick.timestamp;

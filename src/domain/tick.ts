@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { nonNegative, parseOrThrow, positivePrice, symbolSchema } from "./identifiers.js";
+import { nonNegative, positivePrice, symbolSchema } from "./identifiers.js";
 
 /**
  * A market tick: one OHLCV bar (or trade print) of one symbol at the event's own time.
@@ -30,24 +30,3 @@ export const tickSchema = z
 
 export type TickInput = z.input<typeof tickSchema>;
 export type Tick = z.output<typeof tickSchema>;
-
-/**
- * The ticks that passed `tickSchema`, so later stages of the tick path need not parse them again.
- * A WeakSet leaves the tick objects exactly as they are and forgets them with them.
- */
-const VALIDATED = new WeakSet<object>();
-
-/** Records that `tick` is a parsed, valid tick (the validator's output). */
-export function markValid(tick: Tick): Tick {
-  VALIDATED.add(tick);
-  return tick;
-}
-
-/**
- * The tick, parsed once: a tick the validator already accepted is returned as it is, anything
- * else goes through `tickSchema` (a ValidationError naming the field when it fails).
- */
-export function validTick(input: TickInput | Tick): Tick {
-  if (VALIDATED.has(input)) return input as Tick;
-  return markValid(parseOrThrow(tickSchema, input, "tick"));
-}

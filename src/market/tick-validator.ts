@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import { ValidationError } from "../domain/errors.js";
-import { markValid, type Tick, tickSchema } from "../domain/tick.js";
+import { type Tick, tickSchema } from "../domain/tick.js";
 
 /**
  * Validation of raw ticks from any source (CSV rows, feed messages, simulator output).
@@ -273,7 +273,7 @@ export class TickValidator {
       input[field] = n;
     }
     const result = tickSchema.safeParse(input);
-    if (result.success) return { tick: markValid(result.data) };
+    if (result.success) return { tick: result.data };
     // The first issue by reason order, so a tick with several faults is always classified alike.
     let best: { reason: RejectReason; field: string; message: string } | undefined;
     for (const issue of result.error.issues) {

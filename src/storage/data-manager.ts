@@ -1,8 +1,8 @@
 import type { Logger } from "pino";
 import { errorMessage, StoreUnavailableError } from "../domain/errors.js";
-import { assertId } from "../domain/identifiers.js";
+import { assertId, parseOrThrow } from "../domain/identifiers.js";
 import type { Signal } from "../domain/signal.js";
-import { type Tick, type TickInput, validTick } from "../domain/tick.js";
+import { type Tick, type TickInput, tickSchema } from "../domain/tick.js";
 import {
   type NewTrade,
   pnlPercent,
@@ -408,9 +408,18 @@ export class DataManager {
 
   // --- market data -------------------------------------------------------------------------------
 
-  /** Validates a tick; records it in InfluxDB and queues it as the symbol's latest for Redis. */
+  /** Validates a raw tick, then stores it as {@link storeValidTick} does. */
   storeTick(input: TickInput): Tick {
-    const tick = validTick(input);
+    const tick = parseOrThrow(tickSchema, input, "tick");
+    this.storeValidTick(tick);
+    return tick;
+  }
+
+  /**
+   * Records a tick that its source already validated (the `Tick` type) in InfluxDB and queues it
+   * as the symbol's latest for Redis. Not parsed again: a tick is validated once, at its source.
+   */
+  storeValidTick(tick: Tick): void {
     // A tick without a quote is quoted at its close.
     const bar = {
       open: tick.open,
@@ -428,7 +437,6 @@ export class DataManager {
       ...bar,
       timestamp: Math.round(tick.timestamp),
     });
-    return tick;
   }
 
   /** Records indicator values (name → value, with optional periods) for a symbol at the tick's time. */

@@ -1,6 +1,7 @@
 import { ValidationError, VeloxError } from "../domain/errors.js";
+import { parseOrThrow } from "../domain/identifiers.js";
 import type { Signal } from "../domain/signal.js";
-import { type Tick, type TickInput, validTick } from "../domain/tick.js";
+import { type Tick, type TickInput, tickSchema } from "../domain/tick.js";
 import type { Trade, TradeAction } from "../domain/trade.js";
 import type { DataManager } from "../storage/data-manager.js";
 import type { TradeJournal } from "../storage/trade-journal.js";
@@ -37,7 +38,7 @@ import {
  */
 
 /** What the pipeline needs of the DataManager. */
-export type PipelineStore = PositionStore & Pick<DataManager, "storeTick" | "storeIndicators">;
+export type PipelineStore = PositionStore & Pick<DataManager, "storeValidTick" | "storeIndicators">;
 
 export interface PipelineOptions {
   store: PipelineStore;
@@ -156,21 +157,25 @@ export class TradingPipeline {
     return report;
   }
 
-  /** Runs one tick through. A tick that fails validation is counted and skipped (`undefined`). */
+  /** Runs one raw tick through. A tick that fails validation is counted and skipped (`undefined`). */
   async onTick(input: TickInput): Promise<TickOutcome | undefined> {
     let tick: Tick;
     try {
-      // Parsed once: a tick the source validated passes straight through.
-      tick = validTick(input);
+      tick = parseOrThrow(tickSchema, input, "tick");
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
       this.counts.ticksRejected++;
       return undefined;
     }
+    return this.onValidTick(tick);
+  }
+
+  /** Runs a tick its source already validated (the `Tick` type): it is not parsed again. */
+  async onValidTick(tick: Tick): Promise<TickOutcome> {
     this.counts.ticks++;
 
     const values = this.indicators.update(tick);
-    this.store.storeTick(tick);
+    this.store.storeValidTick(tick);
     if (Object.keys(values).length > 0) {
       this.store.storeIndicators(tick.symbol, values, tick.timestamp, this.periods);
     }
