@@ -1,48 +1,127 @@
 /**
- * `npm run bench`: throughput, scrape time and memory, measured in one run on this machine and
- * reported as ratios so they compare across machines. Embedded defaults (SQLite journal, no
- * Redis/InfluxDB/Kafka) unless VELOX_* variables say otherwise.
+ * `npm run bench`: the tick path against the machine's own ceilings, measured in one run and
+ * reported as ratios, so figures compare across machines. It starts its own redis-server and
+ * VictoriaMetrics (the InfluxDB write path) on free ports and measures, in order:
  *
- *   npm run bench -- --ticks 50000 --scrapes 100
+ * - ceilings: pre-built line protocol through the InfluxDB client to VictoriaMetrics (points/s),
+ *   and `redis-benchmark -P 16 -t set` (SETs/s);
+ * - embedded: the whole pipeline (indicators, strategies, trailing stops, journal, metrics) on
+ *   the journal alone, 3 symbols;
+ * - all stores: the same with Redis (cache and event stream) and VictoriaMetrics on, 500 symbols:
+ *   ticks/s, InfluxDB points/s including the final flush, tick → visible in Redis (p99), journal
+ *   group-commit latency (p99), peak RSS;
+ * - the seed design: every tick awaited in every store, on a smaller run, for the speed-up;
+ * - scrape time of /metrics.
+ *
+ * It prints a table and writes bench/results.json. `--quick` runs small sizes (the test command
+ * runs it so the bench never rots); its timings mean nothing.
+ *
+ *   npm run bench                # full: 1,000,000 ticks over 500 symbols
+ *   npm run bench -- --quick
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
+import { InfluxDB } from "@influxdata/influxdb-client";
 import { Command } from "commander";
+import { Redis } from "ioredis";
 import { Engine } from "../src/app/engine.js";
 import { loadConfig } from "../src/config.js";
+import type { Tick } from "../src/domain/tick.js";
 import { createLogger } from "../src/log.js";
 import { generateTicks } from "../src/market/simulator.js";
 import { TickValidator } from "../src/market/tick-validator.js";
 import { VeloxMetrics } from "../src/metrics/exporter.js";
-import { DataManager } from "../src/storage/data-manager.js";
-import { TradeJournal } from "../src/storage/trade-journal.js";
+import { msToNs } from "../src/schema/influx.js";
+import { keys } from "../src/schema/redis-keys.js";
+import { toLineProtocol } from "../src/storage/line-protocol.js";
+import type { JournalOperation } from "../src/storage/trade-journal.js";
 import { loadStrategyConfig } from "../src/trading/strategy-config.js";
+import { RedisServer } from "../test/helpers/redis-server.js";
+import { VictoriaMetrics } from "../test/helpers/victoria-metrics.js";
 
 const options = new Command()
-  .option("--ticks <n>", "ticks per measurement", Number, 50_000)
-  .option("--scrapes <n>", "scrapes to time", Number, 100)
-  .option("--seed <n>", "simulator seed", Number, 7)
+  .option("--quick", "small sizes, for the test command (timings are not meaningful)", false)
+  .option("--ticks <n>", "ticks of the all-stores run (default 1,000,000; quick 20,000)", Number)
+  .option("--symbols <n>", "symbols of the all-stores run", Number, 500)
+  .option("--out <file>", "results file", "bench/results.json")
   .parse()
-  .opts<{ ticks: number; scrapes: number; seed: number }>();
+  .opts<{ quick: boolean; ticks?: number; symbols: number; out: string }>();
+
+const quick = options.quick;
+const SIZES = {
+  ceilingPoints: quick ? 20_000 : 1_000_000,
+  redisSets: quick ? 20_000 : 500_000,
+  embeddedTicks: quick ? 5_000 : 200_000,
+  allStoresTicks: options.ticks ?? (quick ? 20_000 : 1_000_000),
+  seedTicks: quick ? 500 : 5_000,
+};
+/** A source hands the engine this many ticks, then yields to the event loop (timers, I/O). */
+const BATCH = 500;
 
 const dir = mkdtempSync(join(tmpdir(), "velox-bench-"));
-const ticks = [...generateTicks({ seed: options.seed, rate: 2000, ticks: options.ticks })];
+const percentile = (values: number[], p: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? Number.NaN;
+};
+const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+const round = (n: number, digits = 0) => Number(n.toFixed(digits));
 
-/** Ceiling of the tick path alone: the DataManager storing the same ticks, with no indicators, strategies or events. */
-async function rawStoreCeiling(): Promise<number> {
-  const data = new DataManager({ journal: TradeJournal.open(join(dir, "raw.db")) });
+/** Pre-built lines through the client's WriteApi: what the InfluxDB path could do at best here. */
+async function influxCeiling(url: string): Promise<number> {
+  const lines: string[] = [];
+  const t0 = Date.now() - 3_600_000;
+  for (let i = 0; i < SIZES.ceilingPoints; i++) {
+    lines.push(
+      toLineProtocol({
+        measurement: "ticks",
+        tags: { symbol: `C${i % 500}`, source: "ceiling" },
+        fields: { close: 100 + (i % 97), volume: i % 1000 },
+        timestampNs: msToNs(t0 + i),
+      }),
+    );
+  }
+  const write = new InfluxDB({ url, token: "bench" }).getWriteApi("velox", "trading", "ns", {
+    batchSize: 5_000,
+    flushInterval: 0,
+    gzipThreshold: 1000,
+  });
   const started = performance.now();
-  for (const tick of ticks) data.storeTick(tick);
-  const seconds = (performance.now() - started) / 1000;
-  await data.close();
-  return ticks.length / seconds;
+  for (let i = 0; i < lines.length; i += 5_000) write.writeRecords(lines.slice(i, i + 5_000));
+  await write.close();
+  return lines.length / ((performance.now() - started) / 1000);
 }
 
-async function pipeline(): Promise<{ ticksPerSecond: number; engine: Engine; metrics: VeloxMetrics }> {
-  const config = loadConfig({ ...process.env, VELOX_DATA_DIR: join(dir, "data") });
-  const logging = await createLogger({ level: "warn", console: false });
+function redisCeiling(port: number): number {
+  const out = execFileSync(
+    "redis-benchmark",
+    ["-p", String(port), "-P", "16", "-t", "set", "-n", String(SIZES.redisSets), "-q", "--csv"],
+    { encoding: "utf8" },
+  );
+  // "SET","690000.00",... (the first number after the test name is requests per second)
+  const m = /"SET","([\d.]+)"/.exec(out);
+  if (!m) throw new Error(`unexpected redis-benchmark output: ${out}`);
+  return Number(m[1]);
+}
+
+interface PipelineRun {
+  ticksPerSecond: number;
+  engine: Engine;
+  metrics: VeloxMetrics;
+  commitLatencies: number[];
+  rssPeakMb: number;
+  seconds: number;
+}
+
+async function pipeline(ticks: readonly Tick[], env: Record<string, string>, onBatch?: (i: number) => void) {
+  const config = loadConfig({
+    VELOX_DATA_DIR: join(dir, `data-${Math.random().toString(36).slice(2)}`),
+    ...env,
+  });
+  const logging = await createLogger({ level: "warn", console: false, dir: join(dir, "logs") });
   const metrics = new VeloxMetrics({ drawdownLimit: config.drawdownLimit });
+  const commitLatencies: number[] = [];
   const engine = new Engine({
     config,
     strategies: loadStrategyConfig(),
@@ -51,53 +130,173 @@ async function pipeline(): Promise<{ ticksPerSecond: number; engine: Engine; met
     symbols: [...new Set(ticks.map((t) => t.symbol))],
     validator: new TickValidator(),
     observeTick: metrics.observeTick,
-    observeJournalWrite: metrics.observeJournalWrite,
+    observeJournalWrite: (operation: JournalOperation, seconds: number, failed: boolean) => {
+      if (operation === "commit_group") commitLatencies.push(seconds * 1000);
+      metrics.observeJournalWrite(operation, seconds, failed);
+    },
   });
   metrics.attach(engine);
+  let rssPeak = process.memoryUsage().rss;
+  const sampler = setInterval(() => {
+    rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+  }, 50);
   const started = performance.now();
-  for (const tick of ticks) await engine.process(tick);
+  for (let i = 0; i < ticks.length; i++) {
+    await engine.process(ticks[i] as Tick);
+    if (i % BATCH === BATCH - 1) {
+      onBatch?.(i);
+      await yieldToLoop();
+    }
+  }
   const seconds = (performance.now() - started) / 1000;
-  return { ticksPerSecond: ticks.length / seconds, engine, metrics };
+  clearInterval(sampler);
+  return {
+    ticksPerSecond: ticks.length / seconds,
+    engine,
+    metrics,
+    commitLatencies,
+    rssPeakMb: rssPeak / 2 ** 20,
+    seconds,
+    close: async () => {
+      await engine.close();
+      await logging.close();
+    },
+  } satisfies PipelineRun & { close(): Promise<void> };
 }
 
-async function scrapeTimes(
-  metrics: VeloxMetrics,
-): Promise<{ meanMs: number; p95Ms: number; series: number }> {
+/** The seed's design: every tick written to every store and awaited before the next. */
+async function seedDesign(ticks: readonly Tick[], redisUrl: string, influxUrl: string): Promise<number> {
+  const redis = new Redis(redisUrl);
+  const write = new InfluxDB({ url: influxUrl, token: "bench" }).getWriteApi("velox", "trading", "ms", {
+    flushInterval: 0,
+  });
+  const started = performance.now();
+  for (const tick of ticks) {
+    await redis.hset(keys.stockPrice(tick.symbol), { close: tick.close, timestamp: tick.timestamp });
+    write.writeRecord(
+      `ticks,symbol=${tick.symbol},source=seed close=${tick.close} ${Math.round(tick.timestamp)}`,
+    );
+    await write.flush();
+  }
+  const seconds = (performance.now() - started) / 1000;
+  await write.close();
+  redis.disconnect();
+  return ticks.length / seconds;
+}
+
+async function scrapeTimes(metrics: VeloxMetrics): Promise<{ meanMs: number; series: number }> {
   const times: number[] = [];
   let body = "";
-  for (let i = 0; i < options.scrapes; i++) {
+  for (let i = 0; i < (quick ? 5 : 100); i++) {
     const started = performance.now();
     body = (await metrics.scrape(false)).body;
     times.push(performance.now() - started);
   }
-  times.sort((a, b) => a - b);
-  const series = body.split("\n").filter((line) => line && !line.startsWith("#")).length;
   return {
     meanMs: times.reduce((a, b) => a + b, 0) / times.length,
-    p95Ms: times[Math.floor(times.length * 0.95)] ?? Number.NaN,
-    series,
+    series: body.split("\n").filter((line) => line && !line.startsWith("#")).length,
   };
 }
 
-const ceiling = await rawStoreCeiling();
-const heapBefore = process.memoryUsage().heapUsed;
-const run = await pipeline();
-const scrape = await scrapeTimes(run.metrics);
-const memory = process.memoryUsage();
-await run.engine.close();
-rmSync(dir, { recursive: true, force: true });
+const [redis, vm] = await Promise.all([RedisServer.start(), VictoriaMetrics.start()]);
+try {
+  process.stderr.write("bench: ceilings…\n");
+  const influxPointsCeiling = await influxCeiling(vm.url);
+  const redisSetCeiling = redisCeiling(redis.port);
 
-const report = {
-  ticks: ticks.length,
-  store_only_ticks_per_second: Math.round(ceiling),
-  pipeline_ticks_per_second: Math.round(run.ticksPerSecond),
-  pipeline_over_store_only: Number((run.ticksPerSecond / ceiling).toFixed(3)),
-  pipeline_over_2000_tps_target: Number((run.ticksPerSecond / 2000).toFixed(2)),
-  scrape_mean_ms: Number(scrape.meanMs.toFixed(2)),
-  scrape_p95_ms: Number(scrape.p95Ms.toFixed(2)),
-  scrape_series: scrape.series,
-  scrape_time_over_5s_interval: Number((scrape.meanMs / 5000).toExponential(2)),
-  heap_growth_mb: Number(((memory.heapUsed - heapBefore) / 2 ** 20).toFixed(1)),
-  rss_mb: Number((memory.rss / 2 ** 20).toFixed(1)),
-};
-console.log(JSON.stringify(report, null, 2));
+  process.stderr.write("bench: embedded pipeline…\n");
+  const embeddedTicks = [...generateTicks({ seed: 7, rate: 2000, ticks: SIZES.embeddedTicks })];
+  const embedded = await pipeline(embeddedTicks, {});
+  const scrape = await scrapeTimes(embedded.metrics);
+  await embedded.close();
+
+  process.stderr.write(`bench: all stores, ${SIZES.allStoresTicks} ticks over ${options.symbols} symbols…\n`);
+  const allTicks = [
+    ...generateTicks({ seed: 7, rate: 50_000, ticks: SIZES.allStoresTicks, symbols: options.symbols }),
+  ];
+  // Tick → visible in Redis: sample one tick per batch and poll its key until it shows.
+  const probe = new Redis(redis.url);
+  const visibility: Promise<number>[] = [];
+  const watch = (tick: Tick): Promise<number> => {
+    const sent = performance.now();
+    return (async () => {
+      for (;;) {
+        const ts = Number(await probe.hget(keys.stockPrice(tick.symbol), "timestamp"));
+        if (ts >= Math.round(tick.timestamp)) return performance.now() - sent;
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    })();
+  };
+  const all = await pipeline(
+    allTicks,
+    { VELOX_REDIS_URL: redis.url, VELOX_INFLUX_URL: vm.url, VELOX_INFLUX_TOKEN: "bench" },
+    (i) => visibility.push(watch(allTicks[i] as Tick)),
+  );
+  const rssPeakMb = all.rssPeakMb;
+  const flushStarted = performance.now();
+  const latencies = await Promise.all(visibility);
+  await all.close();
+  const influxStats = all.engine.stores.series?.stats();
+  const influxSeconds = all.seconds + (performance.now() - flushStarted) / 1000;
+  const influxPointsPerSecond = (influxStats?.pointsWritten ?? 0) / influxSeconds;
+  probe.disconnect();
+
+  process.stderr.write("bench: the seed's per-tick-await design…\n");
+  const seed = await seedDesign(allTicks.slice(0, SIZES.seedTicks), redis.url, vm.url);
+
+  const results = {
+    date: new Date().toISOString(),
+    machine: { cpus: cpus().length, model: cpus()[0]?.model ?? "unknown", node: process.version },
+    quick,
+    sizes: SIZES,
+    ceiling: {
+      influx_points_per_second: round(influxPointsCeiling),
+      redis_set_per_second: round(redisSetCeiling),
+    },
+    embedded: {
+      ticks_per_second: round(embedded.ticksPerSecond),
+      journal_commit_p99_ms: round(percentile(embedded.commitLatencies, 0.99), 2),
+      scrape_mean_ms: round(scrape.meanMs, 2),
+      scrape_series: scrape.series,
+    },
+    all_stores: {
+      symbols: options.symbols,
+      ticks_per_second: round(all.ticksPerSecond),
+      influx_points_per_second: round(influxPointsPerSecond),
+      ratio_to_influx_ceiling: round(influxPointsPerSecond / influxPointsCeiling, 3),
+      influx_points_failed: influxStats?.failedPoints ?? null,
+      tick_to_redis_p99_ms: round(percentile(latencies, 0.99), 1),
+      journal_commit_p99_ms: round(percentile(all.commitLatencies, 0.99), 2),
+      rss_peak_mb: round(rssPeakMb),
+    },
+    seed_design: { ticks_per_second: round(seed) },
+    speedup_over_seed_design: round(all.ticksPerSecond / seed, 1),
+  };
+
+  mkdirSync(join(options.out, ".."), { recursive: true });
+  writeFileSync(options.out, `${JSON.stringify(results, null, 2)}\n`);
+  const rows: [string, string | number][] = [
+    ["InfluxDB client ceiling (points/s)", results.ceiling.influx_points_per_second],
+    ["redis-benchmark -P 16 SET (ops/s)", results.ceiling.redis_set_per_second],
+    ["embedded pipeline (ticks/s)", results.embedded.ticks_per_second],
+    ["embedded journal commit p99 (ms)", results.embedded.journal_commit_p99_ms],
+    [`all stores, ${options.symbols} symbols (ticks/s)`, results.all_stores.ticks_per_second],
+    ["all stores InfluxDB (points/s)", results.all_stores.influx_points_per_second],
+    ["  ÷ InfluxDB ceiling", results.all_stores.ratio_to_influx_ceiling],
+    ["tick → Redis p99 (ms)", results.all_stores.tick_to_redis_p99_ms],
+    ["all stores journal commit p99 (ms)", results.all_stores.journal_commit_p99_ms],
+    ["peak RSS (MB)", results.all_stores.rss_peak_mb],
+    ["seed design (ticks/s)", results.seed_design.ticks_per_second],
+    ["speed-up over the seed design", results.speedup_over_seed_design],
+    ["/metrics scrape mean (ms)", results.embedded.scrape_mean_ms],
+  ];
+  const width = Math.max(...rows.map(([k]) => k.length));
+  console.log(
+    `VELOX bench${quick ? " (quick: sizes too small for meaningful timings)" : ""}, ${results.date}`,
+  );
+  for (const [k, v] of rows) console.log(`  ${k.padEnd(width)}  ${v}`);
+  console.log(`written to ${options.out}`);
+} finally {
+  await Promise.all([redis.stop(), vm.stop()]);
+  rmSync(dir, { recursive: true, force: true });
+}

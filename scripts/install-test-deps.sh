@@ -7,6 +7,7 @@ set -euo pipefail
 # executable -> Debian package
 declare -A PACKAGES=(
   [redis-server]=redis-server
+  [redis-benchmark]=redis-tools
   [sqlite3]=sqlite3
   [victoria-metrics]=victoria-metrics
   [kcat]=kcat

@@ -135,7 +135,7 @@ export class Engine {
     this.bus.publish(TOPICS.ticks, () => toTickMessage(outcome.tick));
     for (const signal of outcome.signals) {
       this.bus.publish(TOPICS.signals, toSignalMessage(signal));
-      await this.stores.data.recordSignal(signal);
+      this.stores.data.recordSignal(signal);
     }
     // Fills and stop moves are announced only once the journal has committed them.
     for (const event of outcome.events) this.stores.data.afterCommit(() => this.publishEvent(event));

@@ -456,8 +456,9 @@ export class DataManager {
   }
 
   /** Caches a strategy's signal as the latest of its kind for the symbol and counts it. */
-  async recordSignal(signal: Signal): Promise<void> {
-    await this.cacheWrite(async (cache) => {
+  /** Caches a signal and counts it, behind the caller: the tick path never waits for Redis. */
+  recordSignal(signal: Signal): void {
+    this.cacheBehind(async (cache) => {
       await cache.setSignal(signal.kind, signal.symbol, {
         reason: signal.reason,
         price: signal.price,

@@ -1,0 +1,55 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { skipWithout } from "../helpers/backend.js";
+import { VICTORIA_METRICS } from "../helpers/victoria-metrics.js";
+
+/**
+ * `npm run bench -- --quick` runs here so the bench never rots: it must start its servers, run
+ * every measurement and write every key the README's table is made from. Timings are not
+ * asserted (a test is no benchmark; `npm run bench` is).
+ */
+
+const KEYS = [
+  "ceiling.influx_points_per_second",
+  "ceiling.redis_set_per_second",
+  "embedded.ticks_per_second",
+  "all_stores.ticks_per_second",
+  "all_stores.influx_points_per_second",
+  "all_stores.ratio_to_influx_ceiling",
+  "all_stores.tick_to_redis_p99_ms",
+  "all_stores.rss_peak_mb",
+  "seed_design.ticks_per_second",
+  "speedup_over_seed_design",
+];
+
+const skip =
+  skipWithout("redis-server", "the quick bench") ||
+  skipWithout("redis-benchmark", "the quick bench") ||
+  skipWithout(VICTORIA_METRICS, "the quick bench");
+
+describe.skipIf(skip)("npm run bench -- --quick", () => {
+  it("runs every measurement and writes results.json with every key", () => {
+    const out = join(mkdtempSync(join(tmpdir(), "velox-bench-test-")), "results.json");
+    const run = spawnSync(
+      process.execPath,
+      ["--import", "tsx", "scripts/bench.ts", "--quick", "--out", out],
+      {
+        encoding: "utf8",
+        timeout: 120_000,
+      },
+    );
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toContain("speed-up over the seed design");
+    const results = JSON.parse(readFileSync(out, "utf8")) as Record<string, Record<string, number> | number>;
+    for (const key of KEYS) {
+      const value = key.split(".").reduce<unknown>((o, k) => (o as Record<string, unknown>)?.[k], results);
+      expect(typeof value === "number" && Number.isFinite(value) && value > 0, `${key} = ${value}`).toBe(
+        true,
+      );
+    }
+    expect((results.all_stores as Record<string, number>).influx_points_failed).toBe(0);
+  }, 150_000);
+});
