@@ -137,12 +137,25 @@ async function pipeline(ticks: readonly Tick[], env: Record<string, string>, onB
   });
   metrics.attach(engine);
   let rssPeak = process.memoryUsage().rss;
+  let done = 0;
+  let lastReport = performance.now();
   const sampler = setInterval(() => {
     rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+    // Progress every 5 s on long runs, with what could be piling up.
+    if (performance.now() - lastReport < 5_000) return;
+    lastReport = performance.now();
+    const influx = engine.stores.series?.stats();
+    const bus = engine.bus.stats();
+    process.stderr.write(
+      `  ${done}/${ticks.length} ticks, rss ${round(process.memoryUsage().rss / 2 ** 20)} MB, heap ${round(process.memoryUsage().heapUsed / 2 ** 20)} MB` +
+        (influx ? `, influx buffered ${influx.bufferedPoints} spooled ${influx.spoolPoints}` : "") +
+        `, events buffered ${bus.buffered}\n`,
+    );
   }, 50);
   const started = performance.now();
   for (let i = 0; i < ticks.length; i++) {
     await engine.process(ticks[i] as Tick);
+    done = i + 1;
     if (i % BATCH === BATCH - 1) {
       onBatch?.(i);
       await yieldToLoop();
@@ -214,7 +227,7 @@ try {
   const allTicks = [
     ...generateTicks({ seed: 7, rate: 50_000, ticks: SIZES.allStoresTicks, symbols: options.symbols }),
   ];
-  // Tick → visible in Redis: sample one tick per batch and poll its key until it shows.
+  // Tick → visible in Redis: sample a tick now and then and poll its key until it shows.
   const probe = new Redis(redis.url);
   const visibility: Promise<number>[] = [];
   const watch = (tick: Tick): Promise<number> => {
@@ -230,7 +243,10 @@ try {
   const all = await pipeline(
     allTicks,
     { VELOX_REDIS_URL: redis.url, VELOX_INFLUX_URL: vm.url, VELOX_INFLUX_TOKEN: "bench" },
-    (i) => visibility.push(watch(allTicks[i] as Tick)),
+    (i) => {
+      // One sample every 20 batches keeps the probe's own load negligible.
+      if ((i + 1) % (BATCH * 20) === 0) visibility.push(watch(allTicks[i] as Tick));
+    },
   );
   const rssPeakMb = all.rssPeakMb;
   const flushStarted = performance.now();

@@ -140,6 +140,8 @@ export class Engine {
     // Fills and stop moves are announced only once the journal has committed them.
     for (const event of outcome.events) this.stores.data.afterCommit(() => this.publishEvent(event));
     this.options.observeTick?.((performance.now() - started) / 1000);
+    // Back-pressure: a store that falls behind slows the source down rather than filling memory.
+    await this.stores.data.paced();
     return outcome;
   }
 

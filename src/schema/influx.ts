@@ -69,8 +69,14 @@ export interface SeriesPoint<M extends MeasurementName = MeasurementName> {
 
 /** Epoch milliseconds (fractions kept down to the microsecond) to the nanosecond string line protocol wants. */
 export function msToNs(epochMs: number): string {
-  const whole = Math.floor(epochMs);
-  const micros = Math.round((epochMs - whole) * 1000);
+  let whole = Math.floor(epochMs);
+  let micros = Math.round((epochMs - whole) * 1000);
+  if (micros === 1000) {
+    whole += 1;
+    micros = 0;
+  }
+  // Digits appended as text: no BigInt on the hot path (whole ms stay exact far beyond year 9999).
+  if (whole > 0) return `${whole}${String(micros).padStart(3, "0")}000`;
   return (BigInt(whole) * 1_000_000n + BigInt(micros) * 1000n).toString();
 }
 

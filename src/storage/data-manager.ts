@@ -33,6 +33,10 @@ export interface TimeSeriesWriter {
   /** Non-blocking; throws only on a point that breaks the schema. */
   write(point: AnySeriesPoint): void;
   close(): Promise<void>;
+  /** Points held in memory, not yet sent or spooled (absent: the writer holds none). */
+  readonly backlog?: number;
+  /** Resolves once what is held in memory is sent or spooled. */
+  flush?(): Promise<void>;
 }
 
 /** What the DataManager needs of the time-series queries (position history for trade details). */
@@ -57,6 +61,12 @@ export interface DataManagerOptions {
    */
   journalGroupMs?: number;
   journalGroupRows?: number;
+  /**
+   * Back-pressure: once the time-series writer holds more points than this in memory (default
+   * 50,000), {@link DataManager.paced} waits until they are sent or spooled, so a source faster
+   * than InfluxDB is slowed down instead of filling memory.
+   */
+  seriesBacklogLimit?: number;
 }
 
 export interface OpenPositionInput {
@@ -111,6 +121,8 @@ export interface DataManagerStats {
   cacheRewarms: number;
   cacheReadFallbacks: number;
   seriesPointsRejected: number;
+  /** Times a source waited for the time-series writer to catch up (back-pressure). */
+  seriesPaced: number;
 }
 
 export interface StoreHealth {
@@ -155,9 +167,11 @@ export class DataManager {
     cacheRewarms: 0,
     cacheReadFallbacks: 0,
     seriesPointsRejected: 0,
+    seriesPaced: 0,
   };
   private readonly groupMs: number;
   private readonly groupRows: number;
+  private readonly backlogLimit: number;
   /** The open journal group: its writes so far and what waits for its commit. */
   private group: { rows: number; timer: NodeJS.Timeout; after: (() => void)[] } | undefined;
   /** Cache writes started behind a commit and not yet answered. */
@@ -175,6 +189,7 @@ export class DataManager {
     this.log = options.logger;
     this.groupMs = options.journalGroupMs ?? 10;
     this.groupRows = options.journalGroupRows ?? 500;
+    this.backlogLimit = options.seriesBacklogLimit ?? 50_000;
     for (const trade of this.journal.openTrades()) {
       const last = this.journal.getSlUpdates(trade.trade_id).at(-1);
       this.open.set(trade.trade_id, {
@@ -356,6 +371,17 @@ export class DataManager {
   afterCommit(publish: () => void): void {
     if (this.group) this.group.after.push(publish);
     else publish();
+  }
+
+  /**
+   * Resolves at once unless the time-series writer is behind (more than `seriesBacklogLimit`
+   * points in memory); then once it has sent or spooled them. Sources await it between ticks.
+   */
+  paced(): Promise<void> {
+    const series = this.series;
+    if (!series?.flush || (series.backlog ?? 0) <= this.backlogLimit) return Promise.resolve();
+    this.counters.seriesPaced++;
+    return series.flush();
   }
 
   /** Commits the open journal group and waits until what it announced to Redis is answered. */

@@ -306,6 +306,11 @@ export class InfluxWriter {
     return done;
   }
 
+  /** Points in memory now (buffered or in flight): what a source paces itself by. Cheap. */
+  get backlog(): number {
+    return this.buffer.length + (this.inFlight?.length ?? 0);
+  }
+
   stats(): InfluxWriterStats {
     const now = Date.now();
     this.pruneRecent(now);

@@ -1,7 +1,7 @@
-import { Point } from "@influxdata/influxdb-client";
 import { ValidationError } from "../domain/errors.js";
 import { ID_PATTERN } from "../domain/identifiers.js";
 import {
+  type FieldType,
   INFLUX_SCHEMA,
   type MeasurementDef,
   type MeasurementName,
@@ -10,21 +10,55 @@ import {
 
 /**
  * Serialisation of a {@link SeriesPoint} to one line of InfluxDB line protocol, checked against
- * INFLUX_SCHEMA first. The client's `Point` does the escaping and number formatting; this module
- * decides what is allowed to reach it, because `Point` itself silently drops what it cannot write
- * (an empty tag value, a point without fields) or rounds it (a fractional integer field).
+ * INFLUX_SCHEMA first, by a serialiser compiled once per measurement: tag and field names sorted
+ * once (InfluxDB's preferred order, as the client's `Point` writes them), tag values checked once
+ * per distinct value, numbers formatted as `Point` formats them (`String(n)`, integers with `i`).
+ * No escaping is needed: measurement, tag and field names come from the schema and tag values
+ * match the shared identifier rule, which admits no character line protocol would have to escape.
  */
 
 /** A point of any one measurement (a plain `SeriesPoint` would demand the tags of all of them). */
 export type AnySeriesPoint = { [M in MeasurementName]: SeriesPoint<M> }[MeasurementName];
 
-const INT64_MIN = -(2n ** 63n);
-const INT64_MAX = 2n ** 63n - 1n;
 const TIMESTAMP_PATTERN = /^-?\d{1,19}$/;
+const INT64_MAX_DIGITS = "9223372036854775807";
+const INT64_MIN_DIGITS = "9223372036854775808";
+/** Distinct tag values remembered as checked, per measurement, before the memo starts over. */
+const CHECKED_TAG_VALUES_MAX = 100_000;
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
+
+/** Whether a decimal string (already matching TIMESTAMP_PATTERN) fits int64, without BigInt. */
+function withinInt64(timestamp: string): boolean {
+  const negative = timestamp.startsWith("-");
+  const digits = negative ? timestamp.slice(1) : timestamp;
+  if (digits.length < 19) return true;
+  return digits <= (negative ? INT64_MIN_DIGITS : INT64_MAX_DIGITS);
+}
+
+interface CompiledMeasurement {
+  def: MeasurementDef;
+  /** Tag names, sorted. */
+  tags: readonly string[];
+  /** Tag values known to be valid (checked once each). */
+  checkedValues: Set<string>;
+  /** Field names, sorted, with their types. */
+  fields: readonly (readonly [string, FieldType])[];
+}
+
+const COMPILED = new Map<string, CompiledMeasurement>(
+  (Object.entries(INFLUX_SCHEMA) as [MeasurementName, MeasurementDef][]).map(([name, def]) => [
+    name,
+    {
+      def,
+      tags: [...def.tags].sort(),
+      checkedValues: new Set<string>(),
+      fields: (Object.entries(def.fields) as [string, FieldType][]).sort(([a], [b]) => (a < b ? -1 : 1)),
+    },
+  ]),
+);
 
 /**
  * The line for `point`, e.g. `indicators,indicator_type=rsi,symbol=AAPL period=14i,value=61.5 1700000000123456000`.
@@ -42,40 +76,42 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 export function toLineProtocol(point: AnySeriesPoint): string {
   if (!isRecord(point)) throw new ValidationError("point", "must be an object");
   const measurement: unknown = point.measurement;
-  if (typeof measurement !== "string" || !Object.hasOwn(INFLUX_SCHEMA, measurement)) {
+  const compiled = typeof measurement === "string" ? COMPILED.get(measurement) : undefined;
+  if (compiled === undefined) {
     throw new ValidationError("measurement", `unknown measurement ${JSON.stringify(measurement)}`);
   }
-  const def: MeasurementDef = INFLUX_SCHEMA[measurement as MeasurementName];
-  const out = new Point(measurement);
+  const { def } = compiled;
 
   const tags: unknown = point.tags;
   if (!isRecord(tags)) throw new ValidationError("tags", "must be an object");
-  for (const name of Object.keys(tags)) {
+  let line = measurement as string;
+  let tagCount = 0;
+  for (const name of compiled.tags) {
+    const value = tags[name];
+    if (typeof value !== "string" || !compiled.checkedValues.has(value)) {
+      if (typeof value !== "string" || !ID_PATTERN.test(value)) {
+        throw new ValidationError(`tags.${name}`, "must match [A-Za-z0-9._-]{1,64}");
+      }
+      if (compiled.checkedValues.size >= CHECKED_TAG_VALUES_MAX) compiled.checkedValues.clear();
+      compiled.checkedValues.add(value);
+    }
+    line += `,${name}=${value}`;
+    tagCount++;
+  }
+  for (const name in tags) {
     if (!def.tags.includes(name)) {
       throw new ValidationError(`tags.${name}`, `not a tag of ${measurement} (tags: ${def.tags.join(", ")})`);
     }
   }
-  for (const name of def.tags) {
-    const value = tags[name];
-    if (typeof value !== "string" || !ID_PATTERN.test(value)) {
-      throw new ValidationError(`tags.${name}`, "must match [A-Za-z0-9._-]{1,64}");
-    }
-    out.tag(name, value);
-  }
+  if (tagCount !== compiled.tags.length) throw new ValidationError("tags", "a tag is missing");
 
   const fields: unknown = point.fields;
   if (!isRecord(fields)) throw new ValidationError("fields", "must be an object");
-  let fieldCount = 0;
-  for (const [name, value] of Object.entries(fields)) {
+  let fieldText = "";
+  for (const [name, type] of compiled.fields) {
+    const value = fields[name];
     // An explicitly undefined optional field is an absent field, not a value.
     if (value === undefined) continue;
-    const type = Object.hasOwn(def.fields, name) ? def.fields[name] : undefined;
-    if (type === undefined) {
-      throw new ValidationError(
-        `fields.${name}`,
-        `not a field of ${measurement} (fields: ${Object.keys(def.fields).join(", ")})`,
-      );
-    }
     if (typeof value !== "number" || !Number.isFinite(value)) {
       throw new ValidationError(`fields.${name}`, `must be a finite number, got ${String(value)}`);
     }
@@ -83,24 +119,25 @@ export function toLineProtocol(point: AnySeriesPoint): string {
       if (!Number.isSafeInteger(value)) {
         throw new ValidationError(`fields.${name}`, `is an integer field, got ${value}`);
       }
-      out.intField(name, value);
+      fieldText += `${fieldText === "" ? "" : ","}${name}=${value}i`;
     } else {
-      out.floatField(name, value);
+      fieldText += `${fieldText === "" ? "" : ","}${name}=${String(value)}`;
     }
-    fieldCount += 1;
   }
-  if (fieldCount === 0) throw new ValidationError("fields", "at least one field is required");
+  for (const name in fields) {
+    if (!Object.hasOwn(def.fields, name) && fields[name] !== undefined) {
+      throw new ValidationError(
+        `fields.${name}`,
+        `not a field of ${measurement} (fields: ${Object.keys(def.fields).join(", ")})`,
+      );
+    }
+  }
+  if (fieldText === "") throw new ValidationError("fields", "at least one field is required");
 
   const timestamp: unknown = point.timestampNs;
   if (typeof timestamp !== "string" || !TIMESTAMP_PATTERN.test(timestamp)) {
     throw new ValidationError("timestampNs", "must be epoch nanoseconds as a decimal string");
   }
-  const ns = BigInt(timestamp);
-  if (ns < INT64_MIN || ns > INT64_MAX) throw new ValidationError("timestampNs", "out of the int64 range");
-  out.timestamp(ns.toString());
-
-  const line = out.toLineProtocol();
-  // Unreachable after the checks above; guards against a client change that would drop a point.
-  if (line === undefined) throw new ValidationError("point", "could not be serialised");
-  return line;
+  if (!withinInt64(timestamp)) throw new ValidationError("timestampNs", "out of the int64 range");
+  return `${line} ${fieldText} ${timestamp.replace(/^(-?)0+(?=\d)/, "$1")}`;
 }

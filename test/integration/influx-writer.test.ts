@@ -3,9 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import type { ClientRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { HttpError, InfluxDB } from "@influxdata/influxdb-client";
-import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished, vi } from "vitest";
 import { StateError, ValidationError } from "../../src/domain/errors.js";
 import { INFLUX_SCHEMA, MEASUREMENTS, type MeasurementDef, msToNs } from "../../src/schema/influx.js";
@@ -20,6 +18,7 @@ import {
 } from "../../src/storage/influx-writer.js";
 import { type AnySeriesPoint, toLineProtocol } from "../../src/storage/line-protocol.js";
 import { skipWithout } from "../helpers/backend.js";
+import { memoryLogger } from "../helpers/memory-logger.js";
 import { startFixtureUntil } from "../helpers/process.js";
 import { freePort } from "../helpers/redis-server.js";
 import { type ExportedSeries, VICTORIA_METRICS, VictoriaMetrics } from "../helpers/victoria-metrics.js";
@@ -54,18 +53,6 @@ function newWriter(options: Partial<InfluxWriterOptions> & { url: string }): Inf
   const writer = new InfluxWriter({ org: "velox", bucket: "trading", spoolPath: spoolFile(), ...options });
   writers.push(writer);
   return writer;
-}
-
-/** A pino logger that keeps its JSON lines in memory. */
-function memoryLogger(): { logger: pino.Logger; entries: Record<string, unknown>[] } {
-  const entries: Record<string, unknown>[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split("\n")) if (line) entries.push(JSON.parse(line));
-      done();
-    },
-  });
-  return { logger: pino({ level: "debug" }, stream), entries };
 }
 
 async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 15_000) {

@@ -1,9 +1,7 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import Database from "better-sqlite3";
-import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DATASOURCES } from "../../src/schema/grafana.js";
 import { INFLUX_SCHEMA, MEASUREMENTS, msToNs } from "../../src/schema/influx.js";
@@ -11,6 +9,7 @@ import { InfluxWriter } from "../../src/storage/influx-writer.js";
 import { skipWithout } from "../helpers/backend.js";
 import { interpolate, targetsOn } from "../helpers/dashboards.js";
 import { INFLUXD, InfluxDB1, V2WriteAdapter } from "../helpers/influxdb1.js";
+import { memoryLogger } from "../helpers/memory-logger.js";
 import { runSummary, startVelox } from "../helpers/velox-process.js";
 
 /**
@@ -25,17 +24,6 @@ const DURATION_S = 8;
 const DB = "trading";
 
 const skip = skipWithout(INFLUXD, "the InfluxDB write path and InfluxQL panels");
-
-function memoryLogger(): { logger: pino.Logger; entries: Record<string, unknown>[] } {
-  const entries: Record<string, unknown>[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split("\n")) if (line) entries.push(JSON.parse(line));
-      done();
-    },
-  });
-  return { logger: pino({ level: "debug" }, stream), entries };
-}
 
 describe.skipIf(skip)("a real run into a real InfluxDB", () => {
   let influx: InfluxDB1;

@@ -1,0 +1,91 @@
+import { Point } from "@influxdata/influxdb-client";
+import { describe, expect, it } from "vitest";
+import { ValidationError } from "../../src/domain/errors.js";
+import { INFLUX_SCHEMA, MEASUREMENTS, type MeasurementDef, msToNs } from "../../src/schema/influx.js";
+import { type AnySeriesPoint, toLineProtocol } from "../../src/storage/line-protocol.js";
+
+/**
+ * The compiled serialiser writes exactly what the client's `Point` writes for the same point (the
+ * reference it replaced), and refuses what `Point` would silently drop or round.
+ */
+
+/** The client's own rendering of a point. */
+function reference(point: AnySeriesPoint): string | undefined {
+  const def: MeasurementDef = INFLUX_SCHEMA[point.measurement];
+  const p = new Point(point.measurement).timestamp(point.timestampNs);
+  for (const [k, v] of Object.entries(point.tags)) p.tag(k, v as string);
+  for (const [k, v] of Object.entries(point.fields) as [string, number][]) {
+    if (def.fields[k] === "integer") p.intField(k, v);
+    else p.floatField(k, v);
+  }
+  return p.toLineProtocol();
+}
+
+/** A deterministic pseudo-random point of measurement `m` (tags in reverse order on purpose). */
+function pointOf(m: (typeof MEASUREMENTS)[number], i: number): AnySeriesPoint {
+  const def: MeasurementDef = INFLUX_SCHEMA[m];
+  const tags = Object.fromEntries(
+    [...def.tags].reverse().map((t, j) => [t, `${t.slice(0, 3)}-${(i * 7 + j) % 13}.X_${i % 5}`]),
+  );
+  const fields: Record<string, number> = {};
+  for (const [j, [name, type]] of Object.entries(def.fields).entries()) {
+    if ((i + j) % 4 === 3) continue; // some fields absent
+    fields[name] =
+      type === "integer"
+        ? ((i * 31 + j) % 1000) - 500
+        : ((i * 1.37 + j) % 997) * (i % 2 ? 1 : -1e-7) + 1e21 * (i % 11 === 0 ? 1 : 0);
+  }
+  if (Object.keys(fields).length === 0) fields[Object.keys(def.fields)[0] as string] = 1;
+  return {
+    measurement: m,
+    tags,
+    fields,
+    timestampNs: msToNs(1_700_000_000_000 + i * 1.234),
+  } as AnySeriesPoint;
+}
+
+describe("compiled line protocol", () => {
+  it("writes byte for byte what the client's Point writes, for every measurement", () => {
+    let compared = 0;
+    for (const m of MEASUREMENTS) {
+      for (let i = 0; i < 500; i++) {
+        const point = pointOf(m, i);
+        expect(toLineProtocol(point)).toBe(reference(point));
+        compared++;
+      }
+    }
+    expect(compared).toBe(MEASUREMENTS.length * 500);
+  });
+
+  it("turns milliseconds (with microseconds) into nanoseconds as BigInt arithmetic would", () => {
+    for (const ms of [0, 1, 999.9995, 1_700_000_000_123.456, 1_700_000_000_000.9999, 253_402_300_799_999]) {
+      const whole = Math.floor(ms);
+      const micros = Math.round((ms - whole) * 1000);
+      expect(msToNs(ms), String(ms)).toBe((BigInt(whole) * 1_000_000n + BigInt(micros) * 1000n).toString());
+    }
+  });
+
+  it("refuses what Point would drop or round: an empty or unsafe tag, no field, a fractional integer, int64 overflow", () => {
+    const ok = pointOf("strategy_metrics", 1);
+    const bad: [string, AnySeriesPoint][] = [
+      ["tags.strategy_id", { ...ok, tags: { strategy_id: "" } } as AnySeriesPoint],
+      ["tags.strategy_id", { ...ok, tags: { strategy_id: "a b,c=d" } } as AnySeriesPoint],
+      ["tags.host", { ...ok, tags: { ...ok.tags, host: "x" } } as unknown as AnySeriesPoint],
+      ["fields", { ...ok, fields: {} } as AnySeriesPoint],
+      ["fields.positions_count", { ...ok, fields: { positions_count: 1.5 } } as AnySeriesPoint],
+      ["fields.pnl", { ...ok, fields: { pnl: Number.NaN } } as AnySeriesPoint],
+      ["fields.nope", { ...ok, fields: { pnl: 1, nope: 2 } } as unknown as AnySeriesPoint],
+      ["timestampNs", { ...ok, timestampNs: "9223372036854775808" }],
+      ["timestampNs", { ...ok, timestampNs: "1e18" }],
+    ];
+    for (const [field, point] of bad) {
+      expect(() => toLineProtocol(point), field).toThrow(ValidationError);
+      try {
+        toLineProtocol(point);
+      } catch (err) {
+        expect((err as ValidationError).field, JSON.stringify(point)).toBe(field);
+      }
+    }
+    expect(toLineProtocol({ ...ok, timestampNs: "9223372036854775807" })).toMatch(/ 9223372036854775807$/);
+  });
+});
