@@ -30,7 +30,7 @@ import { Engine } from "../src/app/engine.js";
 import { loadConfig } from "../src/config.js";
 import type { Tick } from "../src/domain/tick.js";
 import { createLogger } from "../src/log.js";
-import { generateTicks } from "../src/market/simulator.js";
+import { generateTicks, symbolNames } from "../src/market/simulator.js";
 import { TickValidator } from "../src/market/tick-validator.js";
 import { VeloxMetrics } from "../src/metrics/exporter.js";
 import { msToNs } from "../src/schema/influx.js";
@@ -114,7 +114,14 @@ interface PipelineRun {
   seconds: number;
 }
 
-async function pipeline(ticks: readonly Tick[], env: Record<string, string>, onBatch?: (i: number) => void) {
+/** Runs `count` ticks drawn from `ticks` (a generator: the ticks are never all in memory at once). */
+async function pipeline(
+  ticks: Iterable<Tick>,
+  count: number,
+  symbols: readonly string[],
+  env: Record<string, string>,
+  onBatch?: (tick: Tick) => void,
+) {
   const config = loadConfig({
     VELOX_DATA_DIR: join(dir, `data-${Math.random().toString(36).slice(2)}`),
     ...env,
@@ -127,7 +134,7 @@ async function pipeline(ticks: readonly Tick[], env: Record<string, string>, onB
     strategies: loadStrategyConfig(),
     logging,
     runId: "bench",
-    symbols: [...new Set(ticks.map((t) => t.symbol))],
+    symbols,
     validator: new TickValidator(),
     observeTick: metrics.observeTick,
     observeJournalWrite: (operation: JournalOperation, seconds: number, failed: boolean) => {
@@ -147,24 +154,24 @@ async function pipeline(ticks: readonly Tick[], env: Record<string, string>, onB
     const influx = engine.stores.series?.stats();
     const bus = engine.bus.stats();
     process.stderr.write(
-      `  ${done}/${ticks.length} ticks, rss ${round(process.memoryUsage().rss / 2 ** 20)} MB, heap ${round(process.memoryUsage().heapUsed / 2 ** 20)} MB` +
+      `  ${done}/${count} ticks, rss ${round(process.memoryUsage().rss / 2 ** 20)} MB, heap ${round(process.memoryUsage().heapUsed / 2 ** 20)} MB` +
         (influx ? `, influx buffered ${influx.bufferedPoints} spooled ${influx.spoolPoints}` : "") +
         `, events buffered ${bus.buffered}\n`,
     );
   }, 50);
   const started = performance.now();
-  for (let i = 0; i < ticks.length; i++) {
-    await engine.process(ticks[i] as Tick);
-    done = i + 1;
-    if (i % BATCH === BATCH - 1) {
-      onBatch?.(i);
+  for (const tick of ticks) {
+    await engine.process(tick);
+    done++;
+    if (done % BATCH === 0) {
+      onBatch?.(tick);
       await yieldToLoop();
     }
   }
   const seconds = (performance.now() - started) / 1000;
   clearInterval(sampler);
   return {
-    ticksPerSecond: ticks.length / seconds,
+    ticksPerSecond: done / seconds,
     engine,
     metrics,
     commitLatencies,
@@ -218,15 +225,17 @@ try {
   const redisSetCeiling = redisCeiling(redis.port);
 
   process.stderr.write("bench: embedded pipeline…\n");
-  const embeddedTicks = [...generateTicks({ seed: 7, rate: 2000, ticks: SIZES.embeddedTicks })];
-  const embedded = await pipeline(embeddedTicks, {});
+  const embedded = await pipeline(
+    generateTicks({ seed: 7, rate: 2000, ticks: SIZES.embeddedTicks }),
+    SIZES.embeddedTicks,
+    symbolNames(),
+    {},
+  );
   const scrape = await scrapeTimes(embedded.metrics);
   await embedded.close();
 
   process.stderr.write(`bench: all stores, ${SIZES.allStoresTicks} ticks over ${options.symbols} symbols…\n`);
-  const allTicks = [
-    ...generateTicks({ seed: 7, rate: 50_000, ticks: SIZES.allStoresTicks, symbols: options.symbols }),
-  ];
+  const allStores = { seed: 7, rate: 50_000, ticks: SIZES.allStoresTicks, symbols: options.symbols };
   // Tick → visible in Redis: sample a tick now and then and poll its key until it shows.
   const probe = new Redis(redis.url);
   const visibility: Promise<number>[] = [];
@@ -240,12 +249,15 @@ try {
       }
     })();
   };
+  let batches = 0;
   const all = await pipeline(
-    allTicks,
+    generateTicks(allStores),
+    SIZES.allStoresTicks,
+    symbolNames(options.symbols),
     { VELOX_REDIS_URL: redis.url, VELOX_INFLUX_URL: vm.url, VELOX_INFLUX_TOKEN: "bench" },
-    (i) => {
+    (tick) => {
       // One sample every 20 batches keeps the probe's own load negligible.
-      if ((i + 1) % (BATCH * 20) === 0) visibility.push(watch(allTicks[i] as Tick));
+      if (++batches % 20 === 0) visibility.push(watch(tick));
     },
   );
   const rssPeakMb = all.rssPeakMb;
@@ -258,7 +270,11 @@ try {
   probe.disconnect();
 
   process.stderr.write("bench: the seed's per-tick-await design…\n");
-  const seed = await seedDesign(allTicks.slice(0, SIZES.seedTicks), redis.url, vm.url);
+  const seed = await seedDesign(
+    [...generateTicks({ ...allStores, ticks: SIZES.seedTicks })],
+    redis.url,
+    vm.url,
+  );
 
   const results = {
     date: new Date().toISOString(),
