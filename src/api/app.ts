@@ -5,6 +5,7 @@ import { z } from "zod";
 import { errorMessage, NotFoundError, StoreUnavailableError, ValidationError } from "../domain/errors.js";
 import { assertId, assertSymbol, parseOrThrow } from "../domain/identifiers.js";
 import type { StoredSlUpdate } from "../domain/trade.js";
+import { API_REJECT_REASONS, type ApiRejectCounts, type ApiRejectReason } from "../schema/metrics.js";
 import type { DataManager } from "../storage/data-manager.js";
 import type { RedisCache } from "../storage/redis-cache.js";
 import { mountGrafanaRoutes } from "./grafana.js";
@@ -43,20 +44,6 @@ export interface ApiDeps {
    */
   observeRequest?: ((route: string, method: string, status: number, seconds: number) => void) | undefined;
 }
-
-/** Why a request was answered with an error; a fixed set, so it can be a metric label. */
-export const API_REJECT_REASONS = [
-  "invalid_input",
-  "not_found",
-  "unknown_route",
-  "method_not_allowed",
-  "body_too_large",
-  "malformed_body",
-  "store_unavailable",
-  "internal_error",
-] as const;
-export type ApiRejectReason = (typeof API_REJECT_REASONS)[number];
-export type ApiRejectCounts = Record<ApiRejectReason, number>;
 
 export type ApiApp = Express & {
   /** Requests answered with an error since start, by reason (every reason present, zeros included). */

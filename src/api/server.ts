@@ -1,6 +1,7 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { type ApiDeps, type ApiRejectCounts, createApiApp } from "./app.js";
+import type { ApiRejectCounts } from "../schema/metrics.js";
+import { type ApiDeps, createApiApp } from "./app.js";
 import {
   attachPositionFeed,
   type PositionChangeSource,

@@ -6,11 +6,15 @@ import {
   Registry,
   type RegistryContentType,
 } from "prom-client";
-import type { ApiRejectCounts } from "../api/app.js";
 import type { Engine, EngineSnapshot } from "../app/engine.js";
 import { ALL_TOPICS } from "../schema/events.js";
-import { LABELS as L, METRICS as M } from "../schema/metrics.js";
-import { JOURNAL_OPERATIONS, type JournalOperation } from "../storage/trade-journal.js";
+import {
+  type ApiRejectCounts,
+  JOURNAL_OPERATIONS,
+  type JournalOperation,
+  LABELS as L,
+  METRICS as M,
+} from "../schema/metrics.js";
 
 /**
  * The Prometheus exporter's registry. Histograms are observed as things happen (through the hooks

@@ -88,5 +88,30 @@ export const LABELS = {
   status: "status",
 } as const;
 
+/** The trade journal's write operations (the `operation` label), a closed list. */
+export const JOURNAL_OPERATIONS = [
+  "insert_trade",
+  "insert_trades",
+  "close_trade",
+  "insert_signal_conditions",
+  "insert_sl_update",
+  "commit_group",
+] as const;
+export type JournalOperation = (typeof JOURNAL_OPERATIONS)[number];
+
+/** Why the API answered a request with an error (the `reason` label), a closed list. */
+export const API_REJECT_REASONS = [
+  "invalid_input",
+  "not_found",
+  "unknown_route",
+  "method_not_allowed",
+  "body_too_large",
+  "malformed_body",
+  "store_unavailable",
+  "internal_error",
+] as const;
+export type ApiRejectReason = (typeof API_REJECT_REASONS)[number];
+export type ApiRejectCounts = Record<ApiRejectReason, number>;
+
 /** The scrape job name Prometheus uses for VELOX (rules and dashboards select on it). */
 export const SCRAPE_JOB = "velox";

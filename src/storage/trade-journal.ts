@@ -22,6 +22,7 @@ import {
   type TradeExit,
   tradeExitSchema,
 } from "../domain/trade.js";
+import type { JournalOperation } from "../schema/metrics.js";
 import { TABLES } from "../schema/sqlite.js";
 import { migrate } from "./sqlite-migrate.js";
 import { computeStrategyStats, type StrategyStats } from "./trade-stats.js";
@@ -34,17 +35,6 @@ export interface TradeJournalOptions {
    */
   observeWrite?: (operation: JournalOperation, seconds: number, failed: boolean) => void;
 }
-
-/** The journal's write operations, a closed list (a metric label). */
-export const JOURNAL_OPERATIONS = [
-  "insert_trade",
-  "insert_trades",
-  "close_trade",
-  "insert_signal_conditions",
-  "insert_sl_update",
-  "commit_group",
-] as const;
-export type JournalOperation = (typeof JOURNAL_OPERATIONS)[number];
 
 const DAY_SECONDS = 86_400;
 /** Upper bound for list queries, so a typo cannot pull the whole table into memory. */
