@@ -139,6 +139,8 @@ export class Engine {
     }
     // Fills and stop moves are announced only once the journal has committed them.
     for (const event of outcome.events) this.stores.data.afterCommit(() => this.publishEvent(event));
+    // The peak moves with equity itself, not with how often someone reads the drawdown.
+    this.equityPeak = Math.max(this.equityPeak, this.pipeline.tracker.equity());
     this.options.observeTick?.((performance.now() - started) / 1000);
     // Back-pressure: a store that falls behind slows the source down rather than filling memory.
     await this.stores.data.paced();
@@ -162,7 +164,6 @@ export class Engine {
     const validator = this.options.validator;
     const unrealizedPnl = positions.reduce((sum, p) => sum + p.unrealized_pnl, 0);
     const equity = pipeline.realizedPnl + unrealizedPnl;
-    this.equityPeak = Math.max(this.equityPeak, equity);
     const strategies: Record<string, StrategyFigures> = {};
     for (const [id, f] of this.figures) {
       const own = positions.filter((p) => p.strategy_id === id);

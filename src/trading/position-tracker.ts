@@ -110,6 +110,8 @@ export class PositionTracker {
   /** Keys with a journal write in flight, so a second signal cannot open the same position twice. */
   private readonly busy = new Set<string>();
   private realized = 0;
+  /** Σ unrealized P&L of the held positions, kept as they are marked (no scan per tick). */
+  private unrealized = 0;
   private readonly realizedByStrategy = new Map<string, number>();
 
   constructor(options: PositionTrackerOptions) {
@@ -134,6 +136,11 @@ export class PositionTracker {
 
   positions(): OpenPosition[] {
     return [...this.held.values()].map((h) => ({ ...h.position }));
+  }
+
+  /** Realized plus unrealized P&L now: the equity curve the drawdown is measured on. */
+  equity(): number {
+    return this.realized + this.unrealized;
   }
 
   /** Realized P&L (net of all fees) of the trades this tracker closed, in total and per strategy. */
@@ -473,6 +480,7 @@ export class PositionTracker {
 
   private hold(key: string, held: Held): void {
     this.held.set(key, held);
+    this.unrealized += held.position.unrealized_pnl;
     const symbol = held.position.symbol;
     let keys = this.keysBySymbol.get(symbol);
     if (!keys) {
@@ -483,6 +491,8 @@ export class PositionTracker {
   }
 
   private release(key: string, symbol: string): void {
+    const held = this.held.get(key);
+    if (held) this.unrealized -= held.position.unrealized_pnl;
     this.held.delete(key);
     const keys = this.keysBySymbol.get(symbol);
     keys?.delete(key);
@@ -494,7 +504,9 @@ export class PositionTracker {
     position.last_timestamp = timestamp;
     position.max_price = Math.max(position.max_price, price);
     position.min_price = Math.min(position.min_price, price);
-    position.unrealized_pnl = pnlOf(position.side, position.entry_price, price, position.quantity);
+    const pnl = pnlOf(position.side, position.entry_price, price, position.quantity);
+    this.unrealized += pnl - position.unrealized_pnl;
+    position.unrealized_pnl = pnl;
   }
 }
 
