@@ -3,6 +3,7 @@ import { errorMessage, StoreUnavailableError } from "../domain/errors.js";
 import { assertId, parseOrThrow } from "../domain/identifiers.js";
 import type { Signal } from "../domain/signal.js";
 import { type Tick, type TickInput, tickSchema } from "../domain/tick.js";
+import { utcDay } from "../domain/time.js";
 import {
   type NewTrade,
   pnlPercent,
@@ -16,12 +17,14 @@ import {
 import { type MeasurementName, msToNs, type SeriesPoint } from "../schema/influx.js";
 import type { AnySeriesPoint } from "./line-protocol.js";
 import type {
+  CacheWindow,
   FlatRecord,
   IndicatorWrite,
   LatestTick,
   Position,
   PositionWrite,
   RedisCache,
+  StopState,
 } from "./redis-cache.js";
 import type { RecentTradesQuery, TradeJournal } from "./trade-journal.js";
 import type { StrategyStats } from "./trade-stats.js";
@@ -160,6 +163,14 @@ export class DataManager {
   private readonly pendingTicks = new Map<string, LatestTick>();
   private readonly pendingIndicators = new Map<string, IndicatorWrite>();
   private readonly pendingMarks = new Set<string>();
+  private readonly pendingSignals = new Map<string, NonNullable<CacheWindow["signals"]>[number]>();
+  private readonly pendingSignalCounts = new Map<
+    string,
+    { strategyId: string; action: string; count: number }
+  >();
+  private readonly pendingDailySignals = new Map<string, { date: Date; metric: string; amount: number }>();
+  private readonly pendingStops = new Map<string, StopState>();
+  private readonly pendingStopDeletes = new Set<string>();
   private readonly flushTimer: NodeJS.Timeout;
   private readonly counters: DataManagerStats = {
     cacheWritesSkipped: 0,
@@ -319,9 +330,11 @@ export class DataManager {
         },
         (closed.exit_time ?? exit.exit_time) * 1000,
       );
+      // The stop state goes with the next window, after any stop set still waiting in it.
+      this.pendingStops.delete(closed.trade_id);
+      this.pendingStopDeletes.add(closed.trade_id);
       this.cacheBehind(async (cache) => {
         await cache.deletePosition(closed.strategy_id, closed.symbol);
-        await cache.deleteStopState(closed.trade_id);
         await cache.recordTradeResult(closed.strategy_id, pnl);
         await cache.incrementDaily("pnl", pnl);
         await cache.incrementDaily("trades_closed", 1);
@@ -352,14 +365,13 @@ export class DataManager {
         { current_sl: update.stop, highest_price: update.highest_price },
         update.ts * 1000,
       );
-      this.cacheBehind((cache) =>
-        cache.setStopState(update.trade_id, {
-          current_sl: update.stop,
-          highest_price: update.highest_price,
-          sl_type: update.sl_type,
-          updated_at: Math.round(update.ts * 1000),
-        }),
-      );
+      // The latest stop per trade goes out with the next cache window.
+      this.pendingStops.set(update.trade_id, {
+        current_sl: update.stop,
+        highest_price: update.highest_price,
+        sl_type: update.sl_type,
+        updated_at: Math.round(update.ts * 1000),
+      });
     });
   }
 
@@ -484,17 +496,32 @@ export class DataManager {
   /** Caches a strategy's signal as the latest of its kind for the symbol and counts it. */
   /** Caches a signal and counts it, behind the caller: the tick path never waits for Redis. */
   recordSignal(signal: Signal): void {
-    this.cacheBehind(async (cache) => {
-      await cache.setSignal(signal.kind, signal.symbol, {
+    // Coalesced into the next cache window: the latest signal per type and symbol, counts summed.
+    this.pendingSignals.set(`${signal.kind}|${signal.symbol}`, {
+      type: signal.kind,
+      symbol: signal.symbol,
+      signal: {
         reason: signal.reason,
         price: signal.price,
         timestamp: Math.round(signal.timestamp),
         indicators: signal.indicators,
         confidence: signal.confidence,
-      });
-      await cache.incrementSignalCount(signal.strategy_id, signal.action);
-      await cache.incrementDaily("signals", 1, new Date(signal.timestamp));
+      },
     });
+    const countKey = `${signal.strategy_id}|${signal.action}`;
+    const count = this.pendingSignalCounts.get(countKey);
+    if (count) count.count++;
+    else
+      this.pendingSignalCounts.set(countKey, {
+        strategyId: signal.strategy_id,
+        action: signal.action,
+        count: 1,
+      });
+    const date = new Date(signal.timestamp);
+    const day = utcDay(signal.timestamp);
+    const daily = this.pendingDailySignals.get(day);
+    if (daily) daily.amount++;
+    else this.pendingDailySignals.set(day, { date, metric: "signals", amount: 1 });
   }
 
   /** Publishes the engine's state, watchlist and performance summary to the cache (seed 004 keys). */
@@ -689,12 +716,31 @@ export class DataManager {
     }
   }
 
-  /** Sends the coalesced window (latest ticks, indicators, position marks) as one pipeline. */
+  /**
+   * Sends the coalesced window — latest ticks, indicators, signals and stop states, summed
+   * counters, position marks — as one pipeline: Redis work grows with symbols and windows, not
+   * with ticks or signals.
+   */
   private flushCache(): Promise<void> {
     this.flushing = this.flushing.then(async () => {
-      if (this.pendingTicks.size + this.pendingIndicators.size + this.pendingMarks.size === 0) return;
-      const ticks = [...this.pendingTicks.values()];
-      const indicators = [...this.pendingIndicators.values()];
+      const waiting =
+        this.pendingTicks.size +
+        this.pendingIndicators.size +
+        this.pendingMarks.size +
+        this.pendingSignals.size +
+        this.pendingSignalCounts.size +
+        this.pendingStops.size +
+        this.pendingStopDeletes.size;
+      if (waiting === 0) return;
+      const window: CacheWindow = {
+        ticks: [...this.pendingTicks.values()],
+        indicators: [...this.pendingIndicators.values()],
+        signals: [...this.pendingSignals.values()],
+        signalCounts: [...this.pendingSignalCounts.values()],
+        daily: [...this.pendingDailySignals.values()],
+        stopStates: [...this.pendingStops].map(([tradeId, state]) => ({ tradeId, state })),
+        stopDeletes: [...this.pendingStopDeletes],
+      };
       const marks: PositionWrite[] = [];
       for (const id of this.pendingMarks) {
         const state = this.open.get(id);
@@ -708,8 +754,13 @@ export class DataManager {
       this.pendingTicks.clear();
       this.pendingIndicators.clear();
       this.pendingMarks.clear();
+      this.pendingSignals.clear();
+      this.pendingSignalCounts.clear();
+      this.pendingDailySignals.clear();
+      this.pendingStops.clear();
+      this.pendingStopDeletes.clear();
       await this.cacheWrite(async (cache) => {
-        await cache.writeLatest({ ticks, indicators });
+        await cache.writeLatest(window);
         if (marks.length > 0) await cache.setPositions(marks);
       });
     });

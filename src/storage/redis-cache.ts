@@ -110,6 +110,21 @@ const signalSchema = z.strictObject({
 });
 export type Signal = z.infer<typeof signalSchema>;
 
+/**
+ * One write-behind window, sent as one pipeline: the latest tick and indicators per symbol, the
+ * latest signal per type and symbol, signal counts and daily figures summed over the window, stop
+ * states (latest per trade) and the stop states of trades that closed.
+ */
+export interface CacheWindow {
+  ticks?: readonly LatestTick[];
+  indicators?: readonly IndicatorWrite[];
+  signals?: readonly { type: string; symbol: string; signal: Signal }[];
+  signalCounts?: readonly { strategyId: string; action: string; count: number }[];
+  daily?: readonly { date: Date; metric: string; amount: number }[];
+  stopStates?: readonly { tradeId: string; state: StopState }[];
+  stopDeletes?: readonly string[];
+}
+
 const stopStateSchema = z.strictObject({
   current_sl: positivePrice,
   highest_price: positivePrice,
@@ -290,16 +305,45 @@ export class RedisCache {
    * Latest ticks and indicator snapshots for many symbols in one pipeline: the write-behind flush,
    * so Redis cost grows with the number of symbols, not the tick rate. Each key's write is atomic.
    */
-  async writeLatest(batch: {
-    ticks?: readonly LatestTick[];
-    indicators?: readonly IndicatorWrite[];
-  }): Promise<void> {
+  async writeLatest(batch: CacheWindow): Promise<void> {
     const ticks = (batch.ticks ?? []).map((t, i) => parseOrThrow(tickSchema, t, `ticks.${i}`));
     const indicators = (batch.indicators ?? []).map((w, i) => validateIndicatorWrite(w, `indicators.${i}`));
-    if (ticks.length === 0 && indicators.length === 0) return;
+    const signals = (batch.signals ?? []).map((w, i) => ({
+      key: keys.signal(parseOrThrow(signalType, w.type, `signals.${i}.type`), assertSymbol(w.symbol)),
+      value: JSON.stringify(parseOrThrow(signalSchema, w.signal, `signals.${i}.signal`)),
+    }));
+    const counts = (batch.signalCounts ?? []).map((c, i) => ({
+      key: keys.strategyStats(assertId(c.strategyId, `signalCounts.${i}.strategyId`)),
+      field: `signals:${parseOrThrow(fieldName, c.action, `signalCounts.${i}.action`)}`,
+      by: parseOrThrow(z.number().int().positive(), c.count, `signalCounts.${i}.count`),
+    }));
+    const daily = (batch.daily ?? []).map((d, i) => ({
+      key: keys.dailyStats(dayOf(d.date)),
+      field: parseOrThrow(fieldName, d.metric, `daily.${i}.metric`),
+      by: parseOrThrow(z.number(), d.amount, `daily.${i}.amount`),
+    }));
+    const stops = (batch.stopStates ?? []).map((w, i) => ({
+      key: keys.stopState(assertId(w.tradeId, `stopStates.${i}.tradeId`)),
+      fields: parseOrThrow(stopStateSchema, w.state, `stopStates.${i}.state`),
+    }));
+    const stopDeletes = (batch.stopDeletes ?? []).map((id, i) =>
+      keys.stopState(assertId(id, `stopDeletes.${i}`)),
+    );
+    if (
+      ticks.length + indicators.length + signals.length + counts.length + daily.length + stops.length ===
+      0
+    ) {
+      if (stopDeletes.length === 0) return;
+    }
     await this.exec((tx) => {
       for (const t of ticks) putLatestTick(tx, t);
       for (const w of indicators) putIndicators(tx, w);
+      for (const w of signals) tx.set(w.key, w.value, "EX", TTL.signal);
+      for (const c of counts) tx.hincrby(c.key, c.field, c.by);
+      for (const d of daily) tx.hincrbyfloat(d.key, d.field, d.by).expire(d.key, TTL.dailyStats);
+      for (const w of stops) tx.hset(w.key, w.fields).expire(w.key, TTL.stopState);
+      // After the sets: a stop set and deleted within one window ends deleted.
+      if (stopDeletes.length > 0) tx.del(...stopDeletes);
     });
   }
 
