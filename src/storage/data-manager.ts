@@ -5,16 +5,20 @@ import type { Signal } from "../domain/signal.js";
 import { type Tick, type TickInput, tickSchema } from "../domain/tick.js";
 import { utcDay } from "../domain/time.js";
 import {
-  type NewTrade,
   pnlPercent,
-  type SignalConditions,
   type StoredSignalConditions,
   type StoredSlUpdate,
   type Trade,
-  type TradeExit,
   type TradeSide,
 } from "../domain/trade.js";
 import { type MeasurementName, msToNs, type SeriesPoint } from "../schema/influx.js";
+import type {
+  ClosePositionInput,
+  Conditions,
+  OpenPositionInput,
+  PipelineStore,
+  StopUpdateInput,
+} from "../trading/stores.js";
 import type { AnySeriesPoint } from "./line-protocol.js";
 import type {
   CacheWindow,
@@ -28,8 +32,6 @@ import type {
 } from "./redis-cache.js";
 import type { RecentTradesQuery, TradeJournal } from "./trade-journal.js";
 import type { StrategyStats } from "./trade-stats.js";
-
-type Conditions = SignalConditions["conditions"];
 
 /** What the DataManager needs of the time-series writer (InfluxWriter implements it). */
 export interface TimeSeriesWriter {
@@ -70,26 +72,6 @@ export interface DataManagerOptions {
    * than InfluxDB is slowed down instead of filling memory.
    */
   seriesBacklogLimit?: number;
-}
-
-export interface OpenPositionInput {
-  trade: NewTrade;
-  /** Why the entry happened (indicator values, thresholds); journaled with the trade. */
-  entryConditions?: Conditions | undefined;
-}
-
-export interface ClosePositionInput {
-  exit: TradeExit;
-  exitConditions?: Conditions | undefined;
-}
-
-export interface StopUpdateInput {
-  trade_id: string;
-  /** Unix seconds, the journal's unit. */
-  ts: number;
-  stop: number;
-  highest_price: number;
-  sl_type: string;
 }
 
 export interface TradeDetails {
@@ -153,7 +135,7 @@ const EXIT_ACTION: Record<TradeSide, "BUY" | "SELL"> = { long: "SELL", short: "B
  * last value per key per window — and flushed as one pipeline, so Redis cost does not grow with
  * the tick rate.
  */
-export class DataManager {
+export class DataManager implements PipelineStore {
   private readonly journal: TradeJournal;
   private readonly cache: RedisCache | undefined;
   private readonly series: TimeSeriesWriter | undefined;

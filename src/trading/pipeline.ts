@@ -3,8 +3,6 @@ import { parseOrThrow } from "../domain/identifiers.js";
 import type { Signal } from "../domain/signal.js";
 import { type Tick, type TickInput, tickSchema } from "../domain/tick.js";
 import type { Trade, TradeAction } from "../domain/trade.js";
-import type { DataManager } from "../storage/data-manager.js";
-import type { TradeJournal } from "../storage/trade-journal.js";
 import {
   DEFAULT_INDICATOR_CONFIG,
   IndicatorBook,
@@ -15,7 +13,6 @@ import {
 import { PaperBroker } from "./paper-broker.js";
 import {
   type OpenPosition,
-  type PositionStore,
   PositionTracker,
   STOP_LOSS_REASON,
   type TrackerEvent,
@@ -37,8 +34,9 @@ import {
  * counters. It neither reads ticks nor serves anything: the caller drives it.
  */
 
-/** What the pipeline needs of the DataManager. */
-export type PipelineStore = PositionStore & Pick<DataManager, "storeValidTick" | "storeIndicators">;
+import type { OpenTradeSource, PipelineStore } from "./stores.js";
+
+export type { OpenTradeSource, PipelineStore } from "./stores.js";
 
 export interface PipelineOptions {
   store: PipelineStore;
@@ -73,7 +71,6 @@ export interface PipelineCounters {
 }
 
 /** Where the open trades of earlier runs are read from (the journal). */
-export type OpenTradeSource = Pick<TradeJournal, "openTrades" | "getSlUpdates">;
 
 /** What `resumeOpenTrades` did with each open trade of the journal. */
 export interface ResumeReport {

@@ -2,7 +2,6 @@ import { NotFoundError, StateError, ValidationError } from "../domain/errors.js"
 import type { Fill, Signal } from "../domain/signal.js";
 import type { Tick } from "../domain/tick.js";
 import type { StoredSlUpdate, Trade, TradeSide } from "../domain/trade.js";
-import type { DataManager } from "../storage/data-manager.js";
 import { type IndicatorValues, indicatorName } from "./indicators.js";
 import type { PaperBroker } from "./paper-broker.js";
 import { closingAction, type StrategyPosition } from "./strategies/strategy.js";
@@ -30,11 +29,9 @@ export interface StrategyTradeSettings {
   trailingStop: TrailingStopConfig;
 }
 
-/** What the tracker needs of the DataManager. */
-export type PositionStore = Pick<
-  DataManager,
-  "openPosition" | "updatePositionSnapshot" | "closePosition" | "updateTrailingStop"
->;
+import type { PositionStore } from "./stores.js";
+
+export type { PositionStore } from "./stores.js";
 
 export interface PositionTrackerOptions {
   store: PositionStore;

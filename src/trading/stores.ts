@@ -1,0 +1,55 @@
+import type { Tick } from "../domain/tick.js";
+import type { NewTrade, SignalConditions, StoredSlUpdate, Trade, TradeExit } from "../domain/trade.js";
+
+/**
+ * What the trading layer needs of the stores, declared here so trading imports no storage types:
+ * the DataManager implements these, the journal provides the open trades to resume.
+ */
+
+export type Conditions = SignalConditions["conditions"];
+
+export interface OpenPositionInput {
+  trade: NewTrade;
+  /** Why the entry happened (indicator values, thresholds); journaled with the trade. */
+  entryConditions?: Conditions | undefined;
+}
+
+export interface ClosePositionInput {
+  exit: TradeExit;
+  exitConditions?: Conditions | undefined;
+}
+
+export interface StopUpdateInput {
+  trade_id: string;
+  /** Unix seconds, the journal's unit. */
+  ts: number;
+  stop: number;
+  highest_price: number;
+  sl_type: string;
+}
+
+/** What the position tracker writes to. */
+export interface PositionStore {
+  openPosition(input: OpenPositionInput): Promise<Trade>;
+  updatePositionSnapshot(tradeId: string, price: number, timestampMs: number): void;
+  closePosition(tradeId: string, input: ClosePositionInput): Promise<Trade>;
+  updateTrailingStop(input: StopUpdateInput): Promise<void>;
+}
+
+/** What the pipeline writes to: the tracker's store plus ticks and indicators. */
+export interface PipelineStore extends PositionStore {
+  /** A tick its source validated: not parsed again. */
+  storeValidTick(tick: Tick): void;
+  storeIndicators(
+    symbol: string,
+    values: Record<string, number>,
+    timestampMs: number,
+    periods?: Record<string, number>,
+  ): void;
+}
+
+/** Where the open trades of earlier runs are read from, to resume them. */
+export interface OpenTradeSource {
+  openTrades(): Trade[];
+  getSlUpdates(tradeId: string): StoredSlUpdate[];
+}
