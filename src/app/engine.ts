@@ -7,10 +7,11 @@ import type { EventBus } from "../events/event-bus.js";
 import { createEventBus } from "../events/factory.js";
 import type { VeloxLogger } from "../log.js";
 import type { TickValidator } from "../market/tick-validator.js";
+import type { EngineSnapshot, MetricsSource, StrategyFigures } from "../metrics/source.js";
 import { TOPICS, toEventMessage, toSignalMessage, toTickMessage, toTradeMessage } from "../schema/events.js";
 import type { PositionChange } from "../storage/redis-cache.js";
 import type { TradeJournalOptions } from "../storage/trade-journal.js";
-import type { PipelineCounters, ResumeReport, TickOutcome, TradingPipeline } from "../trading/pipeline.js";
+import type { ResumeReport, TickOutcome, TradingPipeline } from "../trading/pipeline.js";
 import { pipelineFromConfig } from "../trading/pipeline.js";
 import type { TrackerEvent } from "../trading/position-tracker.js";
 import type { StrategyConfig } from "../trading/strategy-config.js";
@@ -37,40 +38,7 @@ export interface EngineOptions {
 export const MAX_SYMBOL_LABELS = 100;
 export const OTHER_SYMBOL = "other";
 
-export type TradeResult = "win" | "loss" | "flat";
-
-/** Per-strategy trading figures for the exporter. */
-export interface StrategyFigures {
-  fills: Partial<Record<"BUY" | "SELL", number>>;
-  closed: Record<TradeResult, number>;
-  openPositions: number;
-  realizedPnl: number;
-  unrealizedPnl: number;
-}
-
-/** What the status line, the summary, the API and the exporter read. */
-export interface EngineSnapshot {
-  ticks: number;
-  rejected: number;
-  rejectedByReason: Record<string, number>;
-  openPositions: number;
-  realizedPnl: number;
-  unrealizedPnl: number;
-  pipeline: PipelineCounters;
-  /** Epoch ms of the last tick processed (event time). */
-  lastTickTime: number | undefined;
-  /** Ticks processed per symbol (bounded: see MAX_SYMBOL_LABELS). */
-  ticksBySymbol: Record<string, number>;
-  /** Ticks per second over the last 10 s of wall time. */
-  tickRate: number;
-  /** A tick source is running. */
-  feedRunning: boolean;
-  /** Peak of realized + unrealized P&L minus its current value (≥ 0), sampled at each snapshot. */
-  drawdown: number;
-  /** Realized P&L of trades closed on the last tick's (UTC) day. */
-  dailyPnl: number;
-  strategies: Record<string, StrategyFigures>;
-}
+export type { EngineSnapshot, StrategyFigures, TradeResult } from "../metrics/source.js";
 
 /**
  * The engine: stores, event bus and trading pipeline wired together. A tick source drives it
@@ -78,7 +46,7 @@ export interface EngineSnapshot {
  * trades an earlier run left in the journal (see TradingPipeline.resumeOpenTrades), so a restart
  * keeps managing the book.
  */
-export class Engine {
+export class Engine implements MetricsSource {
   readonly stores: Stores;
   readonly bus: EventBus;
   readonly pipeline: TradingPipeline;

@@ -6,7 +6,6 @@ import {
   Registry,
   type RegistryContentType,
 } from "prom-client";
-import type { Engine, EngineSnapshot } from "../app/engine.js";
 import { ALL_TOPICS } from "../schema/events.js";
 import {
   type ApiRejectCounts,
@@ -15,6 +14,7 @@ import {
   LABELS as L,
   METRICS as M,
 } from "../schema/metrics.js";
+import type { EngineSnapshot, MetricsSource } from "./source.js";
 
 /**
  * The Prometheus exporter's registry. Histograms are observed as things happen (through the hooks
@@ -65,7 +65,7 @@ function restoreCounterNames(registry: Registry<RegistryContentType>): void {
 
 export class VeloxMetrics {
   readonly registry = new Registry<RegistryContentType>();
-  private engine: Engine | undefined;
+  private engine: MetricsSource | undefined;
   private apiRejected: (() => ApiRejectCounts) | undefined;
   private state: ScrapeState | undefined;
   private scraping: Promise<unknown> = Promise.resolve();
@@ -110,7 +110,7 @@ export class VeloxMetrics {
   }
 
   /** Starts reading the engine (and the API's rejection counts) at scrape time. */
-  attach(engine: Engine, apiRejected?: () => ApiRejectCounts): void {
+  attach(engine: MetricsSource, apiRejected?: () => ApiRejectCounts): void {
     this.engine = engine;
     this.apiRejected = apiRejected;
     // A store that is not configured has no series at all (a 0 would read as "down" and alert).
