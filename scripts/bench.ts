@@ -58,7 +58,7 @@ const SIZES = {
   seedTicks: quick ? 500 : 5_000,
 };
 /** A source hands the engine this many ticks, then yields to the event loop (timers, I/O). */
-const BATCH = 500;
+const BATCH = 100;
 
 const dir = mkdtempSync(join(tmpdir(), "velox-bench-"));
 const percentile = (values: number[], p: number) => {

@@ -50,6 +50,12 @@ const envSchema = z.object({
   VELOX_REDIS_URL: url(["redis:", "rediss:"]),
   /** A file holding the Redis password (e.g. the compose stack's secret), put into VELOX_REDIS_URL. */
   VELOX_REDIS_PASSWORD_FILE: optionalText,
+  VELOX_REDIS_FLUSH_MS: z.coerce
+    .number({ error: "expected milliseconds" })
+    .int("expected a whole number")
+    .min(5, "expected 5 to 1000 ms")
+    .max(1000, "expected 5 to 1000 ms")
+    .default(20),
   VELOX_INFLUX_URL: url(["http:", "https:"]),
   VELOX_INFLUX_TOKEN: optionalText,
   /** A file holding the token (e.g. written by the compose stack's InfluxDB init script). */
@@ -94,6 +100,8 @@ export interface Config {
   sqlitePath: string;
   /** Unset means no Redis: reads fall back to the journal and in-process state. */
   redisUrl: string | undefined;
+  /** The write-behind window of the Redis cache: how stale the cache may be, and how often it is written. */
+  redisFlushMs: number;
   /** Unset `url` means no InfluxDB. */
   influx: {
     url: string | undefined;
@@ -157,6 +165,7 @@ export function loadConfig(
     dataDir: v.VELOX_DATA_DIR,
     sqlitePath: v.VELOX_SQLITE_PATH ?? join(v.VELOX_DATA_DIR, "velox.db"),
     redisUrl,
+    redisFlushMs: v.VELOX_REDIS_FLUSH_MS,
     influx: {
       url: v.VELOX_INFLUX_URL,
       token: influxToken,

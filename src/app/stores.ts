@@ -56,6 +56,13 @@ export function openStores(
       positionHistory: (tradeId, start, stop) => client.query("positionHistory", { tradeId, start, stop }),
     };
   }
-  const data = new DataManager({ journal, cache, series, history, logger: logging.for("database") });
+  const data = new DataManager({
+    journal,
+    cache,
+    series,
+    history,
+    cacheFlushMs: config.redisFlushMs,
+    logger: logging.for("database"),
+  });
   return { journal, cache, series, data };
 }

@@ -26,6 +26,7 @@ describe("config", () => {
       dataDir: "./data",
       sqlitePath: "data/velox.db",
       redisUrl: undefined,
+      redisFlushMs: 20,
       influx: { url: undefined, org: "velox", bucket: "trading" },
       kafkaBrokers: [],
       apiPort: 5000,
@@ -233,6 +234,13 @@ describe("config", () => {
       expect(run.output()).not.toContain(password);
       expect(run.output()).not.toContain("other-password");
     });
+  });
+
+  it("takes the Redis write-behind window from VELOX_REDIS_FLUSH_MS, 5 to 1000 ms", () => {
+    expect(loadConfig({ VELOX_REDIS_FLUSH_MS: "250" }).redisFlushMs).toBe(250);
+    for (const bad of ["4", "1001", "fast", "2.5"]) {
+      expect(() => loadConfig({ VELOX_REDIS_FLUSH_MS: bad }), bad).toThrow(/VELOX_REDIS_FLUSH_MS/);
+    }
   });
 
   it("redacts passwords in URLs", () => {
