@@ -131,7 +131,8 @@ export class Engine implements MetricsSource {
     const positions = this.pipeline.tracker.positions();
     const validator = this.options.validator;
     const unrealizedPnl = positions.reduce((sum, p) => sum + p.unrealized_pnl, 0);
-    const equity = pipeline.realizedPnl + unrealizedPnl;
+    // The same equity the peak is kept on (see run).
+    const equity = this.pipeline.tracker.equity();
     const strategies: Record<string, StrategyFigures> = {};
     for (const [id, f] of this.figures) {
       const own = positions.filter((p) => p.strategy_id === id);

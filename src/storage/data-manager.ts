@@ -211,16 +211,17 @@ export class DataManager implements PipelineStore {
    */
   async openPosition({ trade, entryConditions }: OpenPositionInput): Promise<Trade> {
     const stored = this.journaled(() => {
-      const row = this.journal.insertTrade(trade);
-      if (entryConditions) {
+      if (!entryConditions) return this.journal.insertTrade(trade);
+      return this.journal.atomically(() => {
+        const row = this.journal.insertTrade(trade);
         this.journal.insertSignalConditions({
           trade_id: row.trade_id,
           signal_type: "entry",
           conditions: entryConditions,
           timestamp: row.entry_time,
         });
-      }
-      return row;
+        return row;
+      });
     });
     const state: OpenState = {
       trade: stored,
@@ -278,16 +279,17 @@ export class DataManager implements PipelineStore {
   /** Journals the exit (computing P&L) with its conditions; once committed, clears the cache and records the closing fill. */
   async closePosition(tradeId: string, { exit, exitConditions }: ClosePositionInput): Promise<Trade> {
     const closed = this.journaled(() => {
-      const row = this.journal.closeTrade(tradeId, exit);
-      if (exitConditions) {
+      if (!exitConditions) return this.journal.closeTrade(tradeId, exit);
+      return this.journal.atomically(() => {
+        const row = this.journal.closeTrade(tradeId, exit);
         this.journal.insertSignalConditions({
           trade_id: row.trade_id,
           signal_type: "exit",
           conditions: exitConditions,
           timestamp: row.exit_time ?? exit.exit_time,
         });
-      }
-      return row;
+        return row;
+      });
     });
     this.open.delete(closed.trade_id);
     this.pendingMarks.delete(closed.trade_id);
@@ -657,7 +659,10 @@ export class DataManager implements PipelineStore {
     }
   }
 
-  /** Runs `write` inside the open journal group (opening one, with its commit timer, if needed). */
+  /**
+   * Runs `write` inside the open journal group (opening one, with its commit timer, if needed).
+   * A write of several rows wraps them in `journal.atomically`, so a failure half-way leaves none.
+   */
   private journaled<T>(write: () => T): T {
     if (!this.group) {
       this.journal.beginGroup();

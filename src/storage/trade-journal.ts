@@ -466,6 +466,14 @@ export class TradeJournal {
     if (!this.db.inTransaction) this.db.exec("BEGIN IMMEDIATE");
   }
 
+  /**
+   * Runs `writes` as one unit: all of them or none (a savepoint inside an open group, a
+   * transaction otherwise). A trade and its conditions go through here together.
+   */
+  atomically<T>(writes: () => T): T {
+    return this.db.transaction(writes)();
+  }
+
   /** Commits the open group: from here on its writes survive a crash. No group open: nothing. */
   commitGroup(): void {
     if (!this.db.open || !this.db.inTransaction) return;

@@ -72,6 +72,22 @@ describe("DataManager on the journal alone (no Redis, no InfluxDB)", () => {
     await dm.close();
   });
 
+  it("writes a trade and its conditions together or not at all", async () => {
+    const path = journalPath();
+    const dm = new DataManager({ journal: TradeJournal.open(path) });
+    // The trade is valid, its conditions are not (NaN does not survive JSON): nothing may stay.
+    await expect(
+      dm.openPosition({ trade: trade("T9"), entryConditions: { rsi: Number.NaN } }),
+    ).rejects.toBeInstanceOf(ValidationError);
+    await dm.close();
+    const journal = TradeJournal.open(path);
+    try {
+      expect(journal.getTrade("T9")).toBeUndefined();
+    } finally {
+      journal.close();
+    }
+  });
+
   it("fails the operation when the journal refuses it, and tells why", async () => {
     const dm = new DataManager({ journal: TradeJournal.open(journalPath()) });
     await dm.openPosition({ trade: trade("T1") });
