@@ -19,7 +19,7 @@ import type {
   PipelineStore,
   StopUpdateInput,
 } from "../trading/stores.js";
-import type { AnySeriesPoint } from "./line-protocol.js";
+import { type AnySeriesPoint, type SchemaLine, SERIALIZERS } from "./line-protocol.js";
 import type {
   CacheWindow,
   FlatRecord,
@@ -29,6 +29,7 @@ import type {
   PositionWrite,
   RedisCache,
   StopState,
+  TradeResultsWrite,
 } from "./redis-cache.js";
 import type { RecentTradesQuery, TradeJournal } from "./trade-journal.js";
 import type { StrategyStats } from "./trade-stats.js";
@@ -37,6 +38,8 @@ import type { StrategyStats } from "./trade-stats.js";
 export interface TimeSeriesWriter {
   /** Non-blocking; throws only on a point that breaks the schema. */
   write(point: AnySeriesPoint): void;
+  /** A line from the measurement's SeriesSerializer (the hot path); absent: `write` is used. */
+  writeLine?(line: SchemaLine): void;
   close(): Promise<void>;
   /** Points held in memory, not yet sent or spooled (absent: the writer holds none). */
   readonly backlog?: number;
@@ -150,7 +153,10 @@ export class DataManager implements PipelineStore {
     string,
     { strategyId: string; action: string; count: number }
   >();
-  private readonly pendingDailySignals = new Map<string, { date: Date; metric: string; amount: number }>();
+  /** Daily aggregates of the window, by `day|metric`, summed. */
+  private readonly pendingDaily = new Map<string, { date: Date; metric: string; amount: number }>();
+  /** Closed-trade counters of the window, per strategy, summed. */
+  private readonly pendingTradeResults = new Map<string, TradeResultsWrite>();
   private readonly pendingStops = new Map<string, StopState>();
   private readonly pendingStopDeletes = new Set<string>();
   private readonly flushTimer: NodeJS.Timeout;
@@ -210,19 +216,7 @@ export class DataManager implements PipelineStore {
    * window, and nothing leaves the process before it.
    */
   async openPosition({ trade, entryConditions }: OpenPositionInput): Promise<Trade> {
-    const stored = this.journaled(() => {
-      if (!entryConditions) return this.journal.insertTrade(trade);
-      return this.journal.atomically(() => {
-        const row = this.journal.insertTrade(trade);
-        this.journal.insertSignalConditions({
-          trade_id: row.trade_id,
-          signal_type: "entry",
-          conditions: entryConditions,
-          timestamp: row.entry_time,
-        });
-        return row;
-      });
-    });
+    const stored = this.journaled(() => this.journal.insertTrade(trade, entryConditions));
     const state: OpenState = {
       trade: stored,
       lastPrice: null,
@@ -278,19 +272,7 @@ export class DataManager implements PipelineStore {
 
   /** Journals the exit (computing P&L) with its conditions; once committed, clears the cache and records the closing fill. */
   async closePosition(tradeId: string, { exit, exitConditions }: ClosePositionInput): Promise<Trade> {
-    const closed = this.journaled(() => {
-      if (!exitConditions) return this.journal.closeTrade(tradeId, exit);
-      return this.journal.atomically(() => {
-        const row = this.journal.closeTrade(tradeId, exit);
-        this.journal.insertSignalConditions({
-          trade_id: row.trade_id,
-          signal_type: "exit",
-          conditions: exitConditions,
-          timestamp: row.exit_time ?? exit.exit_time,
-        });
-        return row;
-      });
-    });
+    const closed = this.journaled(() => this.journal.closeTrade(tradeId, exit, exitConditions));
     this.open.delete(closed.trade_id);
     this.pendingMarks.delete(closed.trade_id);
     this.log?.debug(
@@ -317,12 +299,28 @@ export class DataManager implements PipelineStore {
       // The stop state goes with the next window, after any stop set still waiting in it.
       this.pendingStops.delete(closed.trade_id);
       this.pendingStopDeletes.add(closed.trade_id);
-      this.cacheBehind(async (cache) => {
-        await cache.deletePosition(closed.strategy_id, closed.symbol);
-        await cache.recordTradeResult(closed.strategy_id, pnl);
-        await cache.incrementDaily("pnl", pnl);
-        await cache.incrementDaily("trades_closed", 1);
-      });
+      this.cacheBehind((cache) => cache.deletePosition(closed.strategy_id, closed.symbol));
+      // Counters go with the next window, summed (Redis work grows with windows, not fills).
+      const results = this.pendingTradeResults.get(closed.strategy_id);
+      const win = pnl > 0 ? 1 : 0;
+      const loss = pnl < 0 ? 1 : 0;
+      if (results) {
+        results.trades++;
+        results.wins += win;
+        results.losses += loss;
+        results.pnl += pnl;
+      } else {
+        this.pendingTradeResults.set(closed.strategy_id, {
+          strategyId: closed.strategy_id,
+          trades: 1,
+          wins: win,
+          losses: loss,
+          pnl,
+        });
+      }
+      const today = new Date();
+      this.addDaily(today, "pnl", pnl);
+      this.addDaily(today, "trades_closed", 1);
     });
     return closed;
   }
@@ -332,7 +330,7 @@ export class DataManager implements PipelineStore {
    * and records it.
    */
   async updateTrailingStop(input: StopUpdateInput): Promise<void> {
-    const update = this.journaled(() => this.journal.insertSlUpdate(input));
+    const update = this.journaled(() => this.journal.trailStop(input));
     const state = this.open.get(update.trade_id);
     if (state) state.stop = update.stop;
     const trade = state?.trade ?? this.journal.getTrade(update.trade_id);
@@ -452,7 +450,8 @@ export class DataManager implements PipelineStore {
       bid: tick.bid ?? tick.close,
       ask: tick.ask ?? tick.close,
     };
-    this.writeSeries("ticks", { symbol: tick.symbol, source: tick.source }, bar, tick.timestamp);
+    if (this.series)
+      this.writeSeriesNs("ticks", { symbol: tick.symbol, source: tick.source }, bar, msToNs(tick.timestamp));
     this.pendingTicks.set(tick.symbol, {
       symbol: tick.symbol,
       last: tick.close,
@@ -468,11 +467,14 @@ export class DataManager implements PipelineStore {
     timestampMs: number,
     periods: Record<string, number> = {},
   ): void {
-    for (const [name, value] of Object.entries(values)) {
-      const fields: Record<string, number> = { value };
-      const period = periods[name];
-      if (period !== undefined) fields.period = period;
-      this.writeSeries("indicators", { symbol, indicator_type: name }, fields, timestampMs);
+    if (this.series) {
+      const ns = msToNs(timestampMs);
+      for (const name in values) {
+        const value = values[name] as number;
+        const period = periods[name];
+        const fields = period === undefined ? { value } : { value, period };
+        this.writeSeriesNs("indicators", { symbol, indicator_type: name }, fields, ns);
+      }
     }
     this.pendingIndicators.set(symbol, { symbol, values, timestamp: Math.round(timestampMs) });
   }
@@ -501,11 +503,15 @@ export class DataManager implements PipelineStore {
         action: signal.action,
         count: 1,
       });
-    const date = new Date(signal.timestamp);
-    const day = utcDay(signal.timestamp);
-    const daily = this.pendingDailySignals.get(day);
-    if (daily) daily.amount++;
-    else this.pendingDailySignals.set(day, { date, metric: "signals", amount: 1 });
+    this.addDaily(new Date(signal.timestamp), "signals", 1);
+  }
+
+  /** Adds to a daily aggregate of the next cache window. */
+  private addDaily(date: Date, metric: string, amount: number): void {
+    const key = `${utcDay(date.getTime())}|${metric}`;
+    const daily = this.pendingDaily.get(key);
+    if (daily) daily.amount += amount;
+    else this.pendingDaily.set(key, { date, metric, amount });
   }
 
   /** Publishes the engine's state, watchlist and performance summary to the cache (seed 004 keys). */
@@ -649,9 +655,21 @@ export class DataManager implements PipelineStore {
     fields: SeriesPoint<M>["fields"],
     timestampMs: number,
   ): void {
-    if (!this.series) return;
+    if (this.series) this.writeSeriesNs(measurement, tags, fields, msToNs(timestampMs));
+  }
+
+  /** As writeSeries, with the timestamp already in ns (a tick's points share one conversion). */
+  private writeSeriesNs<M extends MeasurementName>(
+    measurement: M,
+    tags: SeriesPoint<M>["tags"],
+    fields: SeriesPoint<M>["fields"],
+    timestampNs: string,
+  ): void {
+    const series = this.series;
+    if (!series) return;
     try {
-      this.series.write({ measurement, tags, fields, timestampNs: msToNs(timestampMs) } as AnySeriesPoint);
+      if (series.writeLine) series.writeLine(SERIALIZERS[measurement].line(tags, fields, timestampNs));
+      else series.write({ measurement, tags, fields, timestampNs } as AnySeriesPoint);
     } catch (err) {
       // The writer counts its own rejections; this keeps a bad point from failing a fill.
       this.counters.seriesPointsRejected++;
@@ -661,7 +679,7 @@ export class DataManager implements PipelineStore {
 
   /**
    * Runs `write` inside the open journal group (opening one, with its commit timer, if needed).
-   * A write of several rows wraps them in `journal.atomically`, so a failure half-way leaves none.
+   * A write of several rows (a trade and its conditions) leaves none of them if it fails half-way.
    */
   private journaled<T>(write: () => T): T {
     if (!this.group) {
@@ -716,6 +734,8 @@ export class DataManager implements PipelineStore {
         this.pendingMarks.size +
         this.pendingSignals.size +
         this.pendingSignalCounts.size +
+        this.pendingTradeResults.size +
+        this.pendingDaily.size +
         this.pendingStops.size +
         this.pendingStopDeletes.size;
       if (waiting === 0) return;
@@ -724,7 +744,8 @@ export class DataManager implements PipelineStore {
         indicators: [...this.pendingIndicators.values()],
         signals: [...this.pendingSignals.values()],
         signalCounts: [...this.pendingSignalCounts.values()],
-        daily: [...this.pendingDailySignals.values()],
+        daily: [...this.pendingDaily.values()],
+        tradeResults: [...this.pendingTradeResults.values()],
         stopStates: [...this.pendingStops].map(([tradeId, state]) => ({ tradeId, state })),
         stopDeletes: [...this.pendingStopDeletes],
       };
@@ -743,7 +764,8 @@ export class DataManager implements PipelineStore {
       this.pendingMarks.clear();
       this.pendingSignals.clear();
       this.pendingSignalCounts.clear();
-      this.pendingDailySignals.clear();
+      this.pendingDaily.clear();
+      this.pendingTradeResults.clear();
       this.pendingStops.clear();
       this.pendingStopDeletes.clear();
       await this.cacheWrite(async (cache) => {

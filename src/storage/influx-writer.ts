@@ -1,10 +1,10 @@
-import { HttpError, InfluxDB, type WriteOptions } from "@influxdata/influxdb-client";
+import { HttpError, InfluxDB } from "@influxdata/influxdb-client";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { StateError, ValidationError } from "../domain/errors.js";
 import { parseOrThrow } from "../domain/identifiers.js";
 import { InfluxSpool, type SpoolBatch } from "./influx-spool.js";
-import { type AnySeriesPoint, toLineProtocol } from "./line-protocol.js";
+import { type AnySeriesPoint, type SchemaLine, toLineProtocol } from "./line-protocol.js";
 
 /**
  * Writes series points to InfluxDB 2 without ever making the caller wait, and without losing
@@ -12,8 +12,9 @@ import { type AnySeriesPoint, toLineProtocol } from "./line-protocol.js";
  *
  * Path of a point: `write()` serialises it at once (a bad point throws there, in the caller's
  * hands) and appends the line to an in-memory buffer. A batch is cut when the buffer reaches
- * `batchSize` or `flushIntervalMs` after its oldest point arrived, and sent by a single loop, one
- * request at a time, so batches reach InfluxDB in the order they were cut.
+ * `batchSize` or `flushIntervalMs` after its oldest point arrived, and sent by a single loop with
+ * up to `maxInFlight` requests at once (InfluxDB parses them in parallel; each point carries its
+ * own timestamp, so the order in which batches arrive does not change what is stored).
  *
  * When a send fails for a reason that may pass (no connection, timeout, 5xx, 429) or that only an
  * operator can fix (401, 403, 404 bucket/org not found, redirects), the batch goes to the on-disk
@@ -27,14 +28,13 @@ import { type AnySeriesPoint, toLineProtocol } from "./line-protocol.js";
  * Delivery is at least once: a request whose answer is lost (timeout) is sent again, and InfluxDB
  * stores an identical point once (same series, field and timestamp overwrite each other).
  *
- * Memory holds at most the points that arrive while one request is in flight (bounded by
+ * Memory holds at most the points that arrive while requests are in flight (bounded by
  * `timeoutMs`); everything else waits in the spool, which is bounded by `maxSpoolPoints` and drops
  * its oldest batches, counted, when full.
  *
- * Sending uses the client's WriteApi, one per batch, with the client's own batching, timer and
- * retries switched off (`flushInterval: 0`, `maxRetries: 0`, and a `writeFailed` hook that hands
- * every failure back to this class instead of the client's console logger). The client gzips
- * bodies larger than `gzipThreshold` bytes (`Content-Encoding: gzip`).
+ * Sending uses the client's transport (its auth, gzip and HttpError), not its WriteApi: this class
+ * cuts its own batches and owns every retry. Bodies larger than `GZIP_THRESHOLD_BYTES` are gzipped
+ * (`Content-Encoding: gzip`).
  */
 
 /** Bodies above this many bytes are gzipped by the client (every real batch is). */
@@ -57,6 +57,7 @@ const optionsSchema = z.object({
   batchSize: z.number().int().positive().default(5000),
   flushIntervalMs: z.number().int().positive().default(1000),
   timeoutMs: z.number().int().positive().default(10_000),
+  maxInFlight: z.number().int().positive().default(4),
   minBackoffMs: z.number().int().positive().default(250),
   maxBackoffMs: z.number().int().positive().default(10_000),
   closeTimeoutMs: z.number().int().nonnegative().default(5000),
@@ -78,6 +79,11 @@ export interface InfluxWriterOptions {
   flushIntervalMs?: number;
   /** Per request; default 10,000 ms. */
   timeoutMs?: number;
+  /**
+   * Requests sent at once while the spool is empty; default 4. InfluxDB parses them in parallel;
+   * every point carries its own timestamp, so arrival order does not change what is stored.
+   */
+  maxInFlight?: number;
   /** First retry delay after a failure, doubled per failure up to `maxBackoffMs`; default 250 ms. */
   minBackoffMs?: number;
   /** Default 10,000 ms. */
@@ -181,14 +187,19 @@ export class InfluxWriter {
   private readonly opts: z.output<typeof optionsSchema>;
   private readonly log: Logger | undefined;
   private readonly client: InfluxDB;
-  private readonly writeOptions: Partial<WriteOptions>;
+  /** The write endpoint with org, bucket and precision. */
+  private readonly writePath: string;
   private readonly spool: InfluxSpool;
   private readonly createdAt = Date.now();
 
   /** Serialised lines not yet cut into a batch, oldest first. */
   private buffer: string[] = [];
-  /** A batch being sent straight from memory (only while the spool is empty). */
-  private inFlight: string[] | undefined;
+  /** Batches being sent straight from memory (only while the spool is empty), at most `maxInFlight`. */
+  private readonly inFlight = new Set<Promise<void>>();
+  /** Points in those batches. */
+  private inFlightPoints = 0;
+  /** The batches in flight in the order they were cut, with their outcome once answered. */
+  private readonly answers: { batch: string[]; outcome?: SendOutcome }[] = [];
   private flushTimer: NodeJS.Timeout | undefined;
   /** Cut the buffer even if it is smaller than a batch (timer, flush(), close()). */
   private flushWanted = false;
@@ -231,17 +242,8 @@ export class InfluxWriter {
       ...(this.opts.token ? { token: this.opts.token } : {}),
       timeout: this.opts.timeoutMs,
     });
-    this.writeOptions = {
-      // No client-side batching or timer: this class cuts the batches; one WriteApi sends one.
-      flushInterval: 0,
-      maxBatchBytes: Number.POSITIVE_INFINITY,
-      // No client-side retries either: a failure must come back here to be spooled.
-      maxRetries: 0,
-      gzipThreshold: GZIP_THRESHOLD_BYTES,
-      defaultTags: undefined,
-      // Returning a promise makes it the result of the flush, and skips the client's console log.
-      writeFailed: (error: Error) => Promise.reject(error),
-    };
+    const query = new URLSearchParams({ org: this.opts.org, bucket: this.opts.bucket, precision: "ns" });
+    this.writePath = `/api/v2/write?${query}`;
     this.spool = new InfluxSpool(this.opts.spoolPath, { maxPoints: this.opts.maxSpoolPoints });
     const spooled = this.spool.points();
     if (this.spool.droppedPoints > 0) {
@@ -275,6 +277,13 @@ export class InfluxWriter {
     this.enqueue([line]);
   }
 
+  /** Queues a line a {@link SeriesSerializer} built (already checked). Never waits for the network. */
+  writeLine(line: SchemaLine): void {
+    this.assertOpen();
+    this.buffer.push(line);
+    this.afterEnqueue();
+  }
+
   /**
    * Queues several points, all or none: if one is invalid, none is queued, all are counted as
    * rejected, and the ValidationError names the element (`points.<i>.<field>`).
@@ -299,7 +308,7 @@ export class InfluxWriter {
    * it does not wait for the spool to drain.
    */
   flush(): Promise<void> {
-    if (this.buffer.length === 0 && this.inFlight === undefined) return Promise.resolve();
+    if (this.buffer.length === 0 && this.inFlight.size === 0) return Promise.resolve();
     this.flushWanted = true;
     const done = new Promise<void>((resolve) => this.flushWaiters.push(resolve));
     this.kick();
@@ -308,7 +317,7 @@ export class InfluxWriter {
 
   /** Points in memory now (buffered or in flight): what a source paces itself by. Cheap. */
   get backlog(): number {
-    return this.buffer.length + (this.inFlight?.length ?? 0);
+    return this.buffer.length + this.inFlightPoints;
   }
 
   stats(): InfluxWriterStats {
@@ -321,7 +330,7 @@ export class InfluxWriter {
       droppedPoints: this.spool.droppedPoints - this.droppedButWritten,
       spoolPoints: this.spool.points(),
       spoolBatches: this.spool.batches(),
-      bufferedPoints: this.buffer.length + (this.inFlight?.length ?? 0),
+      bufferedPoints: this.buffer.length + this.inFlightPoints,
       up: this.up,
       lastError: this.lastError,
       pointsPerSecond: recentPoints / (windowMs / 1000),
@@ -387,6 +396,10 @@ export class InfluxWriter {
   private enqueue(lines: readonly string[]): void {
     if (lines.length === 0) return;
     for (const line of lines) this.buffer.push(line);
+    this.afterEnqueue();
+  }
+
+  private afterEnqueue(): void {
     this.flushTimer ??= setTimeout(() => {
       this.flushTimer = undefined;
       this.flushWanted = true;
@@ -433,12 +446,20 @@ export class InfluxWriter {
   /** One unit of work. Returns false when there is nothing left to do until the next kick. */
   private async step(): Promise<boolean> {
     if (this.stopping && Date.now() >= this.deadline) {
+      // Requests in flight are waited for (each bounded by timeoutMs): abandoning one could lose
+      // or duplicate its batch.
+      await Promise.all(this.inFlight);
       this.spoolBuffer(true);
       return false;
     }
     const cutAll = this.flushWanted || this.stopping;
 
     if (this.spool.batches() > 0) {
+      // Direct sends still out go to the spool (if they fail) before anything newer does.
+      if (this.inFlight.size > 0) {
+        await Promise.race(this.inFlight);
+        return true;
+      }
       // Queue mode: new batches go behind the spooled ones, the oldest spooled batch is sent.
       this.spoolBuffer(cutAll);
       if (Date.now() < this.nextAttemptAt) {
@@ -451,8 +472,14 @@ export class InfluxWriter {
       return true;
     }
 
-    // Direct mode: send from memory.
-    if (this.buffer.length === 0 || (!cutAll && this.buffer.length < this.batchSize)) return false;
+    // Direct mode: send from memory, up to `maxInFlight` batches at once.
+    const due = this.buffer.length > 0 && (cutAll || this.buffer.length >= this.batchSize);
+    if (!due || this.inFlight.size >= this.opts.maxInFlight) {
+      if (this.inFlight.size === 0) return false;
+      // Wait for a send to finish: it frees a slot, or may have failed and started the spool.
+      await Promise.race(this.inFlight);
+      return true;
+    }
     if (Date.now() < this.nextAttemptAt) {
       // Only after the spool itself failed: the points are back in the buffer.
       await this.sleepUntilNextAttempt();
@@ -460,14 +487,27 @@ export class InfluxWriter {
     }
     const batch = this.buffer.splice(0, this.batchSize);
     if (this.buffer.length === 0) this.bufferEmptied();
-    this.inFlight = batch;
-    let outcome: SendOutcome;
-    try {
-      outcome = await this.send(batch);
-    } finally {
-      this.inFlight = undefined;
-    }
-    this.afterDirectSend(batch, outcome);
+    this.inFlightPoints += batch.length;
+    // Outcomes are handled in the order the batches were cut, whatever order the answers come
+    // in: failed batches reach the spool in write order.
+    const slot: { batch: string[]; outcome?: SendOutcome } = { batch };
+    this.answers.push(slot);
+    const sending: Promise<void> = this.send(batch).then((outcome) => {
+      slot.outcome = outcome;
+      while (this.answers[0]?.outcome) {
+        const done = this.answers.shift() as { batch: string[]; outcome: SendOutcome };
+        this.inFlightPoints -= done.batch.length;
+        try {
+          this.afterDirectSend(done.batch, done.outcome);
+        } catch (err) {
+          // The spool failed (disk full, I/O error); the batch is back in the buffer.
+          this.noteFailure(err, "retry", "influx spool error");
+        }
+      }
+      this.inFlight.delete(sending);
+      this.settleFlushWaiters(false);
+    });
+    this.inFlight.add(sending);
     return true;
   }
 
@@ -529,17 +569,17 @@ export class InfluxWriter {
   }
 
   private async send(lines: string[]): Promise<SendOutcome> {
-    const api = this.client.getWriteApi(this.opts.org, this.opts.bucket, "ns", {
-      ...this.writeOptions,
-      // Larger than the batch, so the client never splits it.
-      batchSize: lines.length + 1,
-    });
     try {
-      api.writeRecords(lines);
-      await api.flush();
+      // The client's transport (auth header, gzip above the threshold, HttpError on ≥ 300), without
+      // its WriteApi, whose per-line bookkeeping this class does not need: it cuts its own batches.
+      await this.client.transport.request(this.writePath, lines.join("\n"), {
+        method: "POST",
+        headers: { "content-type": "text/plain; charset=utf-8" },
+        gzipThreshold: GZIP_THRESHOLD_BYTES,
+      });
       return { ok: true };
     } catch (error) {
-      // The client reports a 2xx other than 204/201 as an error; it is a success.
+      // A 2xx other than 204 is a success too.
       if (error instanceof HttpError && error.statusCode >= 200 && error.statusCode < 300)
         return { ok: true };
       return { ok: false, kind: classifyWriteError(error), error };
@@ -628,7 +668,7 @@ export class InfluxWriter {
 
   private settleFlushWaiters(force: boolean): void {
     if (this.flushWaiters.length === 0) return;
-    if (!force && (this.buffer.length > 0 || this.inFlight !== undefined)) return;
+    if (!force && (this.buffer.length > 0 || this.inFlight.size > 0)) return;
     const waiters = this.flushWaiters;
     this.flushWaiters = [];
     for (const resolve of waiters) resolve();

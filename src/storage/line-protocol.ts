@@ -141,3 +141,129 @@ export function toLineProtocol(point: AnySeriesPoint): string {
   if (!withinInt64(timestamp)) throw new ValidationError("timestampNs", "out of the int64 range");
   return `${line} ${fieldText} ${timestamp.replace(/^(-?)0+(?=\d)/, "$1")}`;
 }
+
+/** Epoch ns as toLineProtocol would write it unchanged: digits, no leading zero, within int64. */
+function plainTimestamp(ns: string): boolean {
+  const first = ns.charCodeAt(0);
+  return first > 48 && first <= 57 && TIMESTAMP_PATTERN.test(ns) && withinInt64(ns);
+}
+
+/** A line built by a {@link SeriesSerializer}: already checked against the schema. */
+export type SchemaLine = string & { readonly __schemaLine: true };
+
+/** Distinct tag-value combinations remembered per measurement before the prefix cache starts over. */
+const PREFIX_CACHE_MAX = 100_000;
+
+type PrefixNode = Map<string, PrefixNode | string>;
+
+/**
+ * The hot-path serialiser of one measurement: the line `toLineProtocol` would write for the same
+ * point (a test holds the two byte-equal), with the `measurement,tag=…` prefix built and checked
+ * once per distinct tag values, fields read in the schema's sorted order, and no point object.
+ */
+export class SeriesSerializer<M extends MeasurementName> {
+  private readonly compiled: CompiledMeasurement;
+  private prefixes: PrefixNode = new Map();
+  private cached = 0;
+
+  constructor(readonly measurement: M) {
+    this.compiled = COMPILED.get(measurement) as CompiledMeasurement;
+  }
+
+  /**
+   * The line for `tags`, `fields` at `timestampNs` (epoch ns as a decimal string, e.g. from
+   * `msToNs`). Throws ValidationError as `toLineProtocol` does: an unknown tag value, a field
+   * that is not a finite number (or not a safe integer for an integer field), no field at all.
+   */
+  line(tags: SeriesPoint<M>["tags"], fields: SeriesPoint<M>["fields"], timestampNs: string): SchemaLine {
+    const tagValues = tags as Record<string, unknown>;
+    const values = fields as Record<string, unknown>;
+    const { def } = this.compiled;
+    let fieldText = "";
+    for (const [name, type] of this.compiled.fields) {
+      const value = values[name];
+      if (value === undefined) continue;
+      if (typeof value !== "number" || !Number.isFinite(value)) return this.slow(tags, fields, timestampNs);
+      if (type === "integer") {
+        if (!Number.isSafeInteger(value)) return this.slow(tags, fields, timestampNs);
+        fieldText += fieldText === "" ? `${name}=${value}i` : `,${name}=${value}i`;
+      } else {
+        fieldText += fieldText === "" ? `${name}=${value}` : `,${name}=${value}`;
+      }
+    }
+    // Anything unusual (no field, a field or tag the schema lacks, a timestamp that is negative,
+    // zero-padded or beyond int64) takes the checking path, which throws or normalises.
+    if (fieldText === "" || !plainTimestamp(timestampNs)) return this.slow(tags, fields, timestampNs);
+    for (const name in values) {
+      if (values[name] !== undefined && !Object.hasOwn(def.fields, name))
+        return this.slow(tags, fields, timestampNs);
+    }
+    let tagCount = 0;
+    for (const _ in tagValues) tagCount++;
+    if (tagCount !== this.compiled.tags.length) return this.slow(tags, fields, timestampNs);
+    return `${this.prefix(tagValues)} ${fieldText} ${timestampNs}` as SchemaLine;
+  }
+
+  private slow(tags: unknown, fields: unknown, timestampNs: string): SchemaLine {
+    return toLineProtocol({
+      measurement: this.measurement,
+      tags,
+      fields,
+      timestampNs,
+    } as AnySeriesPoint) as SchemaLine;
+  }
+
+  /** `measurement,tag=value,…` for these tag values, built and checked on first sight. */
+  private prefix(tags: Record<string, unknown>): string {
+    const names = this.compiled.tags;
+    let node: PrefixNode = this.prefixes;
+    for (let i = 0; i < names.length; i++) {
+      const value = tags[names[i] as string];
+      const next = typeof value === "string" ? node.get(value) : undefined;
+      if (next === undefined) return this.build(tags);
+      if (i === names.length - 1) return next as string;
+      node = next as PrefixNode;
+    }
+    return this.build(tags);
+  }
+
+  private build(tags: Record<string, unknown>): string {
+    // toLineProtocol checks every tag; its line, cut before the fields, is the prefix.
+    const probe = toLineProtocol({
+      measurement: this.measurement,
+      tags,
+      fields: this.probeFields(),
+      timestampNs: "0",
+    } as AnySeriesPoint);
+    const prefix = probe.slice(0, probe.indexOf(" "));
+    if (this.cached >= PREFIX_CACHE_MAX) {
+      this.prefixes = new Map();
+      this.cached = 0;
+    }
+    const names = this.compiled.tags;
+    let node = this.prefixes;
+    for (let i = 0; i < names.length - 1; i++) {
+      const value = tags[names[i] as string] as string;
+      let next = node.get(value) as PrefixNode | undefined;
+      if (next === undefined) {
+        next = new Map();
+        node.set(value, next);
+      }
+      node = next;
+    }
+    node.set(tags[names[names.length - 1] as string] as string, prefix);
+    this.cached++;
+    return prefix;
+  }
+
+  /** One valid field, so the probe line passes the field rules. */
+  private probeFields(): Record<string, number> {
+    const [name] = this.compiled.fields[0] as readonly [string, FieldType];
+    return { [name]: 0 };
+  }
+}
+
+/** One serialiser per measurement, shared (their caches are per measurement). */
+export const SERIALIZERS: { readonly [M in MeasurementName]: SeriesSerializer<M> } = Object.fromEntries(
+  [...COMPILED.keys()].map((name) => [name, new SeriesSerializer(name as MeasurementName)]),
+) as { readonly [M in MeasurementName]: SeriesSerializer<M> };

@@ -10,6 +10,7 @@ import {
   nonNegative,
   parseOrThrow,
   positivePrice,
+  SYMBOL_PATTERN,
   symbolSchema,
 } from "../domain/identifiers.js";
 import { utcDay } from "../domain/time.js";
@@ -23,7 +24,9 @@ import { failFastRedisOptions } from "./redis-options.js";
 
 const epochMs = z.number().int().nonnegative();
 /** Hash field names chosen by callers (indicator names, metrics, signal actions). */
-const fieldName = z.string().regex(/^[A-Za-z0-9_]{1,64}$/, "must match [A-Za-z0-9_]{1,64}");
+const FIELD_NAME = /^[A-Za-z0-9_]{1,64}$/;
+const count = z.number().int().nonnegative();
+const fieldName = z.string().regex(FIELD_NAME, "must match [A-Za-z0-9_]{1,64}");
 /** Signal types are part of a key, so they are kept narrow. */
 const signalType = z.string().regex(/^[a-z_]{1,32}$/, "must match [a-z_]{1,32}");
 
@@ -115,12 +118,23 @@ export type Signal = z.infer<typeof signalSchema>;
  * latest signal per type and symbol, signal counts and daily figures summed over the window, stop
  * states (latest per trade) and the stop states of trades that closed.
  */
+/** Closed-trade counters of one strategy to add: trades, wins (pnl > 0), losses (pnl < 0), Σ pnl. */
+export interface TradeResultsWrite {
+  strategyId: string;
+  trades: number;
+  wins: number;
+  losses: number;
+  pnl: number;
+}
+
 export interface CacheWindow {
   ticks?: readonly LatestTick[];
   indicators?: readonly IndicatorWrite[];
   signals?: readonly { type: string; symbol: string; signal: Signal }[];
   signalCounts?: readonly { strategyId: string; action: string; count: number }[];
   daily?: readonly { date: Date; metric: string; amount: number }[];
+  /** Closed trades per strategy, summed over the window (see recordTradeResult). */
+  tradeResults?: readonly TradeResultsWrite[];
   stopStates?: readonly { tradeId: string; state: StopState }[];
   stopDeletes?: readonly string[];
 }
@@ -306,8 +320,32 @@ export class RedisCache {
    * so Redis cost grows with the number of symbols, not the tick rate. Each key's write is atomic.
    */
   async writeLatest(batch: CacheWindow): Promise<void> {
-    const ticks = (batch.ticks ?? []).map((t, i) => parseOrThrow(tickSchema, t, `ticks.${i}`));
-    const indicators = (batch.indicators ?? []).map((w, i) => validateIndicatorWrite(w, `indicators.${i}`));
+    // Hot data (one hash per symbol and kind) is checked by hand; zod runs only to name a fault.
+    const hashes: HashWrite[] = [];
+    (batch.ticks ?? []).forEach((t, i) => {
+      const { symbol, ...fields } = plainTick(t) ? t : parseOrThrow(tickSchema, t, `ticks.${i}`);
+      hashes.push({ key: keys.stockPrice(symbol), ttl: TTL.latestTick, replace: false, fields });
+    });
+    (batch.indicators ?? []).forEach((w, i) => {
+      const { symbol, values, timestamp } = plainIndicators(w)
+        ? w
+        : validateIndicatorWrite(w, `indicators.${i}`);
+      // Replace, not merge: an indicator no longer computed must not linger with an old value.
+      hashes.push({
+        key: keys.stockIndicators(symbol),
+        ttl: TTL.indicators,
+        replace: true,
+        fields: { ...values, timestamp },
+      });
+    });
+    (batch.stopStates ?? []).forEach((w, i) => {
+      hashes.push({
+        key: keys.stopState(assertId(w.tradeId, `stopStates.${i}.tradeId`)),
+        ttl: TTL.stopState,
+        replace: false,
+        fields: parseOrThrow(stopStateSchema, w.state, `stopStates.${i}.state`),
+      });
+    });
     const signals = (batch.signals ?? []).map((w, i) => ({
       key: keys.signal(parseOrThrow(signalType, w.type, `signals.${i}.type`), assertSymbol(w.symbol)),
       value: JSON.stringify(parseOrThrow(signalSchema, w.signal, `signals.${i}.signal`)),
@@ -322,26 +360,30 @@ export class RedisCache {
       field: parseOrThrow(fieldName, d.metric, `daily.${i}.metric`),
       by: parseOrThrow(z.number(), d.amount, `daily.${i}.amount`),
     }));
-    const stops = (batch.stopStates ?? []).map((w, i) => ({
-      key: keys.stopState(assertId(w.tradeId, `stopStates.${i}.tradeId`)),
-      fields: parseOrThrow(stopStateSchema, w.state, `stopStates.${i}.state`),
+    const results = (batch.tradeResults ?? []).map((r, i) => ({
+      key: keys.strategyStats(assertId(r.strategyId, `tradeResults.${i}.strategyId`)),
+      trades: parseOrThrow(count, r.trades, `tradeResults.${i}.trades`),
+      wins: parseOrThrow(count, r.wins, `tradeResults.${i}.wins`),
+      losses: parseOrThrow(count, r.losses, `tradeResults.${i}.losses`),
+      pnl: parseOrThrow(z.number(), r.pnl, `tradeResults.${i}.pnl`),
     }));
     const stopDeletes = (batch.stopDeletes ?? []).map((id, i) =>
       keys.stopState(assertId(id, `stopDeletes.${i}`)),
     );
-    if (
-      ticks.length + indicators.length + signals.length + counts.length + daily.length + stops.length ===
-      0
-    ) {
-      if (stopDeletes.length === 0) return;
-    }
+    const small = signals.length + counts.length + daily.length + results.length + stopDeletes.length;
+    if (hashes.length + small === 0) return;
     await this.exec((tx) => {
-      for (const t of ticks) putLatestTick(tx, t);
-      for (const w of indicators) putIndicators(tx, w);
+      // Every hash of the window in one script call: one command, not three per symbol.
+      if (hashes.length > 0) writeHashes(tx, hashes);
       for (const w of signals) tx.set(w.key, w.value, "EX", TTL.signal);
       for (const c of counts) tx.hincrby(c.key, c.field, c.by);
       for (const d of daily) tx.hincrbyfloat(d.key, d.field, d.by).expire(d.key, TTL.dailyStats);
-      for (const w of stops) tx.hset(w.key, w.fields).expire(w.key, TTL.stopState);
+      for (const r of results) {
+        tx.hincrby(r.key, "trades", r.trades);
+        if (r.wins > 0) tx.hincrby(r.key, "wins", r.wins);
+        if (r.losses > 0) tx.hincrby(r.key, "losses", r.losses);
+        tx.hincrbyfloat(r.key, "pnl", r.pnl);
+      }
       // After the sets: a stop set and deleted within one window ends deleted.
       if (stopDeletes.length > 0) tx.del(...stopDeletes);
     });
@@ -717,6 +759,62 @@ function validateIndicatorWrite(write: IndicatorWrite, prefix = ""): IndicatorWr
     values: parseOrThrow(indicatorValuesSchema, write.values, at("indicators")),
     timestamp: parseOrThrow(epochMs, write.timestamp, at("timestamp")),
   };
+}
+
+/** One hash of a cache window: its fields, its TTL, and whether it replaces the old hash. */
+interface HashWrite {
+  key: string;
+  ttl: number;
+  replace: boolean;
+  fields: Record<string, string | number>;
+}
+
+/**
+ * Writes many hashes, each with its TTL, in one command of three arguments' worth of work per
+ * hash. KEYS are the hashes; ARGV[1] is a JSON array with, per key, [ttl, replace (1: delete
+ * first), field, value, field, value, …], every value a string so Redis stores it exactly.
+ */
+const WRITE_HASHES = `
+local rows = cjson.decode(ARGV[1])
+for i, key in ipairs(KEYS) do
+  local row = rows[i]
+  if row[2] == 1 then redis.call('DEL', key) end
+  redis.call('HSET', key, unpack(row, 3))
+  redis.call('EXPIRE', key, row[1])
+end
+return #KEYS`;
+
+function writeHashes(tx: ChainableCommander, hashes: readonly HashWrite[]): void {
+  const keyList: string[] = new Array(hashes.length);
+  const rows: (string | number)[][] = new Array(hashes.length);
+  for (let i = 0; i < hashes.length; i++) {
+    const { key, ttl, replace, fields } = hashes[i] as HashWrite;
+    const row: (string | number)[] = [ttl, replace ? 1 : 0];
+    for (const field in fields) row.push(field, String(fields[field]));
+    keyList[i] = key;
+    rows[i] = row;
+  }
+  tx.eval(WRITE_HASHES, hashes.length, ...keyList, JSON.stringify(rows));
+}
+
+const TICK_PRICES = ["last", "open", "high", "low", "close", "bid", "ask"] as const;
+
+/** Whether a window's tick passes `tickSchema` for sure (cheap); otherwise zod decides and names the fault. */
+function plainTick(t: LatestTick): boolean {
+  if (typeof t !== "object" || t === null || Object.keys(t).length !== 10) return false;
+  if (typeof t.symbol !== "string" || !SYMBOL_PATTERN.test(t.symbol)) return false;
+  for (const name of TICK_PRICES) if (!(Number.isFinite(t[name]) && t[name] > 0)) return false;
+  return Number.isFinite(t.volume) && t.volume >= 0 && Number.isSafeInteger(t.timestamp) && t.timestamp >= 0;
+}
+
+/** Whether an indicator write passes validateIndicatorWrite for sure (cheap). */
+function plainIndicators(w: IndicatorWrite): boolean {
+  if (typeof w.symbol !== "string" || !SYMBOL_PATTERN.test(w.symbol)) return false;
+  if (!Number.isSafeInteger(w.timestamp) || w.timestamp < 0) return false;
+  for (const name in w.values) {
+    if (name === "timestamp" || !FIELD_NAME.test(name) || !Number.isFinite(w.values[name])) return false;
+  }
+  return true;
 }
 
 /** Replace, not merge: an indicator no longer computed must not linger with an old value. */

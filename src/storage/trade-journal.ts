@@ -9,6 +9,7 @@ import {
   type NewTrade,
   newTradeSchema,
   type ParsedNewTrade,
+  type ParsedSlUpdate,
   pnlPercent,
   type SignalConditions,
   type SignalType,
@@ -63,6 +64,47 @@ interface SignalConditionsRow {
   timestamp: number;
 }
 
+type Conditions = SignalConditions["conditions"];
+const conditionsHeaderSchema = signalConditionsSchema.omit({ conditions: true });
+
+/**
+ * Conditions as the JSON text the journal stores. Refuses (ValidationError naming `field`) what
+ * would not survive the round trip — NaN, ±Infinity, undefined, functions — where plain
+ * JSON.stringify would quietly write null or drop the key.
+ */
+function conditionsText(conditions: unknown, field: string): string {
+  if (typeof conditions !== "object" || conditions === null || Array.isArray(conditions)) {
+    throw new ValidationError(field, "must be an object");
+  }
+  let clean = true;
+  const json = JSON.stringify(conditions, (_key, value: unknown) => {
+    if (clean && !jsonSafe(value)) clean = false;
+    return value;
+  });
+  if (!clean) {
+    // Rare: walk again to name the offending value's path.
+    const found = firstUnsafe(conditions, field);
+    throw new ValidationError(found?.path ?? field, `${found?.what ?? "a value"} cannot be stored as JSON`);
+  }
+  return json;
+}
+
+function jsonSafe(value: unknown): boolean {
+  const kind = typeof value;
+  if (kind === "number") return Number.isFinite(value);
+  return kind !== "undefined" && kind !== "function" && kind !== "bigint" && kind !== "symbol";
+}
+
+function firstUnsafe(value: unknown, path: string): { path: string; what: string } | undefined {
+  if (!jsonSafe(value)) return { path, what: typeof value === "number" ? String(value) : typeof value };
+  if (typeof value !== "object" || value === null) return undefined;
+  for (const [key, inner] of Object.entries(value)) {
+    const found = firstUnsafe(inner, `${path}.${key}`);
+    if (found) return found;
+  }
+  return undefined;
+}
+
 /** Wall-clock now in unix seconds (ms fraction kept), the unit of every time column. */
 function nowSeconds(): number {
   return Date.now() / 1000;
@@ -83,6 +125,8 @@ export class TradeJournal {
   private readonly log: Logger | undefined;
   private readonly observeWrite: TradeJournalOptions["observeWrite"];
   private readonly stmt: ReturnType<typeof TradeJournal.prepareAll>;
+  /** Stop moves of the open group waiting for its commit, the last one per trade. */
+  private readonly pendingStops = new Map<string, ParsedSlUpdate>();
 
   private constructor(
     private readonly db: Database.Database,
@@ -144,6 +188,8 @@ export class TradeJournal {
                  @fees, @stop_loss_initial, 'open', @now, @now)`,
       ),
       getTrade: db.prepare("SELECT * FROM trades WHERE trade_id = ?"),
+      deleteTrade: db.prepare(`DELETE FROM ${TABLES.trades} WHERE trade_id = ?`),
+      deleteConditions: db.prepare(`DELETE FROM ${TABLES.signalConditions} WHERE id = ?`),
       tradeExists: db.prepare("SELECT 1 FROM trades WHERE trade_id = ?").pluck(),
       closeTrade: db.prepare(
         `UPDATE trades
@@ -208,11 +254,26 @@ export class TradeJournal {
     };
   }
 
-  /** Records a new open trade. A trade_id already in the journal is a StateError. */
-  insertTrade(input: NewTrade): Trade {
+  /**
+   * Records a new open trade, with the conditions of its entry when given: both or neither. A
+   * trade_id already in the journal is a StateError.
+   */
+  insertTrade(input: NewTrade, entryConditions?: Conditions): Trade {
     return this.timed("insert_trade", () => {
       const trade = parseOrThrow(newTradeSchema, input, "trade");
-      const row = this.writeTrade(trade, nowSeconds());
+      // Checked before anything is written, so a refused condition leaves no trade behind.
+      const conditionsJson =
+        entryConditions === undefined ? undefined : conditionsText(entryConditions, "entry_conditions");
+      const row = this.inGroupOrTransaction(() => {
+        const written = this.writeTrade(trade, nowSeconds());
+        if (conditionsJson !== undefined) {
+          this.compensated(
+            () => this.writeConditions(written.trade_id, "entry", conditionsJson, written.entry_time),
+            () => this.stmt.deleteTrade.run(written.trade_id),
+          );
+        }
+        return written;
+      });
       this.log?.debug(
         {
           trade_id: trade.trade_id,
@@ -255,51 +316,75 @@ export class TradeJournal {
    *   max_price / min_price = extremes of the stored, given, entry and exit prices
    * Unknown trade → NotFoundError; already closed → StateError.
    */
-  closeTrade(tradeId: string, input: TradeExit): Trade {
+  closeTrade(tradeId: string, input: TradeExit, exitConditions?: Conditions): Trade {
     return this.timed("close_trade", () => {
       const id = assertId(tradeId, "trade_id");
       const exit = parseOrThrow(tradeExitSchema, input, "exit");
+      const conditionsJson =
+        exitConditions === undefined ? undefined : conditionsText(exitConditions, "exit_conditions");
 
-      // IMMEDIATE takes the write lock before the read, so no other writer can close the same
-      // trade between our check and our update.
-      const closed = this.db
-        .transaction((): Trade => {
-          const trade = this.stmt.getTrade.get(id) as Trade | undefined;
-          if (trade === undefined) throw new NotFoundError("trade", id);
-          if (trade.status !== "open") throw new StateError(`trade ${id} is already closed`);
-          if (exit.exit_time < trade.entry_time) {
-            throw new ValidationError(
-              "exit.exit_time",
-              `exit time ${exit.exit_time} is before the entry time ${trade.entry_time}`,
-            );
-          }
+      // Inside a group the write lock is already held; alone, IMMEDIATE takes it before the read,
+      // so no other writer can close the same trade between our check and our update.
+      const closed = this.inGroupOrTransaction((): Trade => {
+        const trade = this.stmt.getTrade.get(id) as Trade | undefined;
+        if (trade === undefined) throw new NotFoundError("trade", id);
+        if (trade.status !== "open") throw new StateError(`trade ${id} is already closed`);
+        if (exit.exit_time < trade.entry_time) {
+          throw new ValidationError(
+            "exit.exit_time",
+            `exit time ${exit.exit_time} is before the entry time ${trade.entry_time}`,
+          );
+        }
 
-          const direction = trade.side === "long" ? 1 : -1;
-          const gross = direction * (exit.exit_price - trade.entry_price) * trade.quantity;
-          const fees = trade.fees + exit.exit_fees;
-          const pnl = gross - fees;
-          const prices = [trade.entry_price, exit.exit_price];
-          const highs = [...prices, trade.max_price, exit.max_price].filter((p): p is number => p != null);
-          const lows = [...prices, trade.min_price, exit.min_price].filter((p): p is number => p != null);
-
-          const changes = this.stmt.closeTrade.run({
-            trade_id: id,
-            exit_time: exit.exit_time,
-            exit_price: exit.exit_price,
-            pnl,
-            pnl_pct: pnlPercent(pnl, trade.entry_price, trade.quantity),
-            fees,
-            max_price: Math.max(...highs),
-            min_price: Math.min(...lows),
-            exit_reason: exit.exit_reason,
-            duration_seconds: exit.exit_time - trade.entry_time,
-            now: nowSeconds(),
-          }).changes;
-          // Cannot happen under the write lock; guards against a silent no-op if it ever does.
-          if (changes !== 1) throw new StateError(`trade ${id} changed while being closed`);
-          return this.stmt.getTrade.get(id) as Trade;
-        })
-        .immediate();
+        const direction = trade.side === "long" ? 1 : -1;
+        const gross = direction * (exit.exit_price - trade.entry_price) * trade.quantity;
+        const fees = trade.fees + exit.exit_fees;
+        const pnl = gross - fees;
+        const highs = [trade.entry_price, exit.exit_price, trade.max_price, exit.max_price];
+        const lows = [trade.entry_price, exit.exit_price, trade.min_price, exit.min_price];
+        const row: Trade = {
+          ...trade,
+          exit_time: exit.exit_time,
+          exit_price: exit.exit_price,
+          pnl,
+          pnl_pct: pnlPercent(pnl, trade.entry_price, trade.quantity),
+          fees,
+          max_price: Math.max(...highs.filter((p): p is number => p != null)),
+          min_price: Math.min(...lows.filter((p): p is number => p != null)),
+          exit_reason: exit.exit_reason,
+          duration_seconds: exit.exit_time - trade.entry_time,
+          status: "closed",
+          updated_at: nowSeconds(),
+        };
+        // The conditions first: the update is the last statement, so nothing can fail after it.
+        const conditionsId =
+          conditionsJson === undefined
+            ? undefined
+            : this.writeConditions(id, "exit", conditionsJson, row.exit_time ?? 0);
+        const changes = this.compensated(
+          () =>
+            this.stmt.closeTrade.run({
+              trade_id: id,
+              exit_time: row.exit_time,
+              exit_price: row.exit_price,
+              pnl: row.pnl,
+              pnl_pct: row.pnl_pct,
+              fees: row.fees,
+              max_price: row.max_price,
+              min_price: row.min_price,
+              exit_reason: row.exit_reason,
+              duration_seconds: row.duration_seconds,
+              now: row.updated_at,
+            }).changes,
+          () => conditionsId !== undefined && this.stmt.deleteConditions.run(conditionsId),
+        );
+        // Cannot happen under the write lock; guards against a silent no-op if it ever does.
+        if (changes !== 1) {
+          if (conditionsId !== undefined) this.stmt.deleteConditions.run(conditionsId);
+          throw new StateError(`trade ${id} changed while being closed`);
+        }
+        return row;
+      }, true);
 
       this.log?.debug(
         {
@@ -320,22 +405,17 @@ export class TradeJournal {
   /** Stores why a signal fired. Unknown trade → NotFoundError. */
   insertSignalConditions(input: SignalConditions): StoredSignalConditions {
     return this.timed("insert_signal_conditions", () => {
-      const record = parseOrThrow(signalConditionsSchema, input, "signal_conditions");
-      const conditionsJson = JSON.stringify(record.conditions);
-      const { lastInsertRowid } = this.withTradeForeignKey(record.trade_id, () =>
-        this.stmt.insertSignalConditions.run({
-          trade_id: record.trade_id,
-          signal_type: record.signal_type,
-          conditions_json: conditionsJson,
-          timestamp: record.timestamp,
-        }),
+      const record = parseOrThrow(conditionsHeaderSchema, input, "signal_conditions");
+      const conditionsJson = conditionsText(input.conditions, "signal_conditions.conditions");
+      const id = this.withTradeForeignKey(record.trade_id, () =>
+        this.writeConditions(record.trade_id, record.signal_type, conditionsJson, record.timestamp),
       );
       this.log?.debug(
         { trade_id: record.trade_id, signal_type: record.signal_type },
         "signal conditions recorded",
       );
       return {
-        id: Number(lastInsertRowid),
+        id,
         trade_id: record.trade_id,
         signal_type: record.signal_type,
         conditions: JSON.parse(conditionsJson) as Record<string, unknown>,
@@ -378,8 +458,28 @@ export class TradeJournal {
     });
   }
 
+  /**
+   * Records a trailing-stop move. Inside a group only each trade's last move of the group is kept:
+   * it is written just before the group commits, so a stop that trails on every tick costs one row
+   * per trade per group, and the journal's last row of a trade is always its latest stop. Outside
+   * a group it is written at once. Invalid input is refused here, at the call.
+   */
+  trailStop(input: SlUpdate): ParsedSlUpdate {
+    const update = parseOrThrow(slUpdateSchema, input, "sl_update");
+    if (!this.inGroup) {
+      this.insertSlUpdate(update);
+      return update;
+    }
+    // An unknown trade is refused now, as a direct write would be (once per trade and group).
+    if (!this.pendingStops.has(update.trade_id)) this.requireTrade(update.trade_id);
+    this.pendingStops.set(update.trade_id, update);
+    return update;
+  }
+
   /** Trailing-stop history of a trade, oldest first. Unknown trade → NotFoundError. */
   getSlUpdates(tradeId: string): StoredSlUpdate[] {
+    // The open group's waiting stop moves go in first, so a read sees every write made so far.
+    if (this.inGroup) this.writePendingStops();
     return this.stmt.slUpdates.all(this.requireTrade(tradeId)) as StoredSlUpdate[];
   }
 
@@ -460,29 +560,39 @@ export class TradeJournal {
    * Opens a group: every write until {@link commitGroup} goes into one transaction, so many fills
    * and stop moves share one `synchronous=FULL` commit. Each write inside still runs (and is
    * checked) at once; only its durability waits for the commit. A write that fails rolls back
-   * alone (its own statement or savepoint), the group goes on.
+   * alone (its statements are undone), the group goes on.
    */
   beginGroup(): void {
     if (!this.db.inTransaction) this.db.exec("BEGIN IMMEDIATE");
   }
 
-  /**
-   * Runs `writes` as one unit: all of them or none (a savepoint inside an open group, a
-   * transaction otherwise). A trade and its conditions go through here together.
-   */
-  atomically<T>(writes: () => T): T {
-    return this.db.transaction(writes)();
-  }
-
   /** Commits the open group: from here on its writes survive a crash. No group open: nothing. */
   commitGroup(): void {
     if (!this.db.open || !this.db.inTransaction) return;
+    this.writePendingStops();
     this.timed("commit_group", () => this.db.exec("COMMIT"));
   }
 
   /** Drops the open group (after a failed commit): the connection is usable again. */
   rollbackGroup(): void {
+    this.pendingStops.clear();
     if (this.db.open && this.db.inTransaction) this.db.exec("ROLLBACK");
+  }
+
+  /** The group's last stop move per trade (see {@link trailStop}), into the group before it commits. */
+  private writePendingStops(): void {
+    if (this.pendingStops.size === 0) return;
+    const stops = [...this.pendingStops.values()];
+    this.pendingStops.clear();
+    for (const update of stops) {
+      try {
+        this.insertSlUpdate(update);
+      } catch (err) {
+        // Only a trade that vanished from the journal can refuse its stop; the rest still commit.
+        if (!(err instanceof VeloxError)) throw err;
+        this.log?.warn({ trade_id: update.trade_id, err: err.message }, "stop move not journaled");
+      }
+    }
   }
 
   close(): void {
@@ -490,6 +600,38 @@ export class TradeJournal {
     this.commitGroup();
     this.db.close();
     this.log?.info("trade journal closed");
+  }
+
+  /**
+   * Runs `writes` in the open group (whose lock is held), else in a transaction of their own.
+   * Callers order their statements so that nothing can fail after the last one, and undo an
+   * earlier one by hand if a later one fails (see {@link compensated}): cheaper than a savepoint
+   * per trade.
+   */
+  private inGroupOrTransaction<T>(writes: () => T, immediate = false): T {
+    if (this.db.inTransaction) return writes();
+    const tx = this.db.transaction(writes);
+    return immediate ? tx.immediate() : tx();
+  }
+
+  /** Runs `write`; if it throws, runs `undo` (which removes what an earlier statement wrote) and rethrows. */
+  private compensated<T>(write: () => T, undo: () => unknown): T {
+    try {
+      return write();
+    } catch (err) {
+      undo();
+      throw err;
+    }
+  }
+
+  private writeConditions(tradeId: string, signalType: SignalType, json: string, timestamp: number): number {
+    const { lastInsertRowid } = this.stmt.insertSignalConditions.run({
+      trade_id: tradeId,
+      signal_type: signalType,
+      conditions_json: json,
+      timestamp,
+    });
+    return Number(lastInsertRowid);
   }
 
   private writeTrade(trade: ParsedNewTrade, now: number): Trade {
@@ -513,7 +655,30 @@ export class TradeJournal {
       }
       throw err;
     }
-    return this.stmt.getTrade.get(trade.trade_id) as Trade;
+    // The row as written (the table has no defaults of its own to read back).
+    return {
+      trade_id: trade.trade_id,
+      strategy_id: trade.strategy_id,
+      symbol: trade.symbol,
+      action: trade.action,
+      side: trade.side,
+      entry_time: trade.entry_time,
+      entry_price: trade.entry_price,
+      quantity: trade.quantity,
+      exit_time: null,
+      exit_price: null,
+      pnl: null,
+      pnl_pct: null,
+      fees: trade.fees,
+      stop_loss_initial: trade.stop_loss_initial ?? null,
+      max_price: null,
+      min_price: null,
+      exit_reason: null,
+      duration_seconds: null,
+      status: "open",
+      created_at: now,
+      updated_at: now,
+    };
   }
 
   /** Runs an insert into a table that references trades, turning the FK failure into NotFoundError. */

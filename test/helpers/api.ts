@@ -32,6 +32,8 @@ export async function seedApiTrades(dm: DataManager): Promise<void> {
     highest_price: 103,
     sl_type: "trailing",
   });
+  // The two moves in separate commit windows (4 s apart in a live run), so both are journaled.
+  dm.commitJournal();
   await dm.updateTrailingStop({
     trade_id: "T1",
     ts: API_T0 + 9,

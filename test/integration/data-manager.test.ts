@@ -194,6 +194,40 @@ describe.skipIf(skip)("DataManager with a real Redis", () => {
     expect(latest.price).toBe(100 + 5_000 / 100);
   });
 
+  it("sums closed-trade counters over the window: Redis work does not grow with the number of closes", async () => {
+    const cache = await RedisCache.connect(server.url);
+    dm = new DataManager({ journal: TradeJournal.open(journalPath()), cache, cacheFlushMs: 60_000 });
+    const flush = () => (dm as unknown as { flushCache(): Promise<void> }).flushCache();
+    let n = 0;
+    /** Opens and closes `trades` trades of strategy "sum" (half winners, half losers), returns counter commands. */
+    const countersFor = async (trades: number) => {
+      for (let i = 0; i < trades; i++) {
+        const id = `S${++n}`;
+        await dm?.openPosition({ trade: trade(id, { strategy_id: "sum", symbol: `SYM${n}` }) });
+        await dm?.closePosition(id, {
+          exit: { exit_time: T0 + 60, exit_price: i % 2 === 0 ? 110 : 90, exit_reason: "signal" },
+        });
+      }
+      await dm?.settle();
+      await flush();
+      const before = await commandsProcessed(probe);
+      await flush(); // nothing left: no command
+      expect((await commandsProcessed(probe)) - before - 1).toBe(0);
+      return Number((await probe.hget(keys.strategyStats("sum"), "trades")) ?? 0);
+    };
+    expect(await countersFor(2)).toBe(2);
+    expect(await countersFor(40)).toBe(42);
+    const stats = await cache.getStrategyCounters("sum");
+    expect(stats).toMatchObject({ trades: 42, wins: 21, losses: 21 });
+    // 21 × (+10 × qty) + 21 × (−10 × qty), fees included: the journal's P&L, summed exactly.
+    const journalPnl = dm
+      .getRecentTrades({ limit: 100, strategyId: "sum" })
+      .reduce((a, t) => a + (t.pnl ?? 0), 0);
+    expect(stats.pnl).toBeCloseTo(journalPnl, 6);
+    const daily = await cache.getDailyStats();
+    expect(daily.trades_closed).toBeGreaterThanOrEqual(42);
+  });
+
   it("keeps journaling fills while Redis is killed, serves open positions from the journal, and re-warms within 2 s of its return", async () => {
     const cache = await RedisCache.connect(server.url);
     dm = new DataManager({ journal: TradeJournal.open(journalPath()), cache, cacheFlushMs: 50 });

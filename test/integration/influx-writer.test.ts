@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import type { ClientRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { HttpError, InfluxDB } from "@influxdata/influxdb-client";
+import { HttpError, type InfluxDB } from "@influxdata/influxdb-client";
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished, vi } from "vitest";
 import { StateError, ValidationError } from "../../src/domain/errors.js";
 import { INFLUX_SCHEMA, MEASUREMENTS, type MeasurementDef, msToNs } from "../../src/schema/influx.js";
@@ -435,31 +435,17 @@ describe.skipIf(skip)("InfluxWriter against a real VictoriaMetrics", () => {
 
   it("spools 50,000 points while VictoriaMetrics is down and replays each once, in order", async () => {
     // VictoriaMetrics sorts what it stores, so the send order is observed at the client: every
-    // batch the real WriteApi sent and got a 2xx for, in order.
-    const delivered: string[][] = [];
-    const getWriteApi = InfluxDB.prototype.getWriteApi;
-    const spy = vi.spyOn(InfluxDB.prototype, "getWriteApi").mockImplementation(function (
-      this: InfluxDB,
-      ...args
-    ) {
-      const api = getWriteApi.apply(this, args);
-      const lines: string[] = [];
-      const writeRecords = api.writeRecords.bind(api);
-      const flush = api.flush.bind(api);
-      api.writeRecords = (records) => {
-        for (let i = 0; i < records.length; i += 1) lines.push(records[i] as string);
-        writeRecords(records);
-      };
-      api.flush = async (withRetryBuffer) => {
-        await flush(withRetryBuffer);
-        delivered.push(lines);
-      };
-      return api;
-    });
-    onTestFinished(() => spy.mockRestore());
-
+    // batch the real transport sent and got a 2xx for, in order.
     const { logger, entries } = memoryLogger();
     const writer = newWriter({ url: vm.url, minBackoffMs: 50, maxBackoffMs: 400, logger });
+    const delivered: string[][] = [];
+    const transport = (writer as unknown as { client: InfluxDB }).client.transport;
+    const request = transport.request.bind(transport);
+    transport.request = async (path, body, options, responseStarted) => {
+      const answer = await request(path, body, options, responseStarted);
+      delivered.push(String(body).split("\n"));
+      return answer;
+    };
     const t0 = T0 + 86_400_000;
     await vm.kill();
 

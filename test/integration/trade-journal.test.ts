@@ -543,3 +543,70 @@ describe("TradeJournal input validation", () => {
     expect(count("trades")).toBe(1);
   });
 });
+
+describe("TradeJournal group commit", () => {
+  it("returns the rows it wrote exactly as a read gives them back (entry and exit)", () => {
+    const j = openJournal();
+    const opened = j.insertTrade(newTrade({ fees: 1.25, stop_loss_initial: 95 }), {
+      reason: "rsi",
+      rsi: 28.5,
+    });
+    expect(opened).toStrictEqual(j.getTrade("T1"));
+    const closed = j.closeTrade(
+      "T1",
+      { exit_time: T0 + 90, exit_price: 104, exit_fees: 0.75, exit_reason: "signal", max_price: 106 },
+      { reason: "exit", rsi: 71 },
+    );
+    expect(closed).toStrictEqual(j.getTrade("T1"));
+    expect(j.getSignalConditions("T1").map((c) => [c.signal_type, c.conditions])).toEqual([
+      ["entry", { reason: "rsi", rsi: 28.5 }],
+      ["exit", { reason: "exit", rsi: 71 }],
+    ]);
+  });
+
+  it("keeps a trade's last stop move of a group, writes it before the commit, and every move outside one", () => {
+    const j = openJournal();
+    j.insertTrade(newTrade());
+    j.beginGroup();
+    for (const [i, stop] of [96, 97, 98.5].entries()) {
+      j.trailStop({ trade_id: "T1", ts: T0 + i, stop, highest_price: stop + 2, sl_type: "fixed_percent" });
+    }
+    // Nothing committed yet; a read in the process sees the latest move already.
+    expect(count("sl_updates")).toBe(0);
+    expect(j.getSlUpdates("T1").map((u) => u.stop)).toEqual([98.5]);
+    j.trailStop({ trade_id: "T1", ts: T0 + 3, stop: 99, highest_price: 101, sl_type: "fixed_percent" });
+    j.commitGroup();
+    // The read wrote 98.5 into the group; 99 came after it: both are kept, nothing before them.
+    expect(j.getSlUpdates("T1").map((u) => [u.ts - T0, u.stop])).toEqual([
+      [2, 98.5],
+      [3, 99],
+    ]);
+    expect(count("sl_updates")).toBe(2);
+
+    // Outside a group, every move is a row of its own.
+    j.trailStop({ trade_id: "T1", ts: T0 + 4, stop: 99.5, highest_price: 102, sl_type: "fixed_percent" });
+    j.trailStop({ trade_id: "T1", ts: T0 + 5, stop: 100, highest_price: 103, sl_type: "fixed_percent" });
+    expect(count("sl_updates")).toBe(4);
+  });
+
+  it("refuses a stop move of an unknown trade at the call, also inside a group", () => {
+    const j = openJournal();
+    j.beginGroup();
+    expect(() =>
+      j.trailStop({ trade_id: "NOPE", ts: T0, stop: 99, highest_price: 101, sl_type: "fixed_percent" }),
+    ).toThrow(NotFoundError);
+    j.commitGroup();
+    expect(count("sl_updates")).toBe(0);
+  });
+
+  it("writes neither trade nor conditions when the conditions cannot be stored, in a group too", () => {
+    const j = openJournal();
+    j.beginGroup();
+    const err = catchError(() => j.insertTrade(newTrade(), { indicators: { rsi: Number.NaN } }));
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as ValidationError).field).toBe("entry_conditions.indicators.rsi");
+    j.commitGroup();
+    expect(count("trades")).toBe(0);
+    expect(count("signal_conditions")).toBe(0);
+  });
+});

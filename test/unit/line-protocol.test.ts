@@ -2,7 +2,12 @@ import { Point } from "@influxdata/influxdb-client";
 import { describe, expect, it } from "vitest";
 import { ValidationError } from "../../src/domain/errors.js";
 import { INFLUX_SCHEMA, MEASUREMENTS, type MeasurementDef, msToNs } from "../../src/schema/influx.js";
-import { type AnySeriesPoint, toLineProtocol } from "../../src/storage/line-protocol.js";
+import {
+  type AnySeriesPoint,
+  SERIALIZERS,
+  type SeriesSerializer,
+  toLineProtocol,
+} from "../../src/storage/line-protocol.js";
 
 /**
  * The compiled serialiser writes exactly what the client's `Point` writes for the same point (the
@@ -87,5 +92,54 @@ describe("compiled line protocol", () => {
       }
     }
     expect(toLineProtocol({ ...ok, timestampNs: "9223372036854775807" })).toMatch(/ 9223372036854775807$/);
+  });
+});
+
+describe("per-measurement serialisers (the hot path)", () => {
+  const serialize = (p: AnySeriesPoint) =>
+    (SERIALIZERS[p.measurement] as SeriesSerializer<typeof p.measurement>).line(
+      p.tags as never,
+      p.fields as never,
+      p.timestampNs,
+    );
+
+  it("write the same bytes as toLineProtocol, including on cached prefixes", () => {
+    for (const m of MEASUREMENTS) {
+      // Twice over the same points: the second pass is served from the prefix cache.
+      for (let pass = 0; pass < 2; pass++) {
+        for (let i = 0; i < 300; i++) expect(serialize(pointOf(m, i))).toBe(toLineProtocol(pointOf(m, i)));
+      }
+    }
+  });
+
+  it("refuse what toLineProtocol refuses, naming the same field", () => {
+    const good = pointOf("indicators", 1);
+    serialize(good); // its prefix is now cached
+    const bad = [
+      { ...good, fields: { value: Number.NaN } },
+      { ...good, fields: { value: 1, period: 1.5 } },
+      { ...good, fields: {} },
+      { ...good, fields: { value: 1, bogus: 2 } as never },
+      { ...good, tags: { ...good.tags, symbol: "bad symbol" } },
+      { ...good, tags: { ...good.tags, extra: "x" } as never },
+      { ...good, timestampNs: "99999999999999999999" },
+    ] as AnySeriesPoint[];
+    for (const point of bad) {
+      const expected = (() => {
+        try {
+          toLineProtocol(point);
+        } catch (err) {
+          return err;
+        }
+        throw new Error(`toLineProtocol accepted ${JSON.stringify(point)}`);
+      })();
+      expect(expected).toBeInstanceOf(ValidationError);
+      expect(() => serialize(point)).toThrow(
+        expect.objectContaining({ field: (expected as ValidationError).field }),
+      );
+    }
+    // Normalised, not refused: a zero-padded timestamp loses its padding on both paths.
+    const padded = { ...good, timestampNs: "000123" };
+    expect(serialize(padded)).toBe(toLineProtocol(padded));
   });
 });

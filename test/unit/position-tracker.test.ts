@@ -44,7 +44,9 @@ function journalPath(): string {
 function dataManager(path = journalPath()) {
   const series = new RecordingSeries();
   const journal = TradeJournal.open(path);
-  const dm = new DataManager({ journal, series, cacheFlushMs: 60_000 });
+  // Every write its own commit, as when a live feed's ticks arrive far apart: each stop move is
+  // kept. (Within one commit group only a trade's last move is; see the journal's tests.)
+  const dm = new DataManager({ journal, series, cacheFlushMs: 60_000, journalGroupRows: 1 });
   open.push(dm);
   return { dm, series, path, journal };
 }

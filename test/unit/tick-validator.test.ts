@@ -238,3 +238,42 @@ describe("parseTimestamp", () => {
     },
   );
 });
+
+describe("TickValidator fast path", () => {
+  // The validator accepts ticks without zod when they pass the schema's rules by hand. Every
+  // verdict must be zod's: the same ticks accepted (equal objects), the same rejected.
+  it("accepts and rejects exactly what tickSchema does, over many random ticks", async () => {
+    const { tickSchema } = await import("../../src/domain/tick.js");
+    let seed = 42;
+    const random = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    const pick = <T>(values: readonly T[]): T => values[Math.floor(random() * values.length)] as T;
+    const prices = [0, -1, 0.0001, 99, 100, 101, 1e9, -0.5];
+    let accepted = 0;
+    let rejected = 0;
+    for (let i = 0; i < 5_000; i++) {
+      const fields: Record<string, number> = {
+        open: pick(prices),
+        high: pick(prices),
+        low: pick(prices),
+        close: pick(prices),
+        volume: pick([0, 1, -1, 1e6]),
+      };
+      if (random() < 0.7) fields.bid = pick(prices);
+      if (random() < 0.7) fields.ask = pick(prices);
+      // A fresh validator per tick: order checks stay out of the comparison.
+      const verdict = new TickValidator().validate({ symbol: "AAPL", timestamp: T0, ...fields });
+      const zod = tickSchema.safeParse({ symbol: "AAPL", timestamp: T0, source: "simulator", ...fields });
+      expect(verdict.ok, JSON.stringify(fields)).toBe(zod.success);
+      if (verdict.ok && zod.success) {
+        expect(verdict.tick).toStrictEqual(zod.data);
+        accepted++;
+      } else rejected++;
+    }
+    // Both sides of the rule set were exercised.
+    expect(accepted).toBeGreaterThan(100);
+    expect(rejected).toBeGreaterThan(100);
+  });
+});
