@@ -3,10 +3,10 @@
  * reported as ratios, so figures compare across machines. It starts its own redis-server and
  * VictoriaMetrics (the InfluxDB write path) on free ports and measures, in order:
  *
- * - ceilings: pre-built line protocol through the InfluxDB client to VictoriaMetrics (points/s),
- *   and `redis-benchmark -P 16 -t set` (SETs/s);
  * - embedded: the whole pipeline (indicators, strategies, trailing stops, journal, metrics) on
  *   the journal alone, 3 symbols;
+ * - ceilings: pre-built line protocol through the InfluxDB client to VictoriaMetrics (points/s),
+ *   and `redis-benchmark -P 16 -t set` (SETs/s), right before the run they are compared with;
  * - all stores: the same with Redis (cache and event stream) and VictoriaMetrics on, 500 symbols:
  *   ticks/s, InfluxDB points/s including the final flush, tick → visible in Redis (p99), journal
  *   group-commit latency (p99), peak RSS;
@@ -220,10 +220,8 @@ async function scrapeTimes(metrics: VeloxMetrics): Promise<{ meanMs: number; ser
 
 const [redis, vm] = await Promise.all([RedisServer.start(), VictoriaMetrics.start()]);
 try {
-  process.stderr.write("bench: ceilings…\n");
-  const influxPointsCeiling = await influxCeiling(vm.url);
-  const redisSetCeiling = redisCeiling(redis.port);
-
+  // Embedded first: it needs no server, and must not share the CPU with VictoriaMetrics merging
+  // the ceiling's million points in the background.
   process.stderr.write("bench: embedded pipeline…\n");
   const embedded = await pipeline(
     generateTicks({ seed: 7, rate: 2000, ticks: SIZES.embeddedTicks }),
@@ -233,6 +231,10 @@ try {
   );
   const scrape = await scrapeTimes(embedded.metrics);
   await embedded.close();
+
+  process.stderr.write("bench: ceilings…\n");
+  const influxPointsCeiling = await influxCeiling(vm.url);
+  const redisSetCeiling = redisCeiling(redis.port);
 
   process.stderr.write(`bench: all stores, ${SIZES.allStoresTicks} ticks over ${options.symbols} symbols…\n`);
   const allStores = { seed: 7, rate: 50_000, ticks: SIZES.allStoresTicks, symbols: options.symbols };

@@ -99,10 +99,10 @@ export class Engine implements MetricsSource {
     this.rate.record();
     this.countSymbol(outcome.tick.symbol);
     this.lastTickTime = outcome.tick.timestamp;
-    // Built only if sent: most buses ignore the ticks topic.
+    // Messages are built only if sent (thunks): a bus without a backend sends nothing.
     this.bus.publish(TOPICS.ticks, () => toTickMessage(outcome.tick));
     for (const signal of outcome.signals) {
-      this.bus.publish(TOPICS.signals, toSignalMessage(signal));
+      this.bus.publish(TOPICS.signals, () => toSignalMessage(signal));
       this.stores.data.recordSignal(signal);
     }
     // Fills and stop moves are announced only once the journal has committed them.
@@ -271,7 +271,7 @@ export class Engine implements MetricsSource {
     switch (event.type) {
       case "opened":
         this.countFill(event.fill.strategy_id, event.fill.action);
-        this.bus.publish(TOPICS.trades, toTradeMessage(event.fill));
+        this.bus.publish(TOPICS.trades, () => toTradeMessage(event.fill));
         this.emitChange({
           type: "opened",
           strategy_id: event.trade.strategy_id,
@@ -291,7 +291,7 @@ export class Engine implements MetricsSource {
         const day = utcDay(event.fill.timestamp);
         this.pnlByDay.set(day, (this.pnlByDay.get(day) ?? 0) + pnl);
         this.emitChange({ type: "closed", strategy_id: event.trade.strategy_id, symbol: event.trade.symbol });
-        this.bus.publish(TOPICS.trades, toTradeMessage(event.fill, { pnl: event.trade.pnl ?? 0 }));
+        this.bus.publish(TOPICS.trades, () => toTradeMessage(event.fill, { pnl: event.trade.pnl ?? 0 }));
         this.log.debug(
           { trade_id: event.trade.trade_id, pnl: event.trade.pnl, reason: event.reason },
           "trade closed",
@@ -299,8 +299,7 @@ export class Engine implements MetricsSource {
         break;
       }
       case "stop_moved":
-        this.bus.publish(
-          TOPICS.events,
+        this.bus.publish(TOPICS.events, () =>
           toEventMessage({
             level: "info",
             name: "stop_moved",

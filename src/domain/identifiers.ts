@@ -28,6 +28,20 @@ export function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown, prefix: st
   throw new ValidationError(path, issue?.message ?? "invalid value");
 }
 
+/**
+ * `value` itself when `plain(value)` — a cheap hand check that implies the schema passes and would
+ * change nothing — else what `parseOrThrow` makes of it (the parsed value, or the error naming the
+ * field). For hot paths, where most values are plain and zod's cost per call shows.
+ */
+export function plainOrParse<T>(
+  schema: z.ZodType<T>,
+  value: unknown,
+  plain: (value: unknown) => boolean,
+  prefix: string,
+): T {
+  return plain(value) ? (value as T) : parseOrThrow(schema, value, prefix);
+}
+
 export function assertSymbol(symbol: unknown, field = "symbol"): string {
   return parseOrThrow(symbolSchema, symbol, field);
 }

@@ -4,7 +4,15 @@ import Database from "better-sqlite3";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { NotFoundError, StateError, ValidationError, VeloxError } from "../domain/errors.js";
-import { assertId, idSchema, parseOrThrow, symbolSchema, unixSeconds } from "../domain/identifiers.js";
+import {
+  assertId,
+  ID_PATTERN,
+  idSchema,
+  parseOrThrow,
+  plainOrParse,
+  symbolSchema,
+  unixSeconds,
+} from "../domain/identifiers.js";
 import {
   type NewTrade,
   newTradeSchema,
@@ -87,6 +95,33 @@ function conditionsText(conditions: unknown, field: string): string {
     throw new ValidationError(found?.path ?? field, `${found?.what ?? "a value"} cannot be stored as JSON`);
   }
   return json;
+}
+
+const SL_UPDATE_KEYS = 5;
+
+/** Whether a stop move passes slUpdateSchema unchanged (cheap; see plainOrParse). */
+function plainSlUpdate(value: unknown): boolean {
+  if (typeof value !== "object" || value === null) return false;
+  const u = value as Record<string, unknown>;
+  const label = u.sl_type;
+  return (
+    Object.keys(u).length === SL_UPDATE_KEYS &&
+    typeof u.trade_id === "string" &&
+    ID_PATTERN.test(u.trade_id) &&
+    typeof u.ts === "number" &&
+    Number.isFinite(u.ts) &&
+    u.ts >= 0 &&
+    typeof u.stop === "number" &&
+    Number.isFinite(u.stop) &&
+    u.stop > 0 &&
+    typeof u.highest_price === "number" &&
+    Number.isFinite(u.highest_price) &&
+    u.highest_price > 0 &&
+    typeof label === "string" &&
+    label.length >= 1 &&
+    label.length <= 64 &&
+    label.trim() === label
+  );
 }
 
 function jsonSafe(value: unknown): boolean {
@@ -465,7 +500,7 @@ export class TradeJournal {
    * a group it is written at once. Invalid input is refused here, at the call.
    */
   trailStop(input: SlUpdate): ParsedSlUpdate {
-    const update = parseOrThrow(slUpdateSchema, input, "sl_update");
+    const update = plainOrParse(slUpdateSchema, input, plainSlUpdate, "sl_update");
     if (!this.inGroup) {
       this.insertSlUpdate(update);
       return update;

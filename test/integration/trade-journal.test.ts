@@ -610,3 +610,39 @@ describe("TradeJournal group commit", () => {
     expect(count("signal_conditions")).toBe(0);
   });
 });
+
+describe("TradeJournal stop moves, checked by hand", () => {
+  it("accepts and refuses exactly what slUpdateSchema does", async () => {
+    const { slUpdateSchema } = await import("../../src/domain/trade.js");
+    const j = openJournal();
+    j.insertTrade(newTrade());
+    const base = { trade_id: "T1", ts: T0, stop: 99, highest_price: 101, sl_type: "fixed_percent" };
+    const variants: Record<string, unknown>[] = [
+      base,
+      { ...base, stop: 0 },
+      { ...base, stop: Number.NaN },
+      { ...base, highest_price: -1 },
+      { ...base, ts: -1 },
+      { ...base, ts: Number.POSITIVE_INFINITY },
+      { ...base, sl_type: "" },
+      { ...base, sl_type: " padded " },
+      { ...base, sl_type: "x".repeat(65) },
+      { ...base, trade_id: "bad id" },
+      { ...base, extra: 1 },
+      { ...base, stop: "99" },
+    ];
+    for (const input of variants) {
+      const zod = slUpdateSchema.safeParse(input);
+      const ours = (() => {
+        try {
+          return { ok: true as const, value: j.trailStop(input as never) };
+        } catch (err) {
+          return { ok: false as const, err };
+        }
+      })();
+      expect(ours.ok, JSON.stringify(input)).toBe(zod.success);
+      if (ours.ok && zod.success) expect(ours.value).toStrictEqual(zod.data);
+      if (!ours.ok) expect(ours.err).toBeInstanceOf(ValidationError);
+    }
+  });
+});
