@@ -18,6 +18,8 @@ declare -A PACKAGES=(
   [docker-compose]=docker-compose
   # InfluxDB 1.6: a strict storage engine for the write path and the InfluxQL panels.
   [influxd]=influxdb
+  # Headless Chromium for the live page's browser test (driven by playwright-core).
+  [chromium]=chromium
 )
 
 missing=()

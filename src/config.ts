@@ -79,6 +79,17 @@ const envSchema = z.object({
   VELOX_KAFKA_BROKERS: brokers,
   VELOX_API_PORT: port(5000),
   VELOX_API_HOST: z.string().trim().min(1).default("127.0.0.1"),
+  /** Bearer token every API route but /api/health requires; absent: none required. */
+  VELOX_API_TOKEN: optionalText,
+  VELOX_API_TOKEN_FILE: optionalText,
+  /** Browser origins allowed to call the API cross-origin (comma-separated); default none. */
+  VELOX_API_CORS_ORIGINS: optionalText,
+  /** Requests per minute per client address; 0 turns the limit off. */
+  VELOX_API_RATE_LIMIT: z.coerce
+    .number({ error: "expected requests per minute" })
+    .int("expected a whole number")
+    .min(0, "expected 0 (off) or a positive number")
+    .default(1200),
   VELOX_METRICS_PORT: port(9464),
   VELOX_METRICS_HOST: z.string().trim().min(1).default("127.0.0.1"),
   VELOX_DRAWDOWN_LIMIT: z.coerce
@@ -119,6 +130,12 @@ export interface Config {
   apiPort: number;
   /** Interface the API listens on; 127.0.0.1 unless deliberately opened (e.g. inside a container). */
   apiHost: string;
+  /** Bearer token the API requires (all routes but /api/health); undefined: none. Never logged. */
+  apiToken: string | undefined;
+  /** Origins allowed cross-origin (CORS and the WebSocket); empty: none. */
+  apiCorsOrigins: string[];
+  /** Requests per minute per client address; 0: no limit. */
+  apiRateLimit: number;
   metricsPort: number;
   metricsHost: string;
   /** Drawdown (currency) that fires the drawdown alert; 0 = none. */
@@ -178,6 +195,9 @@ export function loadConfig(
     kafkaBrokers: v.VELOX_KAFKA_BROKERS ? v.VELOX_KAFKA_BROKERS.split(",").map((b) => b.trim()) : [],
     apiPort: v.VELOX_API_PORT,
     apiHost: v.VELOX_API_HOST,
+    apiToken: apiTokenFrom(v.VELOX_API_TOKEN, v.VELOX_API_TOKEN_FILE),
+    apiCorsOrigins: corsOrigins(v.VELOX_API_CORS_ORIGINS),
+    apiRateLimit: v.VELOX_API_RATE_LIMIT,
     metricsPort: v.VELOX_METRICS_PORT,
     metricsHost: v.VELOX_METRICS_HOST,
     drawdownLimit: v.VELOX_DRAWDOWN_LIMIT,
@@ -222,6 +242,47 @@ function influxTokenFrom(inline: string | undefined, file: string | undefined): 
   return secretFromFile("VELOX_INFLUX_TOKEN_FILE", file);
 }
 
+/** Characters a bearer token may hold: it travels in a header and a WebSocket subprotocol. */
+const API_TOKEN = /^[A-Za-z0-9._~-]{16,256}$/;
+
+/** The API token, given inline or as a file (not both), checked for length and characters. */
+function apiTokenFrom(inline: string | undefined, file: string | undefined): string | undefined {
+  if (file !== undefined && inline !== undefined) {
+    throw new ConfigError(
+      "VELOX_API_TOKEN_FILE",
+      "set either VELOX_API_TOKEN or VELOX_API_TOKEN_FILE, not both",
+    );
+  }
+  const variable: EnvName = file === undefined ? "VELOX_API_TOKEN" : "VELOX_API_TOKEN_FILE";
+  const token = file === undefined ? inline : secretFromFile(variable, file);
+  if (token !== undefined && !API_TOKEN.test(token)) {
+    // The token itself is never part of the message.
+    throw new ConfigError(variable, "expected 16 to 256 characters of A-Z a-z 0-9 . _ ~ -");
+  }
+  return token;
+}
+
+/** `https://grafana.example.org,http://localhost:3000` → origins, each checked to be one. */
+function corsOrigins(list: string | undefined): string[] {
+  if (list === undefined) return [];
+  return list.split(",").map((item) => {
+    const origin = item.trim();
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed || !["http:", "https:"].includes(parsed.protocol) || parsed.origin !== origin) {
+      throw new ConfigError(
+        "VELOX_API_CORS_ORIGINS",
+        `${JSON.stringify(origin)} is not an origin (scheme://host[:port], no path)`,
+      );
+    }
+    return origin;
+  });
+}
+
 /**
  * A secret read once at start from the file `variable` names, trimmed. A missing, unreadable or
  * empty file is a ConfigError naming the variable; the file's content is never part of a message.
@@ -261,5 +322,6 @@ export function describeConfig(config: Config): Record<string, unknown> {
       url: config.influx.url && redactUrl(config.influx.url),
       token: config.influx.token ? "***" : undefined,
     },
+    apiToken: config.apiToken ? "***" : undefined,
   };
 }

@@ -1,14 +1,25 @@
-import { stringify } from "csv-stringify/sync";
+import { fileURLToPath } from "node:url";
 import express, { type Express, type NextFunction, type Request, type Response } from "express";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { errorMessage, NotFoundError, StoreUnavailableError, ValidationError } from "../domain/errors.js";
 import { assertId, assertSymbol, parseOrThrow } from "../domain/identifiers.js";
-import type { StoredSlUpdate } from "../domain/trade.js";
+import { tradeStatusSchema } from "../domain/trade.js";
 import { API_REJECT_REASONS, type ApiRejectCounts, type ApiRejectReason } from "../schema/metrics.js";
 import type { DataManager } from "../storage/data-manager.js";
 import type { RedisCache } from "../storage/redis-cache.js";
+import { decodeCursor, encodeCursor } from "./cursor.js";
 import { mountGrafanaRoutes } from "./grafana.js";
+import {
+  type ApiSecurity,
+  apiHeaders,
+  corsFor,
+  pageHeaders,
+  rateLimitFor,
+  requestLogging,
+  requireToken,
+} from "./guards.js";
+import { writeTradeCsv } from "./trade-export.js";
 
 /**
  * The read-only HTTP API over the DataManager (seed 002, task 4.5), as an Express app that is not
@@ -43,6 +54,18 @@ export interface ApiDeps {
    * no route was reached), the method, the status code and the duration in seconds.
    */
   observeRequest?: ((route: string, method: string, status: number, seconds: number) => void) | undefined;
+  /** Token, CORS origins and rate limit (see guards.ts); absent: no token, no CORS, no limit. */
+  security?: ApiSecurity | undefined;
+  /** For `/api/services` (seed 001); absent: derived from the stores' health, Kafka false. */
+  services?: (() => ServiceStates | Promise<ServiceStates>) | undefined;
+}
+
+/** Whether each backend is configured and answering (`/api/services`, seed 001). */
+export interface ServiceStates {
+  kafka: boolean;
+  influxdb: boolean;
+  redis: boolean;
+  sqlite: boolean;
 }
 
 export type ApiApp = Express & {
@@ -56,10 +79,19 @@ export const API_ROUTES = {
   status: "/api/status",
   positions: "/api/positions",
   strategies: "/api/strategies",
+  services: "/api/services",
+  trades: "/api/trades",
   trade: "/api/trades/:id",
   tradeExport: "/api/trades/:id/export",
+  /** Seed 002's names for the same two handlers. */
+  seedTrade: "/api/trade/:id",
+  seedTradeExport: "/api/trade/:id/export",
   indicators: "/api/indicators/:symbol",
 } as const;
+
+/** The live page and its assets (public/): static, no data, served without a token. */
+export const PAGE_PATHS: ReadonlySet<string> = new Set(["/", "/index.html", "/live.js", "/live.css"]);
+const PUBLIC_DIR = fileURLToPath(new URL("../../public/", import.meta.url));
 
 /** The `route` label of requests that reached no route (unknown paths, bodies refused before routing). */
 export const UNMATCHED_ROUTE = "unmatched";
@@ -76,10 +108,12 @@ const daysSchema = z
 /** Methods outside this list are labelled OTHER, so the label stays bounded. */
 const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
 
-/** Flux bookkeeping columns that say nothing about the position. */
-const FLUX_COLUMNS = new Set(["result", "table", "_start", "_stop", "_measurement"]);
-
-const SL_COLUMNS = ["time", "ts", "stop", "highest_price", "sl_type"] as const;
+const DEFAULT_PAGE = 100;
+const pageLimitSchema = z
+  .string()
+  .regex(/^\d{1,4}$/, "must be a whole number from 1 to 1000")
+  .transform(Number)
+  .pipe(z.number().int().min(1, "must be at least 1").max(1000, "must be at most 1000"));
 
 type Handler = (req: Request, res: Response) => Promise<void> | void;
 
@@ -116,14 +150,32 @@ export function createApiApp(deps: ApiDeps): ApiApp {
     };
     res.once("finish", observe);
     res.once("close", observe);
-    res.set({
-      "X-Content-Type-Options": "nosniff",
-      "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
-      "Referrer-Policy": "no-referrer",
-      "Cache-Control": "no-store",
-    });
+    res.set("Cache-Control", "no-store");
     next();
   });
+
+  const security = deps.security ?? {};
+  app.use(requestLogging(log));
+  const page = pageHeaders();
+  const api = apiHeaders();
+  app.use((req, res, next) => (PAGE_PATHS.has(req.path) ? page(req, res, next) : api(req, res, next)));
+  const guards = [
+    corsFor(security.corsOrigins),
+    rateLimitFor(security.rateLimitPerMinute, reject),
+    requireToken(security.token, PAGE_PATHS, reject),
+  ];
+  for (const guard of guards) if (guard) app.use(guard);
+
+  // The live page: static files, no build step (public/).
+  app.use(
+    express.static(PUBLIC_DIR, {
+      index: "index.html",
+      dotfiles: "ignore",
+      redirect: false,
+      fallthrough: true,
+      setHeaders: (res) => res.setHeader("Cache-Control", "no-cache"),
+    }),
+  );
 
   // Only the Grafana routes read a body (JSON); any body is refused above the limit whatever its type.
   app.use(express.json({ limit: MAX_BODY_BYTES }));
@@ -140,10 +192,46 @@ export function createApiApp(deps: ApiDeps): ApiApp {
   };
 
   route(API_ROUTES.health, async (_req, res) => {
+    // The journal is asked a real query: a closed or unreadable journal is a 503.
     const health = await data.health();
     const redisDegraded = health.redis.configured && !health.redis.up;
     const status = !health.sqlite.up ? "down" : redisDegraded ? "degraded" : "ok";
     res.status(health.sqlite.up ? 200 : 503).json({ status, stores: health });
+  });
+
+  route(API_ROUTES.services, async (_req, res) => {
+    if (deps.services) {
+      res.json(await deps.services());
+      return;
+    }
+    const health = await data.health();
+    res.json({
+      kafka: false,
+      influxdb: health.influx.configured,
+      redis: health.redis.up,
+      sqlite: health.sqlite.up,
+    } satisfies ServiceStates);
+  });
+
+  route(API_ROUTES.trades, (req, res) => {
+    const query = req.query;
+    const text = (name: string): string | undefined => {
+      const value = query[name];
+      if (value === undefined) return undefined;
+      if (typeof value !== "string") throw new ValidationError(name, "must be given once, as text");
+      return value;
+    };
+    const limit = text("limit");
+    const cursor = text("cursor");
+    const status = text("status");
+    const page = data.getTradePage({
+      limit: limit === undefined ? DEFAULT_PAGE : parseOrThrow(pageLimitSchema, limit, "limit"),
+      strategyId: text("strategy"),
+      symbol: text("symbol"),
+      status: status === undefined ? undefined : parseOrThrow(tradeStatusSchema, status, "status"),
+      after: cursor === undefined ? undefined : decodeCursor(cursor),
+    });
+    res.json({ trades: page.trades, next_cursor: page.next === null ? null : encodeCursor(page.next) });
   });
 
   route(API_ROUTES.status, (_req, res) => {
@@ -172,28 +260,29 @@ export function createApiApp(deps: ApiDeps): ApiApp {
     res.json(result);
   });
 
-  route(API_ROUTES.trade, async (req, res) => {
+  const tradeDetails: Handler = async (req, res) => {
     const id = assertId(req.params.id, "trade_id");
     const details = await data.getTradeDetails(id);
     if (!details) throw new NotFoundError("trade", id);
     res.json(details);
-  });
-
-  route(API_ROUTES.tradeExport, async (req, res) => {
+  };
+  const tradeExport: Handler = async (req, res) => {
     const id = assertId(req.params.id, "trade_id");
     const details = await data.getTradeDetails(id);
     if (!details) throw new NotFoundError("trade", id);
-    const history = details.position_history;
-    const fromHistory = history !== null && history.length > 0;
-    const csv = fromHistory ? historyCsv(history) : slTimelineCsv(details.sl_timeline);
     // The id matched [A-Za-z0-9._-]{1,64} above: nothing in the name can break out of the quotes.
     res.set({
       "Content-Type": "text/csv; charset=utf-8",
       "Content-Disposition": `attachment; filename="trade_${id}.csv"`,
+      // Whether InfluxDB answered for the position history (else only the journal's stops).
+      "X-Position-History": details.position_history === null ? "unavailable" : "included",
     });
-    res.set("X-Export-Source", fromHistory ? "position_history" : "sl_timeline");
-    res.send(csv);
-  });
+    await writeTradeCsv(details, res);
+  };
+  route(API_ROUTES.trade, tradeDetails);
+  route(API_ROUTES.seedTrade, tradeDetails);
+  route(API_ROUTES.tradeExport, tradeExport);
+  route(API_ROUTES.seedTradeExport, tradeExport);
 
   route(API_ROUTES.indicators, async (req, res) => {
     const symbol = assertSymbol(req.params.symbol, "symbol");
@@ -252,49 +341,6 @@ export function createApiApp(deps: ApiDeps): ApiApp {
   });
 
   return Object.assign(app, { rejected: (): ApiRejectCounts => ({ ...rejectedCounts }) });
-}
-
-/** Position snapshots from InfluxDB: `_time` first, then every other column in first-seen order. */
-/** CSV of a trade's position history as the Flux client returns it (bookkeeping columns dropped). */
-export function historyCsv(rows: readonly Record<string, unknown>[]): string {
-  const columns: string[] = [];
-  const seen = new Set<string>(FLUX_COLUMNS);
-  if (rows.some((row) => "_time" in row)) {
-    columns.push("_time");
-    seen.add("_time");
-  }
-  for (const row of rows) {
-    for (const key of Object.keys(row)) {
-      if (seen.has(key)) continue;
-      seen.add(key);
-      columns.push(key);
-    }
-  }
-  return toCsv(columns, rows);
-}
-
-function slTimelineCsv(updates: readonly StoredSlUpdate[]): string {
-  const rows = updates.map((u) => ({
-    time: new Date(u.ts * 1000).toISOString(),
-    ts: u.ts,
-    stop: u.stop,
-    highest_price: u.highest_price,
-    sl_type: u.sl_type,
-  }));
-  return toCsv([...SL_COLUMNS], rows);
-}
-
-function toCsv(columns: string[], rows: readonly Record<string, unknown>[]): string {
-  return stringify(rows as Record<string, unknown>[], {
-    header: true,
-    columns,
-    cast: {
-      // A cell starting like a formula is made inert for spreadsheets.
-      string: (value) => (/^[=+\-@\t\r]/.test(value) ? `'${value}` : value),
-      date: (value) => value.toISOString(),
-      boolean: (value) => (value ? "true" : "false"),
-    },
-  });
 }
 
 interface HttpError {

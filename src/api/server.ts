@@ -41,7 +41,11 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const app = createApiApp(options);
   const server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, app);
   server.on("error", (err) => log?.error({ err: err.message }, "api server error"));
-  const feed = attachPositionFeed(server, options, websocket);
+  const feed = attachPositionFeed(server, options, {
+    ...websocket,
+    token: options.security?.token,
+    extraOrigins: options.security?.corsOrigins,
+  });
 
   try {
     await new Promise<void>((resolve, reject) => {

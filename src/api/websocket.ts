@@ -5,6 +5,7 @@ import { WebSocket, WebSocketServer } from "ws";
 import { errorMessage } from "../domain/errors.js";
 import type { DataManager } from "../storage/data-manager.js";
 import type { PositionChange, RedisCache } from "../storage/redis-cache.js";
+import { bearerOf, TOKEN_SUBPROTOCOL_PREFIX, tokenMatches } from "./guards.js";
 
 /**
  * Live positions over a WebSocket at `/ws`. A client gets, in order:
@@ -51,7 +52,18 @@ export interface PositionFeedOptions {
    * clients), and origins on a loopback host or on the host the request was addressed to.
    */
   allowOrigin?: (origin: string | undefined, req: IncomingMessage) => boolean;
+  /** Browser origins allowed besides those (VELOX_API_CORS_ORIGINS). */
+  extraOrigins?: readonly string[] | undefined;
+  /**
+   * The API's bearer token: an upgrade without it gets a 401. A non-browser client sends
+   * `Authorization: Bearer …`; a browser, which cannot, offers the subprotocols `velox` and
+   * `velox.bearer.<token>`, and the server answers with `velox` (the token is not echoed).
+   */
+  token?: string | undefined;
 }
+
+/** The subprotocol the server selects when a client offers it (with its token). */
+export const FEED_SUBPROTOCOL = "velox";
 
 export interface PositionFeedStats {
   clients: number;
@@ -94,13 +106,19 @@ export function attachPositionFeed(
   const maxBuffered = options.maxBufferedBytes ?? 1024 * 1024;
   const statusIntervalMs = options.statusIntervalMs ?? 5_000;
   const heartbeatIntervalMs = options.heartbeatIntervalMs ?? 30_000;
-  const allowOrigin = options.allowOrigin ?? defaultAllowOrigin;
+  const extraOrigins = new Set(options.extraOrigins ?? []);
+  const allowOrigin = (origin: string | undefined, req: IncomingMessage) =>
+    (origin !== undefined && extraOrigins.has(origin)) ||
+    (options.allowOrigin ?? defaultAllowOrigin)(origin, req);
+  const token = options.token;
 
   const wss = new WebSocketServer({
     noServer: true,
     clientTracking: false,
     perMessageDeflate: false,
     maxPayload: options.maxIncomingBytes ?? 4 * 1024,
+    // Never select the token-bearing subprotocol: the answer would echo the token.
+    handleProtocols: (protocols) => (protocols.has(FEED_SUBPROTOCOL) ? FEED_SUBPROTOCOL : false),
   });
   const clients = new Set<Client>();
   const counters = {
@@ -233,6 +251,10 @@ export function attachPositionFeed(
       counters.connectionsRefused++;
       return refuse(socket, 403);
     }
+    if (token !== undefined && !tokenMatches(token, presentedToken(req))) {
+      counters.connectionsRefused++;
+      return refuse(socket, 401);
+    }
     // A handshake ws refuses (bad version or key) never calls back, but its socket closes.
     upgrading++;
     let settled = false;
@@ -345,6 +367,19 @@ export function attachPositionFeed(
     stats: () => ({ clients: clients.size, ...counters, redisSubscribed: redisLive() }),
     close,
   };
+}
+
+/** The token an upgrade carries: `Authorization: Bearer …`, else a `velox.bearer.…` subprotocol. */
+function presentedToken(req: IncomingMessage): string | undefined {
+  const bearer = bearerOf(req.headers.authorization);
+  if (bearer !== undefined) return bearer;
+  const offered = req.headers["sec-websocket-protocol"];
+  if (typeof offered !== "string") return undefined;
+  for (const item of offered.split(",")) {
+    const protocol = item.trim();
+    if (protocol.startsWith(TOKEN_SUBPROTOCOL_PREFIX)) return protocol.slice(TOKEN_SUBPROTOCOL_PREFIX.length);
+  }
+  return undefined;
 }
 
 /** Non-browser clients (no Origin), and browsers on a loopback origin or the same host as the request. */

@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import type { Config } from "../config.js";
 import type { Tick } from "../domain/tick.js";
 import { utcDay } from "../domain/time.js";
-import type { Trade } from "../domain/trade.js";
+import { pnlPercent, type Trade } from "../domain/trade.js";
 import type { EventBus } from "../events/event-bus.js";
 import { createEventBus } from "../events/factory.js";
 import type { VeloxLogger } from "../log.js";
@@ -37,6 +37,8 @@ export interface EngineOptions {
 /** A replayed file may name any number of symbols; labels stay bounded. */
 export const MAX_SYMBOL_LABELS = 100;
 export const OTHER_SYMBOL = "other";
+/** How often in-process `updated` position changes go out (the Redis path has its cache window). */
+export const MARK_INTERVAL_MS = 1000;
 
 export type { EngineSnapshot, StrategyFigures, TradeResult } from "../metrics/source.js";
 
@@ -64,6 +66,9 @@ export class Engine implements MetricsSource {
   private readonly ticksBySymbol = new Map<string, number>();
   private equityPeak = 0;
   private running = false;
+  private markTimer: NodeJS.Timeout | undefined;
+  /** Per trade id, what the last `updated` said (mark time and stop), so an unmoved mark is not resent. */
+  private readonly lastMarks = new Map<string, string>();
 
   constructor(private readonly options: EngineOptions) {
     const { config, logging } = options;
@@ -120,10 +125,21 @@ export class Engine implements MetricsSource {
     this.running = running;
   }
 
-  /** In-process position changes (opened, closed), for the WebSocket feed when Redis is absent. */
+  /**
+   * In-process position changes, for the WebSocket feed when Redis is absent or down: `opened` and
+   * `closed` as they commit, and `updated` (the latest mark, P&L and stop) at most once a second
+   * per position whose mark moved, as the cache window does through Redis.
+   */
   onPositionChange(listener: (change: PositionChange) => void): () => void {
     this.positionListeners.add(listener);
-    return () => this.positionListeners.delete(listener);
+    if (!this.markTimer) {
+      this.markTimer = setInterval(() => this.emitMarks(), MARK_INTERVAL_MS);
+      this.markTimer.unref();
+    }
+    return () => {
+      this.positionListeners.delete(listener);
+      if (this.positionListeners.size === 0) this.stopMarks();
+    };
   }
 
   snapshot(): EngineSnapshot {
@@ -215,6 +231,7 @@ export class Engine implements MetricsSource {
 
   /** Flushes and closes everything: event bus, then the stores (cache window, spool, journal). */
   async close(): Promise<void> {
+    this.stopMarks();
     await this.bus.close();
     await this.stores.data.close();
   }
@@ -263,6 +280,36 @@ export class Engine implements MetricsSource {
     if (f) f.fills[action] = (f.fills[action] ?? 0) + 1;
   }
 
+  /** `updated` for each held position marked since the last call (see onPositionChange). */
+  private emitMarks(): void {
+    for (const p of this.pipeline.tracker.positions()) {
+      const key = `${p.trade_id}|${p.last_timestamp}|${p.stop}`;
+      if (this.lastMarks.get(p.trade_id) === key) continue;
+      this.lastMarks.set(p.trade_id, key);
+      this.emitChange({
+        type: "updated",
+        strategy_id: p.strategy_id,
+        symbol: p.symbol,
+        trade_id: p.trade_id,
+        side: p.side,
+        entry_price: p.entry_price,
+        quantity: p.quantity,
+        entry_time: Math.round(p.entry_time),
+        current_price: p.last_price,
+        unrealized_pnl: p.unrealized_pnl,
+        unrealized_pnl_pct: pnlPercent(p.unrealized_pnl, p.entry_price, p.quantity),
+        stop_loss: p.stop,
+        last_update: Math.round(p.last_timestamp),
+      });
+    }
+  }
+
+  private stopMarks(): void {
+    clearInterval(this.markTimer);
+    this.markTimer = undefined;
+    this.lastMarks.clear();
+  }
+
   private emitChange(change: PositionChange): void {
     for (const listener of this.positionListeners) listener(change);
   }
@@ -290,6 +337,7 @@ export class Engine implements MetricsSource {
         if (f) f.closed[pnl > 0 ? "win" : pnl < 0 ? "loss" : "flat"]++;
         const day = utcDay(event.fill.timestamp);
         this.pnlByDay.set(day, (this.pnlByDay.get(day) ?? 0) + pnl);
+        this.lastMarks.delete(event.trade.trade_id);
         this.emitChange({ type: "closed", strategy_id: event.trade.strategy_id, symbol: event.trade.symbol });
         this.bus.publish(TOPICS.trades, () => toTradeMessage(event.fill, { pnl: event.trade.pnl ?? 0 }));
         this.log.debug(

@@ -141,6 +141,21 @@ async function drive(
       status: () => ({ ...engine.snapshot() }),
       onPositionChange: (listener) => engine.onPositionChange(listener),
       logger: logging.for("api"),
+      security: {
+        token: config.apiToken,
+        corsOrigins: config.apiCorsOrigins,
+        rateLimitPerMinute: config.apiRateLimit,
+      },
+      services: async () => {
+        const health = await engine.stores.data.health();
+        const bus = engine.bus.stats();
+        return {
+          kafka: bus.backend === "kafka" && bus.up,
+          influxdb: engine.stores.series?.stats().up ?? false,
+          redis: health.redis.up,
+          sqlite: health.sqlite.up,
+        };
+      },
     });
   } catch (err) {
     log.error(

@@ -108,6 +108,8 @@ export const API_REJECT_REASONS = [
   "body_too_large",
   "malformed_body",
   "store_unavailable",
+  "unauthorized",
+  "rate_limited",
   "internal_error",
 ] as const;
 export type ApiRejectReason = (typeof API_REJECT_REASONS)[number];

@@ -31,7 +31,7 @@ import type {
   StopState,
   TradeResultsWrite,
 } from "./redis-cache.js";
-import type { RecentTradesQuery, TradeJournal } from "./trade-journal.js";
+import type { RecentTradesQuery, TradeJournal, TradePage, TradePageQuery } from "./trade-journal.js";
 import type { StrategyStats } from "./trade-stats.js";
 
 /** What the DataManager needs of the time-series writer (InfluxWriter implements it). */
@@ -114,7 +114,8 @@ export interface DataManagerStats {
 }
 
 export interface StoreHealth {
-  sqlite: { up: boolean };
+  /** From a real query; `error` says why it failed. */
+  sqlite: { up: boolean; error?: string };
   redis: { configured: boolean; up: boolean; latencyMs: number | null };
   influx: { configured: boolean };
 }
@@ -610,6 +611,11 @@ export class DataManager implements PipelineStore {
     return this.journal.recentTrades(query);
   }
 
+  /** One page of trades, newest entry first (see TradeJournal.listTrades). */
+  getTradePage(query: TradePageQuery = {}): TradePage {
+    return this.journal.listTrades(query);
+  }
+
   /** Every strategy id with a trade in the journal, sorted. */
   getJournalStrategyIds(): string[] {
     return this.journal.strategyIds();
@@ -622,8 +628,9 @@ export class DataManager implements PipelineStore {
 
   async health(): Promise<StoreHealth> {
     const redis = this.cache ? await this.cache.health() : undefined;
+    const sqlite = this.closed ? { ok: false as const, error: "closed" } : this.journal.ping();
     return {
-      sqlite: { up: !this.closed },
+      sqlite: sqlite.ok ? { up: true } : { up: false, error: sqlite.error },
       redis: { configured: Boolean(this.cache), up: redis?.up ?? false, latencyMs: redis?.latencyMs ?? null },
       influx: { configured: Boolean(this.series) },
     };

@@ -113,11 +113,6 @@ const signalSchema = z.strictObject({
 });
 export type Signal = z.infer<typeof signalSchema>;
 
-/**
- * One write-behind window, sent as one pipeline: the latest tick and indicators per symbol, the
- * latest signal per type and symbol, signal counts and daily figures summed over the window, stop
- * states (latest per trade) and the stop states of trades that closed.
- */
 /** Closed-trade counters of one strategy to add: trades, wins (pnl > 0), losses (pnl < 0), Σ pnl. */
 export interface TradeResultsWrite {
   strategyId: string;
@@ -127,6 +122,11 @@ export interface TradeResultsWrite {
   pnl: number;
 }
 
+/**
+ * One write-behind window, sent as one pipeline: the latest tick and indicators per symbol, the
+ * latest signal per type and symbol, signal counts, closed-trade counters and daily figures summed
+ * over the window, stop states (latest per trade) and the stop states of trades that closed.
+ */
 export interface CacheWindow {
   ticks?: readonly LatestTick[];
   indicators?: readonly IndicatorWrite[];

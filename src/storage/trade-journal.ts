@@ -3,7 +3,7 @@ import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import type { Logger } from "pino";
 import { z } from "zod";
-import { NotFoundError, StateError, ValidationError, VeloxError } from "../domain/errors.js";
+import { errorMessage, NotFoundError, StateError, ValidationError, VeloxError } from "../domain/errors.js";
 import {
   assertId,
   ID_PATTERN,
@@ -29,7 +29,9 @@ import {
   slUpdateSchema,
   type Trade,
   type TradeExit,
+  type TradeStatus,
   tradeExitSchema,
+  tradeStatusSchema,
 } from "../domain/trade.js";
 import type { JournalOperation } from "../schema/metrics.js";
 import { TABLES } from "../schema/sqlite.js";
@@ -54,6 +56,27 @@ const daysSchema = z.number().finite().positive();
 const newTradesSchema = z.array(newTradeSchema);
 const optionalId = idSchema.optional();
 const optionalSymbol = symbolSchema.optional();
+const optionalStatus = tradeStatusSchema.optional();
+
+/** Where a page of {@link TradeJournal.listTrades} ends: its last trade's entry time and id. */
+export interface TradePageEnd {
+  entryTime: number;
+  tradeId: string;
+}
+
+export interface TradePageQuery {
+  limit?: number;
+  strategyId?: string | undefined;
+  symbol?: string | undefined;
+  status?: TradeStatus | undefined;
+  after?: TradePageEnd | undefined;
+}
+
+export interface TradePage {
+  trades: Trade[];
+  /** Where the next page starts; null on the last page. */
+  next: TradePageEnd | null;
+}
 
 /** Filters of `recentTrades`; an absent filter matches every trade. */
 export interface RecentTradesQuery {
@@ -223,6 +246,8 @@ export class TradeJournal {
                  @fees, @stop_loss_initial, 'open', @now, @now)`,
       ),
       getTrade: db.prepare("SELECT * FROM trades WHERE trade_id = ?"),
+      ping: db.prepare("SELECT count(*) FROM sqlite_master").pluck(),
+      firstTrade: db.prepare(`SELECT trade_id FROM ${TABLES.trades} LIMIT 1`).pluck(),
       deleteTrade: db.prepare(`DELETE FROM ${TABLES.trades} WHERE trade_id = ?`),
       deleteConditions: db.prepare(`DELETE FROM ${TABLES.signalConditions} WHERE id = ?`),
       tradeExists: db.prepare("SELECT 1 FROM trades WHERE trade_id = ?").pluck(),
@@ -258,6 +283,17 @@ export class TradeJournal {
         `SELECT * FROM ${TABLES.trades}
           WHERE (@strategy_id IS NULL OR strategy_id = @strategy_id)
             AND (@symbol IS NULL OR symbol = @symbol)
+          ORDER BY entry_time DESC, trade_id DESC
+          LIMIT @limit`,
+      ),
+      // Keyset pagination: newest entry first, the cursor is the last row's (entry_time, trade_id).
+      listTrades: db.prepare(
+        `SELECT * FROM ${TABLES.trades}
+          WHERE (@strategy_id IS NULL OR strategy_id = @strategy_id)
+            AND (@symbol IS NULL OR symbol = @symbol)
+            AND (@status IS NULL OR status = @status)
+            AND (@after_time IS NULL OR entry_time < @after_time
+                 OR (entry_time = @after_time AND trade_id < @after_id))
           ORDER BY entry_time DESC, trade_id DESC
           LIMIT @limit`,
       ),
@@ -564,6 +600,31 @@ export class TradeJournal {
     }) as Trade[];
   }
 
+  /**
+   * One page of trades, newest entry first, optionally of one strategy, symbol and status. `after`
+   * is where the previous page ended (its last trade's entry time and id); the answer says where
+   * this one ends, or null when nothing follows.
+   */
+  listTrades(query: TradePageQuery = {}): TradePage {
+    const limit = parseOrThrow(limitSchema, query.limit ?? 100, "limit");
+    const after = query.after;
+    const rows = this.stmt.listTrades.all({
+      strategy_id: parseOrThrow(optionalId, query.strategyId, "strategy_id") ?? null,
+      symbol: parseOrThrow(optionalSymbol, query.symbol, "symbol") ?? null,
+      status: parseOrThrow(optionalStatus, query.status, "status") ?? null,
+      after_time: after === undefined ? null : parseOrThrow(unixSeconds, after.entryTime, "after.entry_time"),
+      after_id: after === undefined ? null : assertId(after.tradeId, "after.trade_id"),
+      // One more than asked: whether another page follows, without a count.
+      limit: limit + 1,
+    }) as Trade[];
+    const trades = rows.slice(0, limit);
+    const last = trades.at(-1);
+    return {
+      trades,
+      next: rows.length > limit && last ? { entryTime: last.entry_time, tradeId: last.trade_id } : null,
+    };
+  }
+
   /** Every strategy id that has a trade in the journal, sorted. */
   strategyIds(): string[] {
     return this.stmt.strategyIds.all() as string[];
@@ -574,6 +635,21 @@ export class TradeJournal {
     return this.stmt.symbols.all({
       strategy_id: parseOrThrow(optionalId, strategyId, "strategy_id") ?? null,
     }) as string[];
+  }
+
+  /**
+   * Asks SQLite a real question (the schema and the first trade row), for health checks: an error
+   * says the journal cannot serve (closed, unreadable, corrupt). Never throws.
+   */
+  ping(): { ok: true } | { ok: false; error: string } {
+    try {
+      if (!this.db.open) return { ok: false, error: "the journal is closed" };
+      this.stmt.ping.get();
+      this.stmt.firstTrade.get();
+      return { ok: true };
+    } catch (err) {
+      return { ok: false, error: errorMessage(err) };
+    }
   }
 
   /** The connection settings actually in effect, for health checks and tests. */

@@ -1,9 +1,11 @@
 import { EventEmitter } from "node:events";
 import { connect as tcpConnect } from "node:net";
+import { PassThrough } from "node:stream";
+import { parse } from "csv-parse/sync";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
-import { historyCsv } from "../../src/api/app.js";
 import { type ApiServer, startApiServer } from "../../src/api/server.js";
+import { writeTradeCsv } from "../../src/api/trade-export.js";
 import type { PositionChangeListener } from "../../src/api/websocket.js";
 import { DataManager } from "../../src/storage/data-manager.js";
 import { type PositionChange, RedisCache } from "../../src/storage/redis-cache.js";
@@ -185,26 +187,43 @@ describe("API over the journal alone (no Redis)", () => {
     }
   });
 
-  it("exports the SL timeline as CSV when InfluxDB is not there, with a safe attachment name", async () => {
+  it("exports the stop-loss updates as CSV when InfluxDB is not there, under both route names", async () => {
     const res = await fetch(`${api.url}/api/trades/T1/export`);
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toBe("text/csv; charset=utf-8");
     expect(res.headers.get("content-disposition")).toBe('attachment; filename="trade_T1.csv"');
-    expect(res.headers.get("x-export-source")).toBe("sl_timeline");
-    const lines = (await res.text()).trimEnd().split("\n");
-    expect(lines).toEqual([
-      "time,ts,stop,highest_price,sl_type",
-      `${new Date((T0 + 5) * 1000).toISOString()},${T0 + 5},98,103,trailing`,
-      `${new Date((T0 + 9) * 1000).toISOString()},${T0 + 9},101,106,trailing`,
+    expect(res.headers.get("x-position-history")).toBe("unavailable");
+    const text = await res.text();
+    const rows = parse(text, { columns: true, cast: true }) as { stop: number }[];
+    expect(rows).toEqual([
+      {
+        kind: "stop_loss",
+        time: new Date((T0 + 5) * 1000).toISOString(),
+        stop: 98,
+        highest_price: 103,
+        sl_type: "trailing",
+      },
+      {
+        kind: "stop_loss",
+        time: new Date((T0 + 9) * 1000).toISOString(),
+        stop: 101,
+        highest_price: 106,
+        sl_type: "trailing",
+      },
     ]);
+    // The journal's values exactly, as the JSON route gives them.
+    const details = (await getJson(api, "/api/trade/T1")).body;
+    expect(rows.map((r) => r.stop)).toEqual(details.sl_timeline.map((u: { stop: number }) => u.stop));
+    // Seed 002's name for the export: the same bytes.
+    expect(await (await fetch(`${api.url}/api/trade/T1/export`)).text()).toBe(text);
   });
 
   it("unknown routes and methods: JSON 404 and 405", async () => {
     const unknown = await getJson(api, "/api/nothing-here");
     expect(unknown.status).toBe(404);
     expect(unknown.body).toEqual({ error: "no route GET /api/nothing-here" });
-    const root = await getJson(api, "/");
-    expect(root.status).toBe(404);
+    const hidden = await getJson(api, "/.env");
+    expect(hidden.status).toBe(404);
     const post = await getJson(api, "/api/positions", { method: "POST" });
     expect(post.status).toBe(405);
     expect(post.res.headers.get("allow")).toBe("GET, HEAD");
@@ -398,10 +417,10 @@ describe("API bounds and failures", () => {
     }
   });
 
-  it("turns position history rows into CSV without Flux's bookkeeping columns, formulas made inert", () => {
+  it("writes position history and stops into one CSV, without Flux's bookkeeping columns, formulas made inert", async () => {
     // Rows shaped as the Flux client returns them (pivoted). No InfluxDB 2 runs here, so the
     // export route's InfluxDB branch is covered by this conversion and by the queries' own tests.
-    const rows = [
+    const history = [
       {
         result: "_result",
         table: 0,
@@ -415,10 +434,26 @@ describe("API bounds and failures", () => {
       },
       { _time: "2025-05-09T08:40:02Z", trade_id: "T9", price: 96, unrealized_pnl: -40, note: "=1+1" },
     ];
-    expect(historyCsv(rows).trimEnd().split("\n")).toEqual([
-      "_time,trade_id,price,unrealized_pnl,note",
-      "2025-05-09T08:40:01Z,T9,104,40,",
-      "2025-05-09T08:40:02Z,T9,96,-40,'=1+1",
+    const out = new PassThrough();
+    const chunks: Buffer[] = [];
+    out.on("data", (c: Buffer) => chunks.push(c));
+    await writeTradeCsv(
+      {
+        trade: {} as never,
+        entry_conditions: [],
+        exit_conditions: [],
+        position_history: history,
+        sl_timeline: [
+          { id: 1, trade_id: "T9", ts: 1_746_780_001, stop: 95, highest_price: 104, sl_type: "trailing" },
+        ],
+      },
+      out,
+    );
+    expect(Buffer.concat(chunks).toString("utf8").trimEnd().split("\n")).toEqual([
+      "kind,time,trade_id,price,unrealized_pnl,note,stop,highest_price,sl_type",
+      "position,2025-05-09T08:40:01.000Z,T9,104,40,,,,",
+      "position,2025-05-09T08:40:02.000Z,T9,96,-40,'=1+1,,,",
+      "stop_loss,2025-05-09T08:40:01.000Z,,,,,95,104,trailing",
     ]);
   });
 

@@ -4,7 +4,7 @@ import type { ClientRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { HttpError, type InfluxDB } from "@influxdata/influxdb-client";
-import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished, vi } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { StateError, ValidationError } from "../../src/domain/errors.js";
 import { INFLUX_SCHEMA, MEASUREMENTS, type MeasurementDef, msToNs } from "../../src/schema/influx.js";
 import { InfluxSpool } from "../../src/storage/influx-spool.js";
