@@ -253,7 +253,8 @@ function apiTokenFrom(inline: string | undefined, file: string | undefined): str
       "set either VELOX_API_TOKEN or VELOX_API_TOKEN_FILE, not both",
     );
   }
-  const variable: EnvName = file === undefined ? "VELOX_API_TOKEN" : "VELOX_API_TOKEN_FILE";
+  const fromFile = file !== undefined;
+  const variable: EnvName = fromFile ? "VELOX_API_TOKEN_FILE" : "VELOX_API_TOKEN";
   const token = file === undefined ? inline : secretFromFile(variable, file);
   if (token !== undefined && !API_TOKEN.test(token)) {
     // The token itself is never part of the message.

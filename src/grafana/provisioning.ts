@@ -1,5 +1,6 @@
 import { stringify } from "yaml";
 import {
+  API_TOKEN_FILE,
   COMPOSE_URLS,
   DATASOURCES,
   GRAFANA_API_BASE,
@@ -60,7 +61,9 @@ export function datasourcesYaml(): string {
         access: "proxy",
         url: `${COMPOSE_URLS.api}${GRAFANA_API_BASE}`,
         editable: false,
-        jsonData: {},
+        // The API's bearer token (VELOX_API_TOKEN_FILE), read by Grafana from the same secret.
+        jsonData: { httpHeaderName1: "Authorization" },
+        secureJsonData: { httpHeaderValue1: `Bearer $__file{${API_TOKEN_FILE}}` },
       },
     ],
   };

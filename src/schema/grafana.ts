@@ -78,6 +78,9 @@ export const INFLUX_TOKEN_FILES = {
   grafana: "/run/velox-tokens/grafana-read.token",
 } as const;
 
+/** The API's bearer token as a compose secret: VELOX reads it, Grafana's VELOX API datasource sends it. */
+export const API_TOKEN_FILE = "/run/secrets/api_token";
+
 /** Compose service hostnames the provisioned datasources point at. */
 export const COMPOSE_URLS = {
   prometheus: "http://prometheus:9090",

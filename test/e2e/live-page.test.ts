@@ -1,4 +1,5 @@
 import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,7 +22,8 @@ import { skipWithout } from "../helpers/backend.js";
 
 const CHROMIUM = "chromium";
 const skip = skipWithout(CHROMIUM, "the live page's browser test");
-const TOKEN = "live-page-token-0123456789";
+/** A fresh token per run (hex: within the allowed characters). */
+const TOKEN = randomBytes(16).toString("hex");
 
 describe.skipIf(skip)("live page in headless Chromium", () => {
   const dir = mkdtempSync(join(tmpdir(), "velox-live-"));

@@ -17,7 +17,7 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { loadConfig } from "../../src/config.js";
-import { COMPOSE_URLS, GRAFANA_PATHS, INFLUX_TOKEN_FILES } from "../../src/schema/grafana.js";
+import { API_TOKEN_FILE, COMPOSE_URLS, GRAFANA_PATHS, INFLUX_TOKEN_FILES } from "../../src/schema/grafana.js";
 import { skipWithout } from "../helpers/backend.js";
 
 /**
@@ -72,8 +72,8 @@ const SECRETS_BY_SERVICE: Record<string, string[]> = {
   redis: ["redis_password"],
   "redis-exporter": ["redis_password"],
   influxdb: ["influx_admin_password", "influx_admin_token"],
-  velox: ["redis_password"],
-  grafana: ["grafana_admin_password"],
+  velox: ["redis_password", "api_token"],
+  grafana: ["grafana_admin_password", "api_token"],
 };
 const SECRET_NAMES = [...new Set(Object.values(SECRETS_BY_SERVICE).flat())].sort();
 const SECRETS_DIR = "/run/secrets";
@@ -238,7 +238,10 @@ describe("docker-compose.yml, as written", () => {
     for (const name of variables) {
       expect(Object.keys(service("grafana").environment ?? {}), `$${name}`).toContain(name);
     }
-    expect([...new Set(files)]).toEqual([INFLUX_TOKEN_FILES.grafana]);
+    expect([...new Set(files)].sort()).toEqual([API_TOKEN_FILE, INFLUX_TOKEN_FILES.grafana].sort());
+    // The API token is one of Grafana's own secrets, the one VELOX requires.
+    expect(secretsOf("grafana")).toContain("api_token");
+    expect(service("velox").environment?.VELOX_API_TOKEN_FILE).toBe(API_TOKEN_FILE);
     expect(mounts("grafana").get(INFLUX_TOKEN_FILES.dir)).toEqual({
       source: "influx-tokens",
       readOnly: true,

@@ -249,3 +249,37 @@ describe("config", () => {
     expect(redactUrl("not a url")).toBe("***");
   });
 });
+
+describe("API guards configuration", () => {
+  it("takes a bearer token of 16-256 safe characters, inline or from a file, and never echoes it", () => {
+    const token = "a".repeat(12) + "._~-" + "Z9".repeat(8);
+    expect(loadConfig({ VELOX_API_TOKEN: token }).apiToken).toBe(token);
+    expect(describeConfig(loadConfig({ VELOX_API_TOKEN: token })).apiToken).toBe("***");
+    for (const bad of ["short", "has space inside it!!", "x".repeat(257), 'quote"inside0123456']) {
+      const error = configError({ VELOX_API_TOKEN: bad });
+      expect(error.variable).toBe("VELOX_API_TOKEN");
+      expect(error.message).not.toContain(bad);
+    }
+    const dir = mkdtempSync(join(tmpdir(), "velox-api-token-"));
+    const file = join(dir, "token");
+    writeFileSync(file, `${token}\n`);
+    expect(loadConfig({ VELOX_API_TOKEN_FILE: file }).apiToken).toBe(token);
+    expect(configError({ VELOX_API_TOKEN_FILE: file, VELOX_API_TOKEN: token }).variable).toBe("VELOX_API_TOKEN_FILE");
+    writeFileSync(file, "bad token\n");
+    expect(configError({ VELOX_API_TOKEN_FILE: file }).message).not.toContain("bad token");
+    expect(loadConfig({}).apiToken).toBeUndefined();
+  });
+
+  it("reads CORS origins (none by default) and refuses anything that is not an origin", () => {
+    expect(loadConfig({}).apiCorsOrigins).toEqual([]);
+    expect(
+      loadConfig({ VELOX_API_CORS_ORIGINS: "http://localhost:3000, https://grafana.example.org" }).apiCorsOrigins,
+    ).toEqual(["http://localhost:3000", "https://grafana.example.org"]);
+    for (const bad of ["*", "localhost:3000", "http://x.example/path", "ftp://x.example"]) {
+      expect(configError({ VELOX_API_CORS_ORIGINS: bad }).variable, bad).toBe("VELOX_API_CORS_ORIGINS");
+    }
+    expect(loadConfig({}).apiRateLimit).toBe(1200);
+    expect(loadConfig({ VELOX_API_RATE_LIMIT: "0" }).apiRateLimit).toBe(0);
+    expect(configError({ VELOX_API_RATE_LIMIT: "-1" }).variable).toBe("VELOX_API_RATE_LIMIT");
+  });
+});
