@@ -11,7 +11,9 @@
  *   ticks/s, InfluxDB points/s including the final flush, tick → visible in Redis (p99), journal
  *   group-commit latency (p99), peak RSS;
  * - the seed design: every tick awaited in every store, on a smaller run, for the speed-up;
- * - scrape time of /metrics.
+ * - scrape time of /metrics;
+ * - HTTP under autocannon (its own process): `/api/positions` and `/metrics` next to a bare
+ *   Express hello-world, requests/s and p99.
  *
  * It prints a table and writes bench/results.json. `--quick` runs small sizes (the test command
  * runs it so the bench never rots); its timings mean nothing.
@@ -19,13 +21,18 @@
  *   npm run bench                # full: 1,000,000 ticks over 500 symbols
  *   npm run bench -- --quick
  */
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { InfluxDB } from "@influxdata/influxdb-client";
 import { Command } from "commander";
+import express from "express";
 import { Redis } from "ioredis";
+import { startApiServer } from "../src/api/server.js";
 import { Engine } from "../src/app/engine.js";
 import { loadConfig } from "../src/config.js";
 import type { Tick } from "../src/domain/tick.js";
@@ -33,6 +40,7 @@ import { createLogger } from "../src/log.js";
 import { generateTicks, symbolNames } from "../src/market/simulator.js";
 import { TickValidator } from "../src/market/tick-validator.js";
 import { VeloxMetrics } from "../src/metrics/exporter.js";
+import { startMetricsServer } from "../src/metrics/server.js";
 import { msToNs } from "../src/schema/influx.js";
 import type { JournalOperation } from "../src/schema/metrics.js";
 import { keys } from "../src/schema/redis-keys.js";
@@ -50,12 +58,14 @@ const options = new Command()
   .opts<{ quick: boolean; ticks?: number; symbols: number; out: string }>();
 
 const quick = options.quick;
+const execFileAsync = promisify(execFile);
 const SIZES = {
   ceilingPoints: quick ? 20_000 : 1_000_000,
   redisSets: quick ? 20_000 : 500_000,
   embeddedTicks: quick ? 5_000 : 200_000,
   allStoresTicks: options.ticks ?? (quick ? 20_000 : 1_000_000),
   seedTicks: quick ? 500 : 5_000,
+  httpSeconds: quick ? 1 : 5,
 };
 /** A source hands the engine this many ticks, then yields to the event loop (timers, I/O). */
 const BATCH = 100;
@@ -204,6 +214,66 @@ async function seedDesign(ticks: readonly Tick[], redisUrl: string, influxUrl: s
   return ticks.length / seconds;
 }
 
+interface HttpFigures {
+  requests_per_second: number;
+  p99_ms: number;
+  non_2xx: number;
+}
+
+/**
+ * autocannon (its own process, so load and server do not share a thread) against one URL. Run
+ * asynchronously: the servers it loads live in this process's event loop.
+ */
+async function autocannon(url: string): Promise<HttpFigures> {
+  const { stdout: out } = await execFileAsync(
+    join("node_modules", ".bin", "autocannon"),
+    ["--json", "--duration", String(SIZES.httpSeconds), "--connections", "10", url],
+    { encoding: "utf8", maxBuffer: 16 * 2 ** 20 },
+  );
+  const result = JSON.parse(out) as {
+    requests: { total: number };
+    duration: number;
+    latency: { p99: number };
+    non2xx: number;
+    errors: number;
+  };
+  return {
+    requests_per_second: round(result.requests.total / result.duration),
+    p99_ms: round(result.latency.p99, 1),
+    non_2xx: result.non2xx + result.errors,
+  };
+}
+
+/**
+ * `/api/positions` and `/metrics` of the embedded run (its journal, its metrics), next to a bare
+ * Express hello-world on the same loopback: what the API's own layers cost. No token and no rate
+ * limit (a limit would cap the figure, not measure it).
+ */
+async function httpBench(engine: Engine, metrics: VeloxMetrics) {
+  const api = await startApiServer({ port: 0, data: engine.stores.data, strategies: () => [] });
+  const exporter = await startMetricsServer({ metrics, port: 0, ready: () => true });
+  const hello = express();
+  hello.get("/", (_req, res) => {
+    res.send("hello world");
+  });
+  const helloServer = await new Promise<Server>((resolve) => {
+    const server = hello.listen(0, "127.0.0.1", () => resolve(server));
+  });
+  try {
+    const helloUrl = `http://127.0.0.1:${(helloServer.address() as AddressInfo).port}/`;
+    return {
+      open_positions: (await engine.stores.data.getOpenPositions()).length,
+      hello_world: await autocannon(helloUrl),
+      api_positions: await autocannon(`${api.url}/api/positions`),
+      metrics: await autocannon(`${exporter.url}/metrics`),
+    };
+  } finally {
+    await new Promise((resolve) => helloServer.close(resolve));
+    await exporter.close();
+    await api.close();
+  }
+}
+
 async function scrapeTimes(metrics: VeloxMetrics): Promise<{ meanMs: number; series: number }> {
   const times: number[] = [];
   let body = "";
@@ -230,6 +300,8 @@ try {
     {},
   );
   const scrape = await scrapeTimes(embedded.metrics);
+  process.stderr.write("bench: HTTP under autocannon…\n");
+  const http = await httpBench(embedded.engine, embedded.metrics);
   await embedded.close();
 
   process.stderr.write("bench: ceilings…\n");
@@ -304,6 +376,7 @@ try {
       rss_peak_mb: round(rssPeakMb),
     },
     seed_design: { ticks_per_second: round(seed) },
+    http,
     speedup_over_seed_design: round(all.ticksPerSecond / seed, 1),
   };
 
@@ -323,6 +396,15 @@ try {
     ["seed design (ticks/s)", results.seed_design.ticks_per_second],
     ["speed-up over the seed design", results.speedup_over_seed_design],
     ["/metrics scrape mean (ms)", results.embedded.scrape_mean_ms],
+    [
+      "HTTP hello-world (req/s, p99 ms)",
+      `${http.hello_world.requests_per_second}, ${http.hello_world.p99_ms}`,
+    ],
+    [
+      `GET /api/positions, ${http.open_positions} open (req/s, p99 ms)`,
+      `${http.api_positions.requests_per_second}, ${http.api_positions.p99_ms}`,
+    ],
+    ["GET /metrics (req/s, p99 ms)", `${http.metrics.requests_per_second}, ${http.metrics.p99_ms}`],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
   console.log(

@@ -23,6 +23,11 @@ const KEYS = [
   "all_stores.rss_peak_mb",
   "seed_design.ticks_per_second",
   "speedup_over_seed_design",
+  "http.hello_world.requests_per_second",
+  "http.api_positions.requests_per_second",
+  "http.api_positions.p99_ms",
+  "http.metrics.requests_per_second",
+  "http.metrics.p99_ms",
 ];
 
 const skip =
@@ -51,5 +56,8 @@ describe.skipIf(skip)("npm run bench -- --quick", () => {
       );
     }
     expect((results.all_stores as Record<string, number>).influx_points_failed).toBe(0);
+    // Every HTTP answer under load was a 2xx.
+    const http = results.http as unknown as Record<string, { non_2xx: number }>;
+    for (const name of ["hello_world", "api_positions", "metrics"]) expect(http[name]?.non_2xx, name).toBe(0);
   }, 150_000);
 });
