@@ -264,7 +264,9 @@ describe("API guards configuration", () => {
     const file = join(dir, "token");
     writeFileSync(file, `${token}\n`);
     expect(loadConfig({ VELOX_API_TOKEN_FILE: file }).apiToken).toBe(token);
-    expect(configError({ VELOX_API_TOKEN_FILE: file, VELOX_API_TOKEN: token }).variable).toBe("VELOX_API_TOKEN_FILE");
+    expect(configError({ VELOX_API_TOKEN_FILE: file, VELOX_API_TOKEN: token }).variable).toBe(
+      "VELOX_API_TOKEN_FILE",
+    );
     writeFileSync(file, "bad token\n");
     expect(configError({ VELOX_API_TOKEN_FILE: file }).message).not.toContain("bad token");
     expect(loadConfig({}).apiToken).toBeUndefined();
@@ -273,7 +275,8 @@ describe("API guards configuration", () => {
   it("reads CORS origins (none by default) and refuses anything that is not an origin", () => {
     expect(loadConfig({}).apiCorsOrigins).toEqual([]);
     expect(
-      loadConfig({ VELOX_API_CORS_ORIGINS: "http://localhost:3000, https://grafana.example.org" }).apiCorsOrigins,
+      loadConfig({ VELOX_API_CORS_ORIGINS: "http://localhost:3000, https://grafana.example.org" })
+        .apiCorsOrigins,
     ).toEqual(["http://localhost:3000", "https://grafana.example.org"]);
     for (const bad of ["*", "localhost:3000", "http://x.example/path", "ftp://x.example"]) {
       expect(configError({ VELOX_API_CORS_ORIGINS: bad }).variable, bad).toBe("VELOX_API_CORS_ORIGINS");
