@@ -40,6 +40,8 @@ COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY config ./config
+# The live page at / (static files, served as they are).
+COPY public ./public
 
 # Inside a container the API and the exporter listen on every interface of the container's own
 # network namespace; the compose file publishes them on the host's 127.0.0.1 only.
