@@ -84,7 +84,9 @@ function common(options: Record<string, unknown>) {
 const program = new Command()
   .name("velox")
   .description("Paper-trading engine with its data and observability layer")
-  .showHelpAfterError();
+  // A bad flag is one line (commander's own) and a pointer to the help, then exit 2.
+  .showHelpAfterError("(velox --help, or velox <command> --help, lists the flags)")
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 
 engineCommand(
   program
@@ -154,3 +156,6 @@ try {
     throw err;
   }
 }
+// Every store was closed within its deadline (src/app/run.ts) and the logs are flushed: whatever
+// timer is still pending (a spool retry, a reconnect) must not keep the process alive.
+process.exit(process.exitCode ?? 0);

@@ -1,8 +1,10 @@
+import { accessSync, constants, mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { type Logger, multistream, pino, type StreamEntry } from "pino";
 import pretty from "pino-pretty";
 import roll from "pino-roll";
 import type { LogLevel } from "./config.js";
+import { ConfigError } from "./domain/errors.js";
 
 /**
  * Structured logging with pino, to three destinations at once:
@@ -86,6 +88,7 @@ export async function createLogger(options: LogOptions): Promise<VeloxLogger> {
     });
   }
   if (options.dir) {
+    writableDirectory(options.dir);
     const json = await roll({
       file: join(options.dir, "velox.json"),
       frequency: "daily",
@@ -99,6 +102,18 @@ export async function createLogger(options: LogOptions): Promise<VeloxLogger> {
       limit: { count: options.textKeep ?? 10 },
       mkdir: true,
     });
+    // A log file that stops taking writes (disk full, removed) is reported once; the run goes on
+    // with the console, instead of dying on an unhandled 'error' event.
+    for (const stream of [json, textFile]) {
+      let reported = false;
+      stream.on("error", (err: Error) => {
+        if (reported) return;
+        reported = true;
+        process.stderr.write(
+          `velox: log file ${stream === json ? "velox.json" : "velox.log"} failed: ${err.message}\n`,
+        );
+      });
+    }
     const text = pretty({ ...TEXT_FORMAT, colorize: false, destination: textFile });
     streams.push({ level: "trace", stream: json }, { level: "trace", stream: text });
     closables.push(text, textFile, json);
@@ -138,3 +153,15 @@ function endStream(stream: NodeJS.WritableStream & { destroyed?: boolean }): Pro
 
 /** A logger that drops everything: for libraries used without a configured logger. */
 export const silentLogger: Logger = pino({ level: "silent" });
+
+/** The log directory, created if needed and writable, or a ConfigError naming VELOX_LOG_DIR. */
+function writableDirectory(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    if (!statSync(dir).isDirectory()) throw Object.assign(new Error("not a directory"), { code: "ENOTDIR" });
+    accessSync(dir, constants.W_OK | constants.X_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? "unusable";
+    throw new ConfigError("VELOX_LOG_DIR", `${dir}: cannot write log files there (${code})`);
+  }
+}

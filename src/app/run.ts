@@ -1,7 +1,8 @@
 import cliProgress from "cli-progress";
 import type { Logger } from "pino";
 import { type ApiServer, startApiServer } from "../api/server.js";
-import { type Config, describeConfig } from "../config.js";
+import { type Config, describeConfig, type EnvName } from "../config.js";
+import { ConfigError, errorMessage, VeloxError } from "../domain/errors.js";
 import { createLogger, type VeloxLogger } from "../log.js";
 import { CsvReplay } from "../market/csv-replay.js";
 import { DEFAULT_SYMBOLS, simulateTicks, symbolNames } from "../market/simulator.js";
@@ -54,6 +55,8 @@ export async function runSimulation(config: Config, options: SimulateOptions): P
 
 /** `velox replay <file>`: a CSV file drives the engine, with a progress bar. Returns the exit code. */
 export async function runReplay(config: Config, options: ReplayOptions): Promise<number> {
+  // A file that cannot be replayed stops the start in one line (exit 2), before anything opens.
+  await CsvReplay.check(options.path);
   return drive(config, options, [], "replay", async (logging, engine, signal) => {
     const replay = await CsvReplay.open({
       path: options.path,
@@ -90,85 +93,116 @@ async function drive(
 ): Promise<number> {
   const logging = await createLogger({ level: config.logLevel, dir: config.logDir });
   const log = logging.for("main");
-  log.info({ config: describeConfig(config) }, "starting");
-  const strategies = loadStrategyConfig(options.strategiesPath);
-  const runId = options.runId ?? Math.floor(Date.now() / 1000).toString(36);
-  const metrics = new VeloxMetrics({ drawdownLimit: config.drawdownLimit });
-  const engine = new Engine({
-    observeTick: metrics.observeTick,
-    observeJournalWrite: metrics.observeJournalWrite,
-    config,
-    strategies,
-    logging,
-    runId,
-    symbols,
-    validator: new TickValidator({ source: sourceName, logger: logging.for("simulator") }),
-  });
-
-  let api: ApiServer;
-  let exporter: MetricsServer;
+  /** What has been started, closed in reverse order by the one shutdown path below. */
+  const started: { name: string; close: () => Promise<void> }[] = [];
+  let engine: Engine | undefined;
   let running = false;
-  try {
-    exporter = await startMetricsServer({
-      metrics,
-      port: config.metricsPort,
-      host: config.metricsHost,
-      ready: () => running,
-      logger: logging.for("metrics"),
+
+  const shutdown = async (code: number): Promise<number> => {
+    running = false;
+    let exit = code;
+    const deadline = new Promise<"deadline">((resolve) => {
+      setTimeout(() => resolve("deadline"), SHUTDOWN_DEADLINE_MS).unref();
     });
-  } catch (err) {
-    log.error(
-      { err: (err as Error).message },
-      `cannot serve metrics on port ${config.metricsPort} (VELOX_METRICS_PORT)`,
-    );
-    await engine.close();
+    for (const part of started.reverse()) {
+      try {
+        const outcome = await Promise.race([part.close().then(() => "closed" as const), deadline]);
+        if (outcome === "deadline") {
+          log.error(
+            `shutdown deadline (${SHUTDOWN_DEADLINE_MS / 1000} s) passed while closing ${part.name}; exiting with what is flushed`,
+          );
+          exit = exit || 1;
+          break;
+        }
+      } catch (err) {
+        log.error({ err: errorMessage(err) }, `closing ${part.name} failed`);
+        exit = exit || 1;
+      }
+    }
     await logging.close();
-    return 2;
-  }
+    return exit;
+  };
+
   try {
-    api = await startApiServer({
-      port: config.apiPort,
-      host: config.apiHost,
-      observeRequest: metrics.observeRequest,
-      data: engine.stores.data,
-      cache: engine.stores.cache,
-      strategies: () =>
-        strategies.strategies.map((s) => ({
-          id: s.id,
-          type: s.type,
-          symbols: s.symbols === "*" ? ["*"] : s.symbols,
-        })),
-      status: () => ({ ...engine.snapshot() }),
-      onPositionChange: (listener) => engine.onPositionChange(listener),
-      logger: logging.for("api"),
-      security: {
-        token: config.apiToken,
-        corsOrigins: config.apiCorsOrigins,
-        rateLimitPerMinute: config.apiRateLimit,
-      },
-      services: async () => {
-        const health = await engine.stores.data.health();
-        const bus = engine.bus.stats();
-        return {
-          kafka: bus.backend === "kafka" && bus.up,
-          influxdb: engine.stores.series?.stats().up ?? false,
-          redis: health.redis.up,
-          sqlite: health.sqlite.up,
-        };
-      },
+    log.info({ config: describeConfig(config) }, "starting");
+    const strategies = loadStrategyConfig(options.strategiesPath);
+    const metrics = new VeloxMetrics({ drawdownLimit: config.drawdownLimit });
+    const runId = options.runId ?? Math.floor(Date.now() / 1000).toString(36);
+    const built = new Engine({
+      observeTick: metrics.observeTick,
+      observeJournalWrite: metrics.observeJournalWrite,
+      config,
+      strategies,
+      logging,
+      runId,
+      symbols,
+      validator: new TickValidator({ source: sourceName, logger: logging.for("simulator") }),
     });
-  } catch (err) {
-    log.error(
-      { err: (err as Error).message },
-      `cannot serve the API on port ${config.apiPort} (VELOX_API_PORT)`,
+    engine = built;
+    started.push({ name: "the engine and its stores", close: () => built.close() });
+
+    const exporter = await listening(
+      () =>
+        startMetricsServer({
+          metrics,
+          port: config.metricsPort,
+          host: config.metricsHost,
+          ready: () => running,
+          logger: logging.for("metrics"),
+        }),
+      "VELOX_METRICS_PORT",
+      config.metricsPort,
     );
-    await engine.close();
-    await logging.close();
-    return 2;
+    started.push({ name: "the metrics exporter", close: () => exporter.close() });
+    const api = await listening(
+      () =>
+        startApiServer({
+          port: config.apiPort,
+          host: config.apiHost,
+          observeRequest: metrics.observeRequest,
+          data: built.stores.data,
+          cache: built.stores.cache,
+          strategies: () =>
+            strategies.strategies.map((s) => ({
+              id: s.id,
+              type: s.type,
+              symbols: s.symbols === "*" ? ["*"] : s.symbols,
+            })),
+          status: () => ({ ...built.snapshot() }),
+          onPositionChange: (listener) => built.onPositionChange(listener),
+          logger: logging.for("api"),
+          security: {
+            token: config.apiToken,
+            corsOrigins: config.apiCorsOrigins,
+            rateLimitPerMinute: config.apiRateLimit,
+          },
+          services: async () => {
+            const health = await built.stores.data.health();
+            const bus = built.bus.stats();
+            return {
+              kafka: bus.backend === "kafka" && bus.up,
+              influxdb: built.stores.series?.stats().up ?? false,
+              redis: health.redis.up,
+              sqlite: health.sqlite.up,
+            };
+          },
+        }),
+      "VELOX_API_PORT",
+      config.apiPort,
+    );
+    started.push({ name: "the API", close: () => api.close() });
+    metrics.attach(built, () => api.stats().rejected);
+    log.info(`API on ${api.url}/api/health, WebSocket updates on ${api.url.replace("http", "ws")}/ws`);
+    log.info(`Prometheus metrics on ${exporter.url}/metrics`);
+  } catch (err) {
+    // Anything that stops the start: one line naming the setting or file, exit 2.
+    if (!(err instanceof VeloxError)) throw err;
+    log.error(`cannot start: ${err.message}`);
+    await shutdown(2);
+    // The caller (src/cli.ts) prints it as the one line on stderr, and exits 2.
+    throw err;
   }
-  metrics.attach(engine, () => api.stats().rejected);
-  log.info(`API on ${api.url}/api/health, WebSocket updates on ${api.url.replace("http", "ws")}/ws`);
-  log.info(`Prometheus metrics on ${exporter.url}/metrics`);
+  const run = engine as Engine;
 
   const abort = new AbortController();
   let signals = 0;
@@ -184,50 +218,67 @@ async function drive(
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
 
-  const started = performance.now();
-  let previous = { at: started, ticks: 0 };
+  const startedAt = performance.now();
+  let previous = { at: startedAt, ticks: 0 };
   const status = setInterval(() => {
     const now = performance.now();
-    const snap = engine.snapshot();
+    const snap = run.snapshot();
     const rate = ((snap.ticks - previous.ticks) * 1000) / (now - previous.at);
     previous = { at: now, ticks: snap.ticks };
-    void reportStatus(log, engine, snap, rate);
+    void reportStatus(log, run, snap, rate);
   }, options.statusIntervalSeconds * 1000);
 
   let code = 0;
   try {
-    await engine.publishState("running");
+    await run.publishState("running");
     running = true;
-    engine.setFeedRunning(true);
-    await source(logging, engine, abort.signal);
+    run.setFeedRunning(true);
+    await source(logging, run, abort.signal);
   } catch (err) {
     code = 1;
-    log.error({ err }, "the run failed");
+    if (err instanceof VeloxError) log.error(`the run stopped: ${err.message}`);
+    else log.error({ err }, "the run failed");
   } finally {
-    engine.setFeedRunning(false);
+    run.setFeedRunning(false);
     clearInterval(status);
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
   }
 
   try {
-    if (options.closePositions) await engine.closeAll("shutdown");
-    await engine.publishState("stopped");
-    const snap = engine.snapshot();
-    const seconds = (performance.now() - started) / 1000;
-    running = false;
-    await api.close();
-    await exporter.close();
-    await engine.close();
-    // After the stores are closed, so the store counters are final (the last InfluxDB batch included).
-    log.info({ summary: summaryOf(engine, snap, seconds) }, summaryLine(snap, seconds));
-    log.info("stopped; every store flushed");
+    if (options.closePositions) await run.closeAll("shutdown");
+    await run.publishState("stopped");
   } catch (err) {
     code = 1;
-    log.error({ err }, "shutdown failed");
+    log.error({ err: errorMessage(err) }, "publishing the final state failed");
   }
-  await logging.close();
-  return code;
+  const snap = run.snapshot();
+  const seconds = (performance.now() - startedAt) / 1000;
+  // The engine closes last (started first): the summary follows, with the final store counters.
+  started[0] = {
+    name: started[0]?.name ?? "the engine",
+    close: async () => {
+      await run.close();
+      log.info({ summary: summaryOf(run, snap, seconds) }, summaryLine(snap, seconds));
+      log.info("stopped; every store flushed");
+    },
+  };
+  return shutdown(code);
+}
+
+/** Longest a shutdown may take before the process exits with what is flushed. */
+export const SHUTDOWN_DEADLINE_MS = 15_000;
+
+/** Starts a listener; a port that cannot be bound is a ConfigError naming its variable. */
+async function listening<T>(start: () => Promise<T>, variable: EnvName, port: number): Promise<T> {
+  try {
+    return await start();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const reason =
+      code === "EADDRINUSE" ? "is in use" : code === "EACCES" ? "needs privileges" : errorMessage(err);
+    throw new ConfigError(variable, `port ${port} ${reason}`);
+  }
 }
 
 async function reportStatus(log: Logger, engine: Engine, snap: EngineSnapshot, rate: number): Promise<void> {

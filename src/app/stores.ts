@@ -1,6 +1,8 @@
+import { accessSync, constants, mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { InfluxDB } from "@influxdata/influxdb-client";
-import type { Config } from "../config.js";
+import type { Config, EnvName } from "../config.js";
+import { ConfigError, errorMessage, VeloxError } from "../domain/errors.js";
 import type { VeloxLogger } from "../log.js";
 import { DataManager, type PositionHistorySource } from "../storage/data-manager.js";
 import { InfluxQueryClient } from "../storage/influx-queries.js";
@@ -25,29 +27,38 @@ export function openStores(
   logging: VeloxLogger,
   hooks: { observeJournalWrite?: TradeJournalOptions["observeWrite"] } = {},
 ): Stores {
-  const journal = TradeJournal.open(config.sqlitePath, {
-    logger: logging.for("database"),
-    observeWrite: hooks.observeJournalWrite,
-  });
+  usableDirectory(config.dataDir, "VELOX_DATA_DIR");
+  const journal = startable("VELOX_SQLITE_PATH", config.sqlitePath, () =>
+    TradeJournal.open(config.sqlitePath, {
+      logger: logging.for("database"),
+      observeWrite: hooks.observeJournalWrite,
+    }),
+  );
   const cache = config.redisUrl
     ? RedisCache.create(config.redisUrl, { logger: logging.for("cache") })
     : undefined;
   let series: InfluxWriter | undefined;
   let history: PositionHistorySource | undefined;
   const { influx } = config;
-  if (influx.url) {
-    series = new InfluxWriter({
-      url: influx.url,
-      token: influx.token,
-      org: influx.org,
-      bucket: influx.bucket,
-      spoolPath: join(config.dataDir, INFLUX_SPOOL_FILE),
-      maxSpoolPoints: influx.spoolMaxPoints,
-      flushIntervalMs: influx.flushIntervalMs,
-      logger: logging.for("timeseries"),
-    });
+  const influxUrl = influx.url;
+  if (influxUrl) {
+    series = startable(
+      "VELOX_DATA_DIR",
+      join(config.dataDir, INFLUX_SPOOL_FILE),
+      () =>
+        new InfluxWriter({
+          url: influxUrl,
+          token: influx.token,
+          org: influx.org,
+          bucket: influx.bucket,
+          spoolPath: join(config.dataDir, INFLUX_SPOOL_FILE),
+          maxSpoolPoints: influx.spoolMaxPoints,
+          flushIntervalMs: influx.flushIntervalMs,
+          logger: logging.for("timeseries"),
+        }),
+    );
     const client = new InfluxQueryClient({
-      influx: new InfluxDB({ url: influx.url, token: influx.token ?? "" }),
+      influx: new InfluxDB({ url: influxUrl, token: influx.token ?? "" }),
       org: influx.org,
       bucket: influx.bucket,
       mode: influx.paramsMode,
@@ -65,4 +76,51 @@ export function openStores(
     logger: logging.for("database"),
   });
   return { journal, cache, series, data };
+}
+
+/** A directory VELOX can create files in, or a ConfigError naming its setting. */
+function usableDirectory(dir: string, setting: EnvName): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    if (!statSync(dir).isDirectory()) throw Object.assign(new Error("not a directory"), { code: "ENOTDIR" });
+    accessSync(dir, constants.W_OK | constants.X_OK);
+  } catch (err) {
+    throw new ConfigError(setting, `${dir}: ${fileProblem(err)}`);
+  }
+}
+
+/**
+ * Opens a store on `file`; what the file system or SQLite refuses (a directory, no permission, a
+ * file that is not SQLite, a read-only file) becomes a ConfigError naming the setting and the file.
+ * VELOX's own refusals (a newer schema, a foreign table) pass unchanged: they say it already.
+ */
+function startable<T>(setting: EnvName, file: string, open: () => T): T {
+  try {
+    return open();
+  } catch (err) {
+    if (err instanceof VeloxError) throw err;
+    throw new ConfigError(setting, `${file}: ${fileProblem(err)}`);
+  }
+}
+
+const FILE_PROBLEMS: Record<string, string> = {
+  EACCES: "permission denied",
+  EPERM: "permission denied",
+  EISDIR: "is a directory",
+  ENOTDIR: "a part of the path is not a directory",
+  EEXIST: "exists and is not a directory",
+  EROFS: "on a read-only file system",
+  ENOSPC: "no space left on the device",
+  SQLITE_CANTOPEN: "cannot be opened (a directory, or no permission)",
+  SQLITE_NOTADB: "is not an SQLite database",
+  SQLITE_READONLY: "is read-only",
+  SQLITE_CORRUPT: "is corrupt",
+  SQLITE_IOERR: "cannot be read or written (I/O error)",
+  SQLITE_FULL: "no space left on the device",
+};
+
+function fileProblem(err: unknown): string {
+  const code = String((err as { code?: unknown }).code ?? "");
+  const known = FILE_PROBLEMS[code] ?? FILE_PROBLEMS[code.split("_").slice(0, 2).join("_")];
+  return known ? `${known} (${code})` : errorMessage(err);
 }

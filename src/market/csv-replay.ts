@@ -4,7 +4,7 @@ import { performance } from "node:perf_hooks";
 import { pipeline } from "node:stream";
 import { type CsvError, type Info, type Parser, parse } from "csv-parse";
 import type { Logger } from "pino";
-import { StateError, ValidationError } from "../domain/errors.js";
+import { ConfigError, errorMessage, StateError, ValidationError } from "../domain/errors.js";
 import type { Tick } from "../domain/tick.js";
 import { Pacer } from "./pacer.js";
 import {
@@ -155,6 +155,30 @@ export class CsvReplay implements AsyncIterable<Tick> {
       options.logger,
     );
     return replay;
+  }
+
+  /**
+   * Whether `path` can be replayed: it opens, reads the header and closes. Throws a ConfigError
+   * naming the file (missing, unreadable, a directory, empty, a bad header), so a run that cannot
+   * start says so in one line before anything else starts.
+   */
+  static async check(path: string): Promise<void> {
+    try {
+      const replay = await CsvReplay.open({ path });
+      replay.close();
+    } catch (err) {
+      if (err instanceof ValidationError) throw new ConfigError(path, err.reason);
+      const code = (err as NodeJS.ErrnoException).code;
+      const reason =
+        code === "ENOENT"
+          ? "no such file"
+          : code === "EISDIR"
+            ? "is a directory, not a CSV file"
+            : code === "EACCES"
+              ? "permission denied"
+              : errorMessage(err);
+      throw new ConfigError(path, reason);
+    }
   }
 
   progress(): ReplayProgress {

@@ -48,7 +48,8 @@ export async function startMetricsServer(options: {
   });
 
   const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(port, host, () => resolve(s));
+    // Express 5 calls the listen callback with the error too: only a clean listen resolves.
+    const s = app.listen(port, host, (err?: Error) => (err ? reject(err) : resolve(s)));
     s.once("error", reject);
   });
   const address = server.address();

@@ -9,6 +9,8 @@ export interface VeloxRun {
   /** Resolves with the exit code once the process has exited. */
   exited: Promise<number | null>;
   output(): string;
+  /** What it wrote to stderr alone. */
+  errors(): string;
 }
 
 /** Starts `velox <args>`; the API and metrics ports are free ones unless `env` names them. */
@@ -19,14 +21,16 @@ export async function startVelox(args: string[], env: Record<string, string>): P
     stdio: ["ignore", "pipe", "pipe"],
   });
   let text = "";
+  let errors = "";
   child.stdout?.on("data", (chunk: Buffer) => {
     text += chunk.toString();
   });
   child.stderr?.on("data", (chunk: Buffer) => {
     text += chunk.toString();
+    errors += chunk.toString();
   });
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  return { child, exited, output: () => text };
+  return { child, exited, output: () => text, errors: () => errors };
 }
 
 /** The JSON log records a run wrote to `logDir`. */
