@@ -79,8 +79,20 @@ export class Engine implements MetricsSource {
     }
     this.bus = createEventBus(config, logging.for("events"));
     this.pipeline = pipelineFromConfig(options.strategies, this.stores.data, { runId: options.runId });
-    this.resumed = this.pipeline.resumeOpenTrades(this.stores.journal);
+    this.resumed = this.pipeline.resumeOpenTrades(this.stores.journal, options.runId);
     this.logResumed(this.resumed);
+    this.pipeline.tracker.onLetGo((p, tickTime) =>
+      this.log.warn(
+        {
+          trade_id: p.trade_id,
+          strategy_id: p.strategy_id,
+          symbol: p.symbol,
+          entry_time: p.entry_time,
+          tick_time: tickTime,
+        },
+        `trade ${p.trade_id} was entered at ${new Date(p.entry_time).toISOString()}, after this run's ${p.symbol} ticks (${new Date(tickTime).toISOString()}): left open in the journal, not managed by this run`,
+      ),
+    );
   }
 
   get validator(): TickValidator {

@@ -297,6 +297,10 @@ export class TradeJournal {
           ORDER BY entry_time DESC, trade_id DESC
           LIMIT @limit`,
       ),
+      tradeIdsStartingWith: db.prepare(
+        `SELECT trade_id, strategy_id, symbol FROM ${TABLES.trades}
+          WHERE substr(trade_id, 1, length(@prefix)) = @prefix`,
+      ),
       strategyIds: db
         .prepare(`SELECT DISTINCT strategy_id FROM ${TABLES.trades} ORDER BY strategy_id`)
         .pluck(),
@@ -623,6 +627,15 @@ export class TradeJournal {
       trades,
       next: rows.length > limit && last ? { entryTime: last.entry_time, tradeId: last.trade_id } : null,
     };
+  }
+
+  /** Every trade whose id starts with `prefix`, open or closed (id, strategy and symbol only). */
+  tradeIdsStartingWith(prefix: string): { trade_id: string; strategy_id: string; symbol: string }[] {
+    return this.stmt.tradeIdsStartingWith.all({ prefix }) as {
+      trade_id: string;
+      strategy_id: string;
+      symbol: string;
+    }[];
   }
 
   /** Every strategy id that has a trade in the journal, sorted. */

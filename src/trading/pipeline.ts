@@ -126,8 +126,10 @@ export class TradingPipeline {
    * one position per strategy and symbol holds. Everything else stays open in the journal,
    * untouched, and is listed in the report.
    */
-  resumeOpenTrades(source: OpenTradeSource): ResumeReport {
+  resumeOpenTrades(source: OpenTradeSource, runId?: string): ResumeReport {
     const report: ResumeReport = { resumed: [], unmanaged: [], duplicates: [], failed: [] };
+    // A run id used before on this journal continues its numbering instead of colliding.
+    if (runId !== undefined) this.tracker.followIds(source.tradeIdsStartingWith(`${runId}-`));
     const byId = new Map(this.strategies.map((s) => [s.id, s]));
     const newestFirst = [...source.openTrades()].sort(
       (a, b) =>

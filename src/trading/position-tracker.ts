@@ -110,6 +110,8 @@ export class PositionTracker {
   /** Σ unrealized P&L of the held positions, kept as they are marked (no scan per tick). */
   private unrealized = 0;
   private readonly realizedByStrategy = new Map<string, number>();
+  private readonly lettingGo: OpenPosition[] = [];
+  private readonly letGoListeners: ((position: OpenPosition, tickTime: number) => void)[] = [];
 
   constructor(options: PositionTrackerOptions) {
     this.store = options.store;
@@ -158,6 +160,7 @@ export class PositionTracker {
     for (const key of [...keys]) {
       const held = this.held.get(key);
       if (!held || this.busy.has(key)) continue;
+      if (this.letGoIfAhead(key, held, tick.timestamp)) continue;
       const { position, stop } = held;
       const price = tick.close;
       this.mark(position, price, tick.timestamp);
@@ -224,6 +227,8 @@ export class PositionTracker {
    */
   async onSignal(signal: Signal, indicators: IndicatorValues = {}): Promise<TrackerEvent> {
     const key = keyOf(signal.strategy_id, signal.symbol);
+    const ahead = this.held.get(key);
+    if (ahead && !this.busy.has(key)) this.letGoIfAhead(key, ahead, signal.timestamp);
     if (signal.kind === "entry") return this.enter(key, signal, indicators);
 
     const held = this.held.get(key);
@@ -485,6 +490,39 @@ export class PositionTracker {
       this.keysBySymbol.set(symbol, keys);
     }
     keys.add(key);
+  }
+
+  /**
+   * A position entered after `at` (a resumed trade of a run whose clock was ahead of this one's
+   * ticks) cannot be marked, trailed or closed by them: closing it would end it before it began.
+   * It is let go: left open in the journal, untouched, no longer managed here, and reported to
+   * `onLetGo`; the (strategy, symbol) is free for this run's own trades. True when let go.
+   */
+  private letGoIfAhead(key: string, held: Held, at: number): boolean {
+    if (at >= held.position.entry_time) return false;
+    this.release(key, held.position.symbol);
+    const position = { ...held.position };
+    this.lettingGo.push(position);
+    for (const listener of this.letGoListeners) listener(position, at);
+    return true;
+  }
+
+  /** Positions let go because this run's ticks are older than their entry (see letGoIfAhead). */
+  positionsLetGo(): OpenPosition[] {
+    return this.lettingGo.map((p) => ({ ...p }));
+  }
+
+  /**
+   * Makes new trade ids follow ids already in the journal (trades of an earlier run with the same
+   * run id, open or closed), so reusing a run id never hands out an id twice.
+   */
+  followIds(trades: readonly { trade_id: string; strategy_id: string; symbol: string }[]): void {
+    for (const t of trades) this.broker.follow(t.trade_id, t.strategy_id, t.symbol);
+  }
+
+  /** Calls `listener(position, tickTime)` for every position let go (see letGoIfAhead). */
+  onLetGo(listener: (position: OpenPosition, tickTime: number) => void): void {
+    this.letGoListeners.push(listener);
   }
 
   private release(key: string, symbol: string): void {

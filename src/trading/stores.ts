@@ -52,4 +52,6 @@ export interface PipelineStore extends PositionStore {
 export interface OpenTradeSource {
   openTrades(): Trade[];
   getSlUpdates(tradeId: string): StoredSlUpdate[];
+  /** Every trade whose id starts with `prefix` (open or closed): ids a new run must not reuse. */
+  tradeIdsStartingWith(prefix: string): { trade_id: string; strategy_id: string; symbol: string }[];
 }
