@@ -192,6 +192,9 @@ local kind = created == 1 and 'opened' or 'updated'
 redis.call('PUBLISH', ARGV[4], '{"type":"' .. kind .. '",' .. ARGV[5])
 return kind`;
 
+/** Redis' answers to a wrong password or user (Redis 6+ and older). */
+const AUTH_REFUSED = /WRONGPASS|NOAUTH|invalid password|invalid username-password/i;
+
 /** Publishes "closed" only when a position was actually removed. */
 const DELETE_POSITION = `
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
@@ -227,7 +230,25 @@ export class RedisCache {
       this.emitState(false);
     });
     // Without a listener ioredis prints every failed reconnect attempt.
-    redis.on("error", (err: Error) => this.log?.debug({ reason: err.message }, "redis connection error"));
+    // A refused password or user is no passing outage: said once at error level (until the
+    // next successful connect), with what Redis answered; the rest stays at debug.
+    let refusedSaid = false;
+    redis.on("ready", () => {
+      refusedSaid = false;
+    });
+    redis.on("error", (err: Error) => {
+      if (AUTH_REFUSED.test(err.message)) {
+        if (!refusedSaid) {
+          refusedSaid = true;
+          this.log?.error(
+            { reason: err.message },
+            "redis refused the credentials (check the password in VELOX_REDIS_URL or VELOX_REDIS_PASSWORD_FILE)",
+          );
+        }
+        return;
+      }
+      this.log?.debug({ reason: err.message }, "redis connection error");
+    });
   }
 
   /** Connects and waits until Redis is ready; rejects with StoreUnavailableError if the first attempt fails. */

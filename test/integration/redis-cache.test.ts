@@ -505,3 +505,34 @@ describe.skipIf(skip)("RedisCache when the server dies and comes back", () => {
     expect(rawLog.join("")).toContain(`127.0.0.1:${server.port}`);
   });
 });
+
+describe.skipIf(skip)("RedisCache with a wrong password", () => {
+  it("says so once, at error level, naming the setting; the password is in no line", async () => {
+    const server = await RedisServer.start(["--user", "velox", "on", ">right-password", "~*", "&*", "+@all"]);
+    const lines: { level: number; msg: string }[] = [];
+    const raw: string[] = [];
+    const logger = pino(
+      { level: "debug" },
+      {
+        write: (line: string) => {
+          raw.push(line);
+          lines.push(JSON.parse(line));
+        },
+      },
+    );
+    const cache = RedisCache.create(`redis://velox:wrong-password@127.0.0.1:${server.port}`, { logger });
+    try {
+      await until(() => lines.filter((l) => l.level >= 50).length > 0, 5_000);
+      // Several refused attempts later, still one error line.
+      await new Promise((r) => setTimeout(r, 600));
+      const errors = lines.filter((l) => l.level >= 50);
+      expect(errors).toHaveLength(1);
+      expect(errors[0]?.msg).toMatch(/refused the credentials.*VELOX_REDIS_URL/);
+      expect(cache.connected).toBe(false);
+      expect(raw.join("")).not.toContain("wrong-password");
+    } finally {
+      await cache.close();
+      await server.stop();
+    }
+  });
+});
