@@ -1,8 +1,7 @@
 import { createReadStream, type ReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { performance } from "node:perf_hooks";
-import { pipeline } from "node:stream";
-import { type CsvError, type Info, type Parser, parse } from "csv-parse";
+import { parse as parseLine } from "csv-parse/sync";
 import type { Logger } from "pino";
 import { ConfigError, errorMessage, StateError, ValidationError } from "../domain/errors.js";
 import type { Tick } from "../domain/tick.js";
@@ -28,8 +27,8 @@ import {
 /** The columns a tick CSV may have, in the order the sample files use. */
 export const CSV_COLUMNS: readonly TickField[] = TICK_FIELDS;
 
-/** A row longer than this is an unclosed quote swallowing the file; the replay stops on it. */
-const MAX_ROW_BYTES = 1024 * 1024;
+/** A row longer than this is skipped (counted as malformed) up to the next line break. */
+export const MAX_ROW_BYTES = 1024 * 1024;
 /** Ticks due within this many ms are handed out without waiting. */
 const PACE_SLACK_MS = 5;
 /** When nothing makes the replay wait, hand control to the event loop this often. */
@@ -60,10 +59,77 @@ export interface ReplayProgress {
   done: boolean;
 }
 
-interface ParsedRow {
-  record: string[];
-  info: Info;
-  raw: string;
+/** A line of the file: its fields, or why it has none (too long, a quote never closed). */
+type ParsedRow =
+  | { record: string[]; line: number; raw: string }
+  | { unreadable: string; line: number; raw: string };
+
+/**
+ * The file's lines, one row each, split by hand rather than by a streaming CSV parser: a tick CSV
+ * has no field that may hold a line break, so a line break always ends a row. A stray quote then
+ * spoils its own line only, and a line longer than `maxBytes` is skipped up to the next break
+ * (reported, never held whole in memory): the replay resynchronises at the next line either way.
+ * Blank lines are skipped; a UTF-8 BOM is dropped.
+ */
+async function* rowsOf(input: AsyncIterable<Buffer>, maxBytes: number): AsyncGenerator<ParsedRow> {
+  let parts: Buffer[] = [];
+  let size = 0;
+  let line = 0;
+  let skipping = false;
+  let first = true;
+  const finish = (): ParsedRow | undefined => {
+    line++;
+    if (skipping) {
+      skipping = false;
+      return { unreadable: `longer than ${maxBytes} bytes; skipped to the next line`, line, raw: "" };
+    }
+    let text = Buffer.concat(parts, size).toString("utf8");
+    parts = [];
+    size = 0;
+    if (first) {
+      first = false;
+      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+    }
+    if (text.endsWith("\r")) text = text.slice(0, -1);
+    if (text.trim() === "") return undefined;
+    return fieldsOf(text, line);
+  };
+  for await (const chunk of input) {
+    let start = 0;
+    for (;;) {
+      const end = chunk.indexOf(10, start);
+      const piece = chunk.subarray(start, end === -1 ? chunk.length : end);
+      if (!skipping) {
+        if (size + piece.length > maxBytes) {
+          skipping = true;
+          parts = [];
+          size = 0;
+        } else if (piece.length > 0) {
+          parts.push(piece);
+          size += piece.length;
+        }
+      }
+      if (end === -1) break;
+      const row = finish();
+      if (row) yield row;
+      start = end + 1;
+    }
+  }
+  if (size > 0 || skipping) {
+    const row = finish();
+    if (row) yield row;
+  }
+}
+
+/** The fields of one line; quotes are read by csv-parse (a quote left open spoils the line only). */
+function fieldsOf(text: string, line: number): ParsedRow {
+  if (!text.includes('"')) return { record: text.split(","), line, raw: text };
+  try {
+    const [record] = parseLine(text, { relax_quotes: true, relax_column_count: true }) as string[][];
+    return { record: record ?? [], line, raw: text };
+  } catch (err) {
+    return { unreadable: (err as Error).message, line, raw: text };
+  }
 }
 
 export class CsvReplay implements AsyncIterable<Tick> {
@@ -79,7 +145,6 @@ export class CsvReplay implements AsyncIterable<Tick> {
     readonly validator: TickValidator,
     readonly totalBytes: number,
     private readonly input: ReadStream,
-    private readonly parser: Parser,
     private readonly rows: AsyncIterator<ParsedRow>,
     private readonly speed: number | "max",
     private readonly signal: AbortSignal | undefined,
@@ -101,34 +166,8 @@ export class CsvReplay implements AsyncIterable<Tick> {
       options.validator ??
       new TickValidator({ source: "replay", logger: options.logger, onReject: options.onReject });
 
-    // The replay is created once the header is known; until then, skipped rows have no home.
-    let replay: CsvReplay | undefined;
     const input = createReadStream(path, { highWaterMark: 64 * 1024 });
-    const parser = parse({
-      bom: true,
-      info: true,
-      raw: true,
-      // Rows of the wrong length and stray quotes are rejected here, by line, not by the parser.
-      relax_column_count: true,
-      relax_quotes: true,
-      skip_empty_lines: true,
-      skip_records_with_error: true,
-      max_record_size: MAX_ROW_BYTES,
-      on_skip: (error, raw) => {
-        if (error?.code === "CSV_MAX_RECORD_SIZE") {
-          throw new ValidationError(
-            `${path} line ${lineOf(error)}`,
-            `a row has grown past ${MAX_ROW_BYTES} bytes by this line (an unclosed quote?); the rest of the file cannot be read`,
-          );
-        }
-        replay?.skipped(error, raw);
-        return undefined;
-      },
-    });
-    pipeline(input, parser, () => {
-      // Errors reach the reader through the parser; nothing else to do.
-    });
-    const rows = parser[Symbol.asyncIterator]() as AsyncIterator<ParsedRow>;
+    const rows = rowsOf(input, MAX_ROW_BYTES);
 
     let first: IteratorResult<ParsedRow>;
     try {
@@ -141,20 +180,22 @@ export class CsvReplay implements AsyncIterable<Tick> {
       input.destroy();
       throw new ValidationError(`${path} header`, "the file is empty; expected a header row");
     }
+    if ("unreadable" in first.value) {
+      input.destroy();
+      throw new ValidationError(`${path} header`, `unreadable: ${first.value.unreadable}`);
+    }
     const columns = checkHeader(path, first.value.record, () => input.destroy());
-    replay = new CsvReplay(
+    return new CsvReplay(
       path,
       columns,
       validator,
       totalBytes,
       input,
-      parser,
       rows,
       speed,
       options.signal,
       options.logger,
     );
-    return replay;
   }
 
   /**
@@ -196,7 +237,6 @@ export class CsvReplay implements AsyncIterable<Tick> {
   close(): void {
     this.done = true;
     this.input.destroy();
-    this.parser.destroy();
   }
 
   /** The valid ticks, in file order. A replay can be iterated once. */
@@ -260,9 +300,14 @@ export class CsvReplay implements AsyncIterable<Tick> {
   }
 
   /** One data row: the tick, or undefined when it was rejected. */
-  private row({ record, info, raw }: ParsedRow): Tick | undefined {
+  private row(parsed: ParsedRow): Tick | undefined {
     this.rowsRead++;
-    const line = info.lines;
+    const { line, raw } = parsed;
+    if ("unreadable" in parsed) {
+      this.validator.reject("malformed_row", { line, row: raw, message: parsed.unreadable });
+      return undefined;
+    }
+    const { record } = parsed;
     if (record.length !== this.columns.length) {
       this.validator.reject("malformed_row", {
         line,
@@ -278,20 +323,6 @@ export class CsvReplay implements AsyncIterable<Tick> {
     const result = this.validator.validate(fields, { line, row: raw });
     return result.ok ? result.tick : undefined;
   }
-
-  /** A record the parser could not read (e.g. a quote never closed). */
-  private skipped(error: CsvError | undefined, raw: string | undefined): void {
-    this.rowsRead++;
-    this.validator.reject("malformed_row", {
-      line: error ? lineOf(error) : undefined,
-      row: raw,
-      message: error?.message ?? "unreadable row",
-    });
-  }
-}
-
-function lineOf(error: CsvError): number | undefined {
-  return typeof error.lines === "number" ? error.lines : undefined;
 }
 
 /** The header's columns, or a ValidationError naming what is wrong with it. */

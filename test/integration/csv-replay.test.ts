@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sampleTicks } from "../../scripts/generate-sample-csv.js";
 import { StateError, ValidationError } from "../../src/domain/errors.js";
 import type { Tick } from "../../src/domain/tick.js";
-import { CSV_COLUMNS, CsvReplay, type CsvReplayOptions } from "../../src/market/csv-replay.js";
+import { CSV_COLUMNS, CsvReplay, type CsvReplayOptions, MAX_ROW_BYTES } from "../../src/market/csv-replay.js";
 import { generateTicks } from "../../src/market/simulator.js";
 import type { Rejection, RejectReason } from "../../src/market/tick-validator.js";
 
@@ -166,7 +166,8 @@ describe("CSV replay", () => {
     ]);
   });
 
-  it("stops with a clear error when an unclosed quote swallows the rest of a large file", async () => {
+  it("a stray opening quote spoils its own row only: counted, and every later row is read", async () => {
+    // Before: the quote swallowed the rest of the file into one row and the replay stopped.
     const t = [...generateTicks({ ticks: 1 })][0] as Tick;
     const rest = Array.from({ length: 30_000 }, (_, i) => row(t, t.timestamp + 1 + i));
     const path = writeCsv("unclosed.csv", [
@@ -175,12 +176,33 @@ describe("CSV replay", () => {
       row(t, t.timestamp, { symbol: '"AAPL' }),
       ...rest,
     ]);
-    const replay = await CsvReplay.open({ path });
-    const ticks: Tick[] = [];
-    await expect(async () => {
-      for await (const tick of replay) ticks.push(tick);
-    }).rejects.toThrow(/a row has grown past 1048576 bytes .*an unclosed quote/);
-    expect(ticks).toHaveLength(1);
+    const { ticks, rejections } = await replayAll({ path });
+    expect(ticks).toHaveLength(1 + 30_000);
+    expect(rejections.map(({ line, reason }) => ({ line, reason }))).toEqual([
+      { line: 3, reason: "malformed_row" },
+    ]);
+  });
+
+  it("skips a row over 1 MiB, counted, without holding it, and goes on at the next line", async () => {
+    // Before: the replay stopped on it (exit 1).
+    const t = [...generateTicks({ ticks: 1 })][0] as Tick;
+    const huge = `${row(t)},${"9".repeat(MAX_ROW_BYTES + 10)}`;
+    const after = Array.from({ length: 100 }, (_, i) => row(t, t.timestamp + 1 + i));
+    const path = writeCsv("huge.csv", [HEADER, row(t), huge, ...after, huge]);
+    const { ticks, rejections } = await replayAll({ path });
+    expect(ticks).toHaveLength(1 + 100);
+    expect(rejections.map(({ line, reason, message }) => ({ line, reason, message }))).toEqual([
+      {
+        line: 3,
+        reason: "malformed_row",
+        message: `longer than ${MAX_ROW_BYTES} bytes; skipped to the next line`,
+      },
+      {
+        line: 104,
+        reason: "malformed_row",
+        message: `longer than ${MAX_ROW_BYTES} bytes; skipped to the next line`,
+      },
+    ]);
   });
 
   it("refuses a header with an unknown, missing or repeated column before reading any row", async () => {
