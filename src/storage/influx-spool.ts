@@ -8,6 +8,16 @@ import { parseOrThrow } from "../domain/identifiers.js";
 /** The spool's file name inside the data directory (`${dataDir}/influx-spool.db`). */
 export const INFLUX_SPOOL_FILE = "influx-spool.db";
 
+/** SQLite's and the file system's word for a full disk. */
+function isDiskFull(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return (
+    code === "SQLITE_FULL" ||
+    code === "ENOSPC" ||
+    (typeof code === "string" && code.startsWith("SQLITE_FULL"))
+  );
+}
+
 export interface InfluxSpoolOptions {
   /** Upper bound of the points held, over all batches. */
   maxPoints: number;
@@ -49,6 +59,7 @@ export class InfluxSpool {
   private totalPoints: number;
   private batchCount: number;
   private dropped = 0;
+  private full = false;
 
   constructor(
     readonly path: string,
@@ -128,16 +139,59 @@ export class InfluxSpool {
     }
     const cut = Math.max(0, lines.length - this.maxPoints);
     const kept = cut > 0 ? lines.slice(cut) : lines;
-    const room = this.db.transaction(() => {
-      const made = this.makeRoom(kept.length);
-      this.stmt.insert.run(kept.join("\n"), kept.length, Date.now());
-      return made;
-    })();
+    const text = kept.join("\n");
+    let room: { dropped: number; batches: number };
+    try {
+      room = this.db.transaction(() => {
+        const made = this.makeRoom(kept.length);
+        this.stmt.insert.run(text, kept.length, Date.now());
+        return made;
+      })();
+      this.full = false;
+    } catch (err) {
+      if (!isDiskFull(err)) throw err;
+      // A full disk is a full bound: the oldest batches make room for this one, or, when even
+      // that cannot be written, this batch is the one dropped. Counted either way, never thrown.
+      this.full = true;
+      return this.appendOnFullDisk(text, kept.length) + cut;
+    }
     this.commitRoom(room);
     this.totalPoints += kept.length;
     this.batchCount += 1;
     this.dropped += cut;
     return room.dropped + cut;
+  }
+
+  /** Whether the last append met a full disk (and dropped points for it). */
+  get diskFull(): boolean {
+    return this.full;
+  }
+
+  /**
+   * After SQLITE_FULL: checkpoints (the WAL's pages back into the file, the WAL truncated), drops
+   * oldest batches as many points as the new one holds, and tries once more; if that too fails,
+   * drops the new batch. Returns the points dropped.
+   */
+  private appendOnFullDisk(text: string, points: number): number {
+    try {
+      this.db.pragma("wal_checkpoint(TRUNCATE)");
+    } catch {
+      // Nothing gained; the deletes below may still free pages.
+    }
+    let dropped = 0;
+    try {
+      const room = this.db.transaction(() => this.makeRoom(points, this.totalPoints))();
+      this.commitRoom(room);
+      dropped += room.dropped;
+      this.stmt.insert.run(text, points, Date.now());
+      this.totalPoints += points;
+      this.batchCount += 1;
+      return dropped;
+    } catch (err) {
+      if (!isDiskFull(err)) throw err;
+      this.dropped += points;
+      return dropped + points;
+    }
   }
 
   /** The oldest batch, or undefined when the spool is empty. */
@@ -179,12 +233,15 @@ export class InfluxSpool {
     if (this.db.open) this.db.close();
   }
 
-  /** Deletes oldest batches until `incoming` more points fit. Runs inside a transaction. */
-  private makeRoom(incoming: number): { dropped: number; batches: number } {
+  /**
+   * Deletes oldest batches until `incoming` more points fit under `bound` (the spool's bound, or
+   * what it holds now when the disk is full). Runs inside a transaction.
+   */
+  private makeRoom(incoming: number, bound = this.maxPoints): { dropped: number; batches: number } {
     let total = this.totalPoints;
     let dropped = 0;
     let batches = 0;
-    while (total + incoming > this.maxPoints) {
+    while (total + incoming > bound) {
       const oldest = this.stmt.oldestSize.get() as { id: number; points: number } | undefined;
       if (oldest === undefined) break;
       this.stmt.remove.get(oldest.id);

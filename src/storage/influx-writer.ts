@@ -210,6 +210,8 @@ export class InfluxWriter {
   private wake: (() => void) | undefined;
 
   private up = true;
+  /** In an episode of spool drops (bound or full disk): logged at its start only. */
+  private dropping = false;
   private lastError: string | null = null;
   private failuresInARow = 0;
   private nextAttemptAt = 0;
@@ -560,11 +562,24 @@ export class InfluxWriter {
   private toSpool(lines: string[]): void {
     const dropped = this.spool.append(lines);
     this.counters.spooledPoints += lines.length;
-    if (dropped > 0) {
+    // Said once per episode (bound reached, or disk full), not once per batch; every dropped point
+    // is counted (droppedPoints, velox_influx_points_dropped_total).
+    if (dropped > 0 && !this.dropping) {
+      this.dropping = true;
       this.log?.warn(
-        { dropped, spoolPoints: this.spool.points(), maxSpoolPoints: this.opts.maxSpoolPoints },
-        "influx spool full: oldest points dropped",
+        {
+          dropped,
+          spoolPoints: this.spool.points(),
+          maxSpoolPoints: this.opts.maxSpoolPoints,
+          diskFull: this.spool.diskFull,
+        },
+        this.spool.diskFull
+          ? "influx spool's disk is full: oldest points dropped (counted) until there is room"
+          : "influx spool full: oldest points dropped",
       );
+    } else if (dropped === 0 && this.dropping) {
+      this.dropping = false;
+      this.log?.info({ spoolPoints: this.spool.points() }, "influx spool has room again");
     }
   }
 

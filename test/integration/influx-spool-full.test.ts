@@ -1,0 +1,95 @@
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { msToNs } from "../../src/schema/influx.js";
+import { InfluxWriter } from "../../src/storage/influx-writer.js";
+import type { AnySeriesPoint } from "../../src/storage/line-protocol.js";
+import { memoryLogger } from "../helpers/memory-logger.js";
+
+/**
+ * The InfluxDB spool on a full disk: a 1 MiB tmpfs, InfluxDB unreachable, 200,000 points. Before,
+ * SQLITE_FULL went back into the writer's buffer, which then grew without bound (RSS up, ticks
+ * paced down to a crawl), no drop was counted, and shutdown retried forever. Now a full disk is
+ * a full bound: oldest points dropped and counted, memory flat, the episode logged once, a
+ * prompt close. Mounting a tmpfs needs root: elsewhere the test is skipped, loudly.
+ */
+
+function canMount(): boolean {
+  if (process.getuid?.() !== 0) return false;
+  const probe = mkdtempSync(join(tmpdir(), "velox-mount-probe-"));
+  try {
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", probe], { stdio: "ignore" });
+    execFileSync("umount", [probe], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    rmSync(probe, { recursive: true, force: true });
+  }
+}
+
+const mountable = canMount();
+if (!mountable) console.warn("\n*** SKIPPING: the full-disk spool test needs root and tmpfs mounts ***\n");
+
+describe.skipIf(!mountable)("InfluxDB spool on a full disk", () => {
+  const dir = mkdtempSync(join(tmpdir(), "velox-spool-full-"));
+  const disk = join(dir, "disk");
+
+  beforeAll(() => {
+    mkdirSync(disk);
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", disk]);
+  });
+  afterAll(() => {
+    execFileSync("umount", [disk]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("drops the oldest points, counted, keeps memory flat, logs once, and closes at once", async () => {
+    const { logger, entries } = memoryLogger();
+    const writer = new InfluxWriter({
+      url: "http://127.0.0.1:1", // nothing listens: every batch goes to the spool
+      org: "velox",
+      bucket: "trading",
+      spoolPath: join(disk, "spool.db"),
+      batchSize: 500,
+      flushIntervalMs: 20,
+      minBackoffMs: 20,
+      maxBackoffMs: 50,
+      closeTimeoutMs: 500,
+      logger,
+    });
+    const t0 = Date.UTC(2024, 0, 2);
+    let maxBacklog = 0;
+    const total = 200_000;
+    for (let i = 0; i < total; i += 1000) {
+      const points: AnySeriesPoint[] = [];
+      for (let j = i; j < i + 1000; j++) {
+        points.push({
+          measurement: "ticks",
+          tags: { symbol: `FULL${j % 50}`, source: "drill" },
+          fields: { close: 100 + (j % 97), open: 100, high: 101, low: 99, volume: j },
+          timestampNs: msToNs(t0 + j),
+        });
+      }
+      writer.writeMany(points);
+      await writer.flush();
+      maxBacklog = Math.max(maxBacklog, writer.backlog);
+    }
+    const stats = writer.stats();
+    // Memory flat: nothing piles up in the writer while the disk is full.
+    expect(maxBacklog).toBeLessThanOrEqual(1000);
+    expect(stats.bufferedPoints).toBe(0);
+    // What did not fit was dropped and counted; the spool holds the newest.
+    expect(stats.droppedPoints).toBeGreaterThan(0);
+    expect(stats.spoolPoints).toBeGreaterThan(0);
+    expect(stats.spoolPoints + stats.droppedPoints).toBe(total);
+    const full = entries.filter((e) => String(e.msg).includes("disk is full"));
+    expect(full).toHaveLength(1);
+
+    const started = Date.now();
+    await writer.close();
+    expect(Date.now() - started).toBeLessThan(3_000);
+  }, 60_000);
+});
