@@ -483,7 +483,11 @@ export class InfluxWriter {
       return true;
     }
     if (Date.now() < this.nextAttemptAt) {
-      // Only after the spool itself failed: the points are back in the buffer.
+      // A send failed (or the spool did) and the spool is empty: it can be empty because a full
+      // disk dropped what came in. What is buffered goes to the spool while the backoff runs, so
+      // memory and a waiting flush() do not wait for InfluxDB (a spool failure throws here again,
+      // and the loop retries it).
+      this.spoolBuffer(cutAll);
       await this.sleepUntilNextAttempt();
       return true;
     }
