@@ -95,12 +95,16 @@ export async function createLogger(options: LogOptions): Promise<VeloxLogger> {
       dateFormat: "yyyy-MM-dd",
       limit: { count: options.jsonKeep ?? 30 },
       mkdir: true,
+      // Each line reaches the file as it is logged: a crash (SIGKILL) loses no tail. Log lines are
+      // few (status every few seconds, warnings); the tick path logs nothing.
+      sync: true,
     });
     const textFile = await roll({
       file: join(options.dir, "velox.log"),
       size: options.textMaxSize ?? "50m",
       limit: { count: options.textKeep ?? 10 },
       mkdir: true,
+      sync: true,
     });
     // A log file that stops taking writes (disk full, removed) is reported once; the run goes on
     // with the console, instead of dying on an unhandled 'error' event.

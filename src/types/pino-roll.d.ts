@@ -11,6 +11,8 @@ declare module "pino-roll" {
     symlink?: boolean;
     mkdir?: boolean;
     limit?: { count?: number; removeOtherLogFiles?: boolean };
+    /** Passed to SonicBoom: write each line synchronously. */
+    sync?: boolean;
   }
   export default function roll(options: RollOptions): Promise<SonicBoom>;
 }
