@@ -759,28 +759,9 @@ export class TradeJournal {
   }
 
   private writeTrade(trade: ParsedNewTrade, now: number): Trade {
-    try {
-      this.stmt.insertTrade.run({
-        trade_id: trade.trade_id,
-        strategy_id: trade.strategy_id,
-        symbol: trade.symbol,
-        action: trade.action,
-        side: trade.side,
-        entry_time: trade.entry_time,
-        entry_price: trade.entry_price,
-        quantity: trade.quantity,
-        fees: trade.fees,
-        stop_loss_initial: trade.stop_loss_initial ?? null,
-        now,
-      });
-    } catch (err) {
-      if (sqliteCode(err) === "SQLITE_CONSTRAINT_PRIMARYKEY") {
-        throw new StateError(`trade ${trade.trade_id} already exists in the journal`, { cause: err });
-      }
-      throw err;
-    }
-    // The row as written (the table has no defaults of its own to read back).
-    return {
+    // The row as written (the table has no defaults of its own to read back); the statement
+    // binds the columns it names from it (better-sqlite3 ignores the others).
+    const row: Trade = {
       trade_id: trade.trade_id,
       strategy_id: trade.strategy_id,
       symbol: trade.symbol,
@@ -803,6 +784,15 @@ export class TradeJournal {
       created_at: now,
       updated_at: now,
     };
+    try {
+      this.stmt.insertTrade.run({ ...row, now });
+    } catch (err) {
+      if (sqliteCode(err) === "SQLITE_CONSTRAINT_PRIMARYKEY") {
+        throw new StateError(`trade ${trade.trade_id} already exists in the journal`, { cause: err });
+      }
+      throw err;
+    }
+    return row;
   }
 
   /** Runs an insert into a table that references trades, turning the FK failure into NotFoundError. */
