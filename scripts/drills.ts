@@ -4,7 +4,7 @@
  * prints a table — drill, fault, expected, observed, pass — and writes drills/results.json. It
  * exits 1 when a drill fails.
  *
- *   npm run drills                 # full: 10 s faults, 60 s InfluxDB outage, 20 SIGKILLs
+ *   npm run drills                 # full: 10 s faults, 60 s InfluxDB outage, 20 SIGKILLs, full disks
  *   npm run drills -- --quick      # short form (the test command runs it): 2 s faults, 3 kills
  *   npm run drills -- --only redis-freeze,sigkill
  *
@@ -133,8 +133,11 @@ function journalFills(dataDir: string, fromMs: number, toMs: number): number {
   }
 }
 
-function journalChecks(dataDir: string): { integrity: string; withoutConditions: number; open: string[] } {
-  const db = new Database(join(dataDir, "velox.db"), { readonly: true });
+function journalChecks(
+  dataDir: string,
+  file = join(dataDir, "velox.db"),
+): { integrity: string; withoutConditions: number; open: string[] } {
+  const db = new Database(file, { readonly: true });
   try {
     return {
       integrity: String(db.pragma("integrity_check", { simple: true })),
@@ -351,6 +354,57 @@ async function spoolFullDrill(): Promise<DrillResult | undefined> {
   }
 }
 
+/**
+ * The journal on a full disk (a 256 KiB tmpfs): the run stops by itself, at once, with one line
+ * naming the journal; nothing it reported is missing and the file is intact.
+ */
+async function journalFullDrill(): Promise<DrillResult | undefined> {
+  const disk = join(root, "journal-full", "disk");
+  mkdirSync(disk, { recursive: true });
+  try {
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", disk], { stdio: "ignore" });
+  } catch {
+    process.stderr.write("*** SKIPPING journal-full: mounting a tmpfs needs root ***\n");
+    return undefined;
+  }
+  try {
+    const started = Date.now();
+    const run = await startVelox(["run", "--rate", String(SIZES.rate), "--symbols", "20"], {
+      VELOX_DATA_DIR: join(root, "journal-full", "data"),
+      VELOX_SQLITE_PATH: join(disk, "velox.db"),
+      VELOX_LOG_DIR: join(root, "journal-full", "logs"),
+      VELOX_METRICS_PORT: String(await freePort()),
+    });
+    const code = await Promise.race([run.exited, sleep(30_000).then(() => "hung" as const)]);
+    if (code === "hung") run.child.kill("SIGKILL");
+    const seconds = (Date.now() - started) / 1000;
+    const stopLine =
+      run
+        .output()
+        .split("\n")
+        .find((l) => l.includes("the run stopped:")) ?? "";
+    const named = /journal unavailable: a commit failed \(database or disk is full\)/.test(stopLine);
+    const checks = journalChecks(join(disk, ".."), join(disk, "velox.db"));
+    const stack = /\n\s+at /.test(run.output());
+    return {
+      drill: "journal-full",
+      fault: "the journal on a 256 KiB tmpfs",
+      expected:
+        "the run stops by itself with one line naming the journal, exit 1, no stack, integrity_check ok",
+      observed: `exit ${code} after ${round(seconds, 1)} s, journal named ${named}, stack ${stack}, integrity ${checks.integrity}`,
+      pass: code === 1 && named && !stack && checks.integrity === "ok" && seconds < 20,
+      figures: {
+        exit: code === "hung" ? -1 : (code ?? -1),
+        seconds: round(seconds, 1),
+        journal_named: named,
+        integrity: checks.integrity,
+      },
+    };
+  } finally {
+    execFileSync("umount", [disk], { stdio: "ignore" });
+  }
+}
+
 /** A replay with malformed rows mixed in (over 1 MiB, stray quotes, bad values): all counted. */
 async function malformedDrill(): Promise<DrillResult> {
   const dir = join(root, "malformed");
@@ -484,6 +538,7 @@ const DRILLS: [string, () => Promise<DrillResult | undefined>][] = [
   ["influx-outage", influxOutageDrill],
   ["sigkill", sigkillDrill],
   ["spool-full", spoolFullDrill],
+  ["journal-full", journalFullDrill],
   ["malformed", malformedDrill],
   ["bad-config", badConfigDrill],
 ];

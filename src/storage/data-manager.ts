@@ -158,6 +158,8 @@ export class DataManager implements PipelineStore {
   private readonly pendingDaily = new Map<string, { date: Date; metric: string; amount: number }>();
   /** Closed-trade counters of the window, per strategy, summed. */
   private readonly pendingTradeResults = new Map<string, TradeResultsWrite>();
+  /** Why the journal last failed to commit; once set, every journal write is refused. */
+  private journalFailure: string | undefined;
   private readonly pendingStops = new Map<string, StopState>();
   private readonly pendingStopDeletes = new Set<string>();
   private readonly flushTimer: NodeJS.Timeout;
@@ -394,10 +396,12 @@ export class DataManager implements PipelineStore {
     try {
       this.journal.commitGroup();
     } catch (err) {
-      // Nothing of the group was announced, and none of it will be: it is not on disk.
+      // Nothing of the group was announced, and none of it will be: it is not on disk. The
+      // journal is the truth: once it cannot commit, nothing more may be recorded as done.
+      this.journalFailure = errorMessage(err);
       this.log?.error(
-        { err: errorMessage(err), writes: group.rows },
-        "journal commit failed; the group is lost",
+        { err: this.journalFailure, writes: group.rows },
+        "journal commit failed; the group is lost and no further write is accepted",
       );
       this.journal.rollbackGroup();
       return;
@@ -689,6 +693,12 @@ export class DataManager implements PipelineStore {
    * A write of several rows (a trade and its conditions) leaves none of them if it fails half-way.
    */
   private journaled<T>(write: () => T): T {
+    if (this.journalFailure !== undefined) {
+      throw new StoreUnavailableError(
+        "journal",
+        `a commit failed (${this.journalFailure}); no trade can be recorded any more`,
+      );
+    }
     if (!this.group) {
       this.journal.beginGroup();
       const timer = setTimeout(() => this.commitJournal(), this.groupMs);
