@@ -112,7 +112,7 @@ export class Engine implements MetricsSource {
   /** Runs a tick that a source has already validated (CSV replay validates as it parses). */
   async run(tick: Tick): Promise<TickOutcome | undefined> {
     const started = performance.now();
-    const outcome = await this.pipeline.onValidTick(tick);
+    const outcome = this.pipeline.onValidTick(tick);
     this.rate.record();
     this.countSymbol(outcome.tick.symbol);
     this.lastTickTime = outcome.tick.timestamp;
@@ -128,7 +128,8 @@ export class Engine implements MetricsSource {
     this.equityPeak = Math.max(this.equityPeak, this.pipeline.tracker.equity());
     this.options.observeTick?.((performance.now() - started) / 1000);
     // Back-pressure: a store that falls behind slows the source down rather than filling memory.
-    await this.stores.data.paced();
+    const behind = this.stores.data.paced();
+    if (behind) await behind;
     return outcome;
   }
 
@@ -228,7 +229,7 @@ export class Engine implements MetricsSource {
 
   /** Closes open positions at their last price (only when asked: a paper book may be kept open). */
   async closeAll(reason: string): Promise<void> {
-    for (const event of await this.pipeline.closeAll(reason)) {
+    for (const event of this.pipeline.closeAll(reason)) {
       this.stores.data.afterCommit(() => this.publishEvent(event));
     }
     this.stores.data.commitJournal();

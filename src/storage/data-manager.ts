@@ -218,7 +218,7 @@ export class DataManager implements PipelineStore {
    * and records it. Resolves with the journal's row at once: the commit follows within the group
    * window, and nothing leaves the process before it.
    */
-  async openPosition({ trade, entryConditions }: OpenPositionInput): Promise<Trade> {
+  openPosition({ trade, entryConditions }: OpenPositionInput): Trade {
     const stored = this.journaled(() => this.journal.insertTrade(trade, entryConditions));
     const state: OpenState = {
       trade: stored,
@@ -274,7 +274,7 @@ export class DataManager implements PipelineStore {
   }
 
   /** Journals the exit (computing P&L) with its conditions; once committed, clears the cache and records the closing fill. */
-  async closePosition(tradeId: string, { exit, exitConditions }: ClosePositionInput): Promise<Trade> {
+  closePosition(tradeId: string, { exit, exitConditions }: ClosePositionInput): Trade {
     const closed = this.journaled(() => this.journal.closeTrade(tradeId, exit, exitConditions));
     this.open.delete(closed.trade_id);
     this.pendingMarks.delete(closed.trade_id);
@@ -332,7 +332,7 @@ export class DataManager implements PipelineStore {
    * Journals a trailing-stop move (the history survives without InfluxDB); once committed, caches
    * and records it.
    */
-  async updateTrailingStop(input: StopUpdateInput): Promise<void> {
+  updateTrailingStop(input: StopUpdateInput): void {
     const update = this.journaled(() => this.journal.trailStop(input));
     const state = this.open.get(update.trade_id);
     if (state) state.stop = update.stop;
@@ -371,12 +371,13 @@ export class DataManager implements PipelineStore {
   }
 
   /**
-   * Resolves at once unless the time-series writer is behind (more than `seriesBacklogLimit`
-   * points in memory); then once it has sent or spooled them. Sources await it between ticks.
+   * Undefined (nothing to wait for) unless the time-series writer is behind, holding more than
+   * `seriesBacklogLimit` points in memory; then a promise that settles once it has sent or spooled
+   * them. Sources wait for it between ticks.
    */
-  paced(): Promise<void> {
+  paced(): Promise<void> | undefined {
     const series = this.series;
-    if (!series?.flush || (series.backlog ?? 0) <= this.backlogLimit) return Promise.resolve();
+    if (!series?.flush || (series.backlog ?? 0) <= this.backlogLimit) return undefined;
     this.counters.seriesPaced++;
     return series.flush();
   }

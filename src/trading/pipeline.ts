@@ -157,7 +157,7 @@ export class TradingPipeline {
   }
 
   /** Runs one raw tick through. A tick that fails validation is counted and skipped (`undefined`). */
-  async onTick(input: TickInput): Promise<TickOutcome | undefined> {
+  onTick(input: TickInput): TickOutcome | undefined {
     let tick: Tick;
     try {
       tick = parseOrThrow(tickSchema, input, "tick");
@@ -170,7 +170,7 @@ export class TradingPipeline {
   }
 
   /** Runs a tick its source already validated (the `Tick` type): it is not parsed again. */
-  async onValidTick(tick: Tick): Promise<TickOutcome> {
+  onValidTick(tick: Tick): TickOutcome {
     this.counts.ticks++;
 
     const values = this.indicators.update(tick);
@@ -179,7 +179,7 @@ export class TradingPipeline {
       this.store.storeIndicators(tick.symbol, values, tick.timestamp, this.periods);
     }
 
-    const events = await this.tracker.onTick(tick, values);
+    const events = this.tracker.onTick(tick, values);
     const signals: Signal[] = [];
     for (const strategy of this.strategies) {
       if (!tradesSymbol(strategy, tick.symbol)) continue;
@@ -187,15 +187,15 @@ export class TradingPipeline {
       if (!signal) continue;
       signals.push(signal);
       this.countSignal(signal);
-      events.push(await this.tracker.onSignal(signal, values));
+      events.push(this.tracker.onSignal(signal, values));
     }
     this.countEvents(events);
     return { tick, indicators: values, signals, events };
   }
 
   /** Closes every open position (e.g. on shutdown) and counts the closes. */
-  async closeAll(reason: string): Promise<TrackerEvent[]> {
-    const events = await this.tracker.closeAll(reason);
+  closeAll(reason: string): TrackerEvent[] {
+    const events = this.tracker.closeAll(reason);
     this.countEvents(events);
     return events;
   }

@@ -152,7 +152,7 @@ export class PositionTracker {
    * position at that close (with slippage, reason `stop_loss`); otherwise the stop trails and a
    * move is journaled, and a snapshot is written if the throttle allows.
    */
-  async onTick(tick: Tick, indicators: IndicatorValues = {}): Promise<TrackerEvent[]> {
+  onTick(tick: Tick, indicators: IndicatorValues = {}): TrackerEvent[] {
     const events: TrackerEvent[] = [];
     const keys = this.keysBySymbol.get(tick.symbol);
     if (!keys) return events;
@@ -168,7 +168,7 @@ export class PositionTracker {
 
       if (stop.hit(price)) {
         events.push(
-          await this.close(key, held, {
+          this.close(key, held, {
             price,
             timestamp: tick.timestamp,
             reason: STOP_LOSS_REASON,
@@ -190,7 +190,7 @@ export class PositionTracker {
       position.stop = update.stop;
       position.highest = update.highest;
       if (update.moved) {
-        await this.store.updateTrailingStop({
+        this.store.updateTrailingStop({
           trade_id: position.trade_id,
           ts: tick.timestamp / 1000,
           stop: update.stop,
@@ -225,7 +225,7 @@ export class PositionTracker {
    * an exit of the open position's side closes it with the signal's reason. Anything else is
    * returned as an `ignored` event. `indicators` are the symbol's current values (for an ATR stop).
    */
-  async onSignal(signal: Signal, indicators: IndicatorValues = {}): Promise<TrackerEvent> {
+  onSignal(signal: Signal, indicators: IndicatorValues = {}): TrackerEvent {
     const key = keyOf(signal.strategy_id, signal.symbol);
     const ahead = this.held.get(key);
     if (ahead && !this.busy.has(key)) this.letGoIfAhead(key, ahead, signal.timestamp);
@@ -326,13 +326,13 @@ export class PositionTracker {
    * Closes every open position at its last marked price and time, e.g. on shutdown. A resumed
    * position that no tick of this run has marked stays open: there is no price to close it at.
    */
-  async closeAll(reason: string): Promise<TrackerEvent[]> {
+  closeAll(reason: string): TrackerEvent[] {
     const events: TrackerEvent[] = [];
     for (const [key, held] of [...this.held]) {
       if (this.busy.has(key) || !held.marked) continue;
       const { position } = held;
       events.push(
-        await this.close(key, held, {
+        this.close(key, held, {
           price: position.last_price,
           timestamp: position.last_timestamp,
           reason,
@@ -345,7 +345,7 @@ export class PositionTracker {
 
   // --- internals ---------------------------------------------------------------------------------
 
-  private async enter(key: string, signal: Signal, indicators: IndicatorValues): Promise<TrackerEvent> {
+  private enter(key: string, signal: Signal, indicators: IndicatorValues): TrackerEvent {
     if (this.held.has(key) || this.busy.has(key)) return { type: "ignored", signal, reason: "position_open" };
     const settings = this.settings.get(signal.strategy_id);
     if (!settings) throw new NotFoundError("strategy settings", signal.strategy_id);
@@ -374,7 +374,7 @@ export class PositionTracker {
     this.busy.add(key);
     let trade: Trade;
     try {
-      trade = await this.store.openPosition({
+      trade = this.store.openPosition({
         trade: {
           trade_id: fill.trade_id,
           strategy_id: fill.strategy_id,
@@ -418,7 +418,7 @@ export class PositionTracker {
       marked: true,
     });
     // The initial level starts the stop's timeline, so charts and the journal show where it began.
-    await this.store.updateTrailingStop({
+    this.store.updateTrailingStop({
       trade_id: trade.trade_id,
       ts: entryTime,
       stop: stop.stop,
@@ -428,7 +428,7 @@ export class PositionTracker {
     return { type: "opened", fill, trade, signal };
   }
 
-  private async close(
+  private close(
     key: string,
     held: Held,
     exit: {
@@ -438,7 +438,7 @@ export class PositionTracker {
       conditions: Record<string, ConditionValue>;
       signal?: Signal;
     },
-  ): Promise<TrackerEvent> {
+  ): TrackerEvent {
     const { position } = held;
     const fill = this.broker.fill({
       trade_id: position.trade_id,
@@ -453,7 +453,7 @@ export class PositionTracker {
     this.busy.add(key);
     let trade: Trade;
     try {
-      trade = await this.store.closePosition(position.trade_id, {
+      trade = this.store.closePosition(position.trade_id, {
         exit: {
           exit_time: fill.timestamp / 1000,
           exit_price: fill.price,

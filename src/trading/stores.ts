@@ -28,12 +28,15 @@ export interface StopUpdateInput {
   sl_type: string;
 }
 
-/** What the position tracker writes to. */
+/**
+ * What the position tracker writes to. Synchronous: the journal write happens in the call (its
+ * durability follows with the group commit), so the tick path has no await.
+ */
 export interface PositionStore {
-  openPosition(input: OpenPositionInput): Promise<Trade>;
+  openPosition(input: OpenPositionInput): Trade;
   updatePositionSnapshot(tradeId: string, price: number, timestampMs: number): void;
-  closePosition(tradeId: string, input: ClosePositionInput): Promise<Trade>;
-  updateTrailingStop(input: StopUpdateInput): Promise<void>;
+  closePosition(tradeId: string, input: ClosePositionInput): Trade;
+  updateTrailingStop(input: StopUpdateInput): void;
 }
 
 /** What the pipeline writes to: the tracker's store plus ticks and indicators. */

@@ -76,9 +76,9 @@ describe("DataManager on the journal alone (no Redis, no InfluxDB)", () => {
     const path = journalPath();
     const dm = new DataManager({ journal: TradeJournal.open(path) });
     // The trade is valid, its conditions are not (NaN does not survive JSON): nothing may stay.
-    await expect(
-      dm.openPosition({ trade: trade("T9"), entryConditions: { rsi: Number.NaN } }),
-    ).rejects.toBeInstanceOf(ValidationError);
+    expect(() => dm.openPosition({ trade: trade("T9"), entryConditions: { rsi: Number.NaN } })).toThrow(
+      ValidationError,
+    );
     await dm.close();
     const journal = TradeJournal.open(path);
     try {
@@ -91,13 +91,13 @@ describe("DataManager on the journal alone (no Redis, no InfluxDB)", () => {
   it("fails the operation when the journal refuses it, and tells why", async () => {
     const dm = new DataManager({ journal: TradeJournal.open(journalPath()) });
     await dm.openPosition({ trade: trade("T1") });
-    await expect(dm.openPosition({ trade: trade("T1") })).rejects.toBeInstanceOf(StateError);
-    await expect(
+    expect(() => dm.openPosition({ trade: trade("T1") })).toThrow(StateError);
+    expect(() =>
       dm.closePosition("nope", { exit: { exit_time: T0 + 1, exit_price: 1, exit_reason: "x" } }),
-    ).rejects.toBeInstanceOf(NotFoundError);
-    await expect(dm.openPosition({ trade: trade("T2", { entry_price: Number.NaN }) })).rejects.toMatchObject({
-      field: "trade.entry_price",
-    });
+    ).toThrow(NotFoundError);
+    expect(() => dm.openPosition({ trade: trade("T2", { entry_price: Number.NaN }) })).toThrow(
+      expect.objectContaining({ field: "trade.entry_price" }),
+    );
     expect(() =>
       dm.storeTick({ symbol: "AAPL", timestamp: 1, open: 1, high: 1, low: 2, close: 1, volume: 1 }),
     ).toThrow(ValidationError);

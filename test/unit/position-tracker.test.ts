@@ -367,7 +367,7 @@ describe("PositionTracker over a real journal", () => {
     // A second tracker on the same journal produces the same trade id: the journal refuses it.
     const { dm: dm2 } = dataManager(path);
     const second = tracker(dm2);
-    await expect(second.onSignal(signal())).rejects.toBeInstanceOf(StateError);
+    expect(() => second.onSignal(signal())).toThrow(StateError);
     expect(second.positions()).toEqual([]);
   });
 });
