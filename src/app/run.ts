@@ -1,6 +1,6 @@
 import cliProgress from "cli-progress";
 import type { Logger } from "pino";
-import { type ApiServer, startApiServer } from "../api/server.js";
+import { startApiServer } from "../api/server.js";
 import { type Config, describeConfig, type EnvName } from "../config.js";
 import { ConfigError, errorMessage, VeloxError } from "../domain/errors.js";
 import { createLogger, type VeloxLogger } from "../log.js";
@@ -8,7 +8,7 @@ import { CsvReplay } from "../market/csv-replay.js";
 import { DEFAULT_SYMBOLS, simulateTicks, symbolNames } from "../market/simulator.js";
 import { TickValidator } from "../market/tick-validator.js";
 import { VeloxMetrics } from "../metrics/exporter.js";
-import { type MetricsServer, startMetricsServer } from "../metrics/server.js";
+import { startMetricsServer } from "../metrics/server.js";
 import { loadStrategyConfig } from "../trading/strategy-config.js";
 import { Engine, type EngineSnapshot } from "./engine.js";
 

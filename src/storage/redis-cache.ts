@@ -3,203 +3,79 @@ import { type ChainableCommander, Redis } from "ioredis";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { errorMessage, StoreUnavailableError, ValidationError } from "../domain/errors.js";
-import {
-  assertId,
-  assertSymbol,
-  idSchema,
-  nonNegative,
-  parseOrThrow,
-  positivePrice,
-  SYMBOL_PATTERN,
-  symbolSchema,
-} from "../domain/identifiers.js";
+import { assertId, assertSymbol, parseOrThrow, symbolSchema } from "../domain/identifiers.js";
 import { utcDay } from "../domain/time.js";
 import { channels, keys, patterns, symbolFromActivePositionsKey, TTL } from "../schema/redis-keys.js";
+import {
+  type CacheWindow,
+  type Candidate,
+  candidateSchema,
+  count,
+  type FlatRecord,
+  fieldName,
+  flatRecordSchema,
+  type IndicatorSnapshot,
+  type JsonObject,
+  jsonObjectSchema,
+  type LatestTick,
+  type Position,
+  type PositionChange,
+  type PositionWrite,
+  type RedisCacheOptions,
+  type RedisHealth,
+  type Sentiment,
+  type Signal,
+  type StateListener,
+  type StopState,
+  type StoredPosition,
+  type StrategyCounters,
+  sentimentSchema,
+  signalSchema,
+  signalType,
+  stopStateSchema,
+  tickSchema,
+} from "./redis-cache-schemas.js";
 import { failFastRedisOptions } from "./redis-options.js";
+import { DELETE_POSITION, upsertPosition, validatePositionWrite } from "./redis-positions.js";
+import {
+  type HashWrite,
+  plainIndicators,
+  plainTick,
+  putIndicators,
+  putLatestTick,
+  validateIndicatorWrite,
+  writeHashes,
+} from "./redis-window.js";
+
+export type {
+  CacheWindow,
+  Candidate,
+  FlatRecord,
+  IndicatorSnapshot,
+  IndicatorWrite,
+  JsonObject,
+  LatestTick,
+  Position,
+  PositionChange,
+  PositionWrite,
+  RedisCacheOptions,
+  RedisHealth,
+  Sentiment,
+  Signal,
+  StateListener,
+  StopState,
+  StoredPosition,
+  StrategyCounters,
+  TradeResultsWrite,
+} from "./redis-cache-schemas.js";
 
 /**
  * Hot cache over Redis. Every time stored here is epoch milliseconds (`Date.now()`), so hashes hold
  * only numbers and strings and nothing needs a date parser on the way out.
  */
 
-const epochMs = z.number().int().nonnegative();
-/** Hash field names chosen by callers (indicator names, metrics, signal actions). */
-const FIELD_NAME = /^[A-Za-z0-9_]{1,64}$/;
-const count = z.number().int().nonnegative();
-const fieldName = z.string().regex(FIELD_NAME, "must match [A-Za-z0-9_]{1,64}");
-/** Signal types are part of a key, so they are kept narrow. */
-const signalType = z.string().regex(/^[a-z_]{1,32}$/, "must match [a-z_]{1,32}");
-
-const tickSchema = z.strictObject({
-  symbol: symbolSchema,
-  last: positivePrice,
-  open: positivePrice,
-  high: positivePrice,
-  low: positivePrice,
-  close: positivePrice,
-  volume: nonNegative,
-  bid: positivePrice,
-  ask: positivePrice,
-  timestamp: epochMs,
-});
-/** The latest tick of a symbol as the hot cache holds it (`last` is the traded price). */
-export type LatestTick = z.infer<typeof tickSchema>;
-
-const indicatorValuesSchema = z.record(
-  fieldName.refine((name) => name !== "timestamp", "'timestamp' is reserved"),
-  z.number(),
-);
-export interface IndicatorWrite {
-  symbol: string;
-  values: Record<string, number>;
-  timestamp: number;
-}
-export interface IndicatorSnapshot {
-  values: Record<string, number>;
-  timestamp: number;
-}
-
-const sentimentSchema = z.strictObject({
-  sentiment_score: z.number(),
-  sentiment_label: z.string().min(1),
-  news_count: z.number().int().nonnegative(),
-  latest_news: z.array(
-    z.strictObject({ headline: z.string(), source: z.string(), url: z.string(), timestamp: epochMs }),
-  ),
-  timestamp: epochMs,
-});
-export type Sentiment = z.infer<typeof sentimentSchema>;
-
-const candidateSchema = z.strictObject({
-  symbol: symbolSchema,
-  score: z.number(),
-  price: positivePrice,
-  signals: z.array(z.string().min(1)),
-  timestamp: epochMs,
-});
-export type Candidate = z.infer<typeof candidateSchema>;
-
-const positionSchema = z.strictObject({
-  trade_id: idSchema.optional(),
-  side: z.enum(["long", "short"]).optional(),
-  entry_price: positivePrice,
-  quantity: z.number().positive(),
-  entry_time: epochMs,
-  current_price: positivePrice.optional(),
-  unrealized_pnl: z.number().optional(),
-  unrealized_pnl_pct: z.number().optional(),
-  stop_loss: positivePrice.optional(),
-  take_profit: positivePrice.optional(),
-  last_update: epochMs.optional(),
-});
-export type Position = z.infer<typeof positionSchema>;
-export type StoredPosition = Position & { strategy_id: string; symbol: string };
-export interface PositionWrite {
-  strategyId: string;
-  symbol: string;
-  position: Position;
-}
-/** A message on `channels.positionChanges`. */
-export type PositionChange =
-  | ({ type: "opened" | "updated" } & StoredPosition)
-  | { type: "closed"; strategy_id: string; symbol: string };
-
-const signalSchema = z.strictObject({
-  reason: z.string().min(1),
-  price: positivePrice,
-  timestamp: epochMs,
-  indicators: z.record(z.string(), z.number()),
-  confidence: z.number().min(0).max(1),
-});
-export type Signal = z.infer<typeof signalSchema>;
-
-/** Closed-trade counters of one strategy to add: trades, wins (pnl > 0), losses (pnl < 0), Σ pnl. */
-export interface TradeResultsWrite {
-  strategyId: string;
-  trades: number;
-  wins: number;
-  losses: number;
-  pnl: number;
-}
-
-/**
- * One write-behind window, sent as one pipeline: the latest tick and indicators per symbol, the
- * latest signal per type and symbol, signal counts, closed-trade counters and daily figures summed
- * over the window, stop states (latest per trade) and the stop states of trades that closed.
- */
-export interface CacheWindow {
-  ticks?: readonly LatestTick[];
-  indicators?: readonly IndicatorWrite[];
-  signals?: readonly { type: string; symbol: string; signal: Signal }[];
-  signalCounts?: readonly { strategyId: string; action: string; count: number }[];
-  daily?: readonly { date: Date; metric: string; amount: number }[];
-  /** Closed trades per strategy, summed over the window (see recordTradeResult). */
-  tradeResults?: readonly TradeResultsWrite[];
-  stopStates?: readonly { tradeId: string; state: StopState }[];
-  stopDeletes?: readonly string[];
-}
-
-const stopStateSchema = z.strictObject({
-  current_sl: positivePrice,
-  highest_price: positivePrice,
-  sl_type: z.string().regex(/^[a-z_]{1,32}$/, "must match [a-z_]{1,32}"),
-  updated_at: epochMs,
-});
-export type StopState = z.infer<typeof stopStateSchema>;
-
-export interface StrategyCounters {
-  /** Count per signal action (`signals:{action}` fields). */
-  signals: Record<string, number>;
-  trades: number;
-  wins: number;
-  losses: number;
-  pnl: number;
-}
-
-/** Nested JSON documents read whole (monitoring snapshots, market context). */
-const jsonObjectSchema = z.record(z.string(), z.json());
-export type JsonObject = z.infer<typeof jsonObjectSchema>;
-
-/** Flat hashes (system state, performance): each field is stored JSON-encoded so its type survives. */
-const flatRecordSchema = z.record(
-  z.string().min(1),
-  z.union([z.string(), z.number(), z.boolean(), z.null()]),
-);
-export type FlatRecord = z.infer<typeof flatRecordSchema>;
-
-export interface RedisHealth {
-  up: boolean;
-  latencyMs: number | null;
-  error?: string;
-}
-
-export interface RedisCacheOptions {
-  logger?: Logger;
-  /** How long one command may wait for its reply before it fails. Default 500 ms. */
-  commandTimeoutMs?: number;
-}
-
-export type StateListener = (connected: boolean) => void;
-
-/*
- * Lua, so that "opened" vs "updated" is decided by the same atomic step that writes the field.
- * ARGV[5] is the change message without its opening brace; the type is spliced in front.
- */
-const UPSERT_POSITION = `
-local created = redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-local kind = created == 1 and 'opened' or 'updated'
-redis.call('PUBLISH', ARGV[4], '{"type":"' .. kind .. '",' .. ARGV[5])
-return kind`;
-
 /** Redis' answers to a wrong password or user (Redis 6+ and older). */
 const AUTH_REFUSED = /WRONGPASS|NOAUTH|invalid password|invalid username-password/i;
-
-/** Publishes "closed" only when a position was actually removed. */
-const DELETE_POSITION = `
-if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('PUBLISH', ARGV[2], ARGV[3])
-return 1`;
 
 export class RedisCache {
   private readonly listeners = new Set<StateListener>();
@@ -765,108 +641,6 @@ export class RedisCache {
       }
     }
   }
-}
-
-/** `prefix` locates a batch entry in error fields (`positions.3.symbol`); a single write has none. */
-function putLatestTick(tx: ChainableCommander, { symbol, ...fields }: LatestTick): void {
-  const key = keys.stockPrice(symbol);
-  tx.hset(key, fields).expire(key, TTL.latestTick);
-}
-
-function validateIndicatorWrite(write: IndicatorWrite, prefix = ""): IndicatorWrite {
-  const at = (field: string) => (prefix ? `${prefix}.${field}` : field);
-  return {
-    symbol: assertSymbol(write.symbol, at("symbol")),
-    values: parseOrThrow(indicatorValuesSchema, write.values, at("indicators")),
-    timestamp: parseOrThrow(epochMs, write.timestamp, at("timestamp")),
-  };
-}
-
-/** One hash of a cache window: its fields, its TTL, and whether it replaces the old hash. */
-interface HashWrite {
-  key: string;
-  ttl: number;
-  replace: boolean;
-  fields: Record<string, string | number>;
-}
-
-/**
- * Writes many hashes, each with its TTL, in one command of three arguments' worth of work per
- * hash. KEYS are the hashes; ARGV[1] is a JSON array with, per key, [ttl, replace (1: delete
- * first), field, value, field, value, …], every value a string so Redis stores it exactly.
- */
-const WRITE_HASHES = `
-local rows = cjson.decode(ARGV[1])
-for i, key in ipairs(KEYS) do
-  local row = rows[i]
-  if row[2] == 1 then redis.call('DEL', key) end
-  redis.call('HSET', key, unpack(row, 3))
-  redis.call('EXPIRE', key, row[1])
-end
-return #KEYS`;
-
-function writeHashes(tx: ChainableCommander, hashes: readonly HashWrite[]): void {
-  const keyList: string[] = new Array(hashes.length);
-  const rows: (string | number)[][] = new Array(hashes.length);
-  for (let i = 0; i < hashes.length; i++) {
-    const { key, ttl, replace, fields } = hashes[i] as HashWrite;
-    const row: (string | number)[] = [ttl, replace ? 1 : 0];
-    for (const field in fields) row.push(field, String(fields[field]));
-    keyList[i] = key;
-    rows[i] = row;
-  }
-  tx.eval(WRITE_HASHES, hashes.length, ...keyList, JSON.stringify(rows));
-}
-
-const TICK_PRICES = ["last", "open", "high", "low", "close", "bid", "ask"] as const;
-
-/** Whether a window's tick passes `tickSchema` for sure (cheap); otherwise zod decides and names the fault. */
-function plainTick(t: LatestTick): boolean {
-  if (typeof t !== "object" || t === null || Object.keys(t).length !== 10) return false;
-  if (typeof t.symbol !== "string" || !SYMBOL_PATTERN.test(t.symbol)) return false;
-  for (const name of TICK_PRICES) if (!(Number.isFinite(t[name]) && t[name] > 0)) return false;
-  return Number.isFinite(t.volume) && t.volume >= 0 && Number.isSafeInteger(t.timestamp) && t.timestamp >= 0;
-}
-
-/** Whether an indicator write passes validateIndicatorWrite for sure (cheap). */
-function plainIndicators(w: IndicatorWrite): boolean {
-  if (typeof w.symbol !== "string" || !SYMBOL_PATTERN.test(w.symbol)) return false;
-  if (!Number.isSafeInteger(w.timestamp) || w.timestamp < 0) return false;
-  for (const name in w.values) {
-    if (name === "timestamp" || !FIELD_NAME.test(name) || !Number.isFinite(w.values[name])) return false;
-  }
-  return true;
-}
-
-/** Replace, not merge: an indicator no longer computed must not linger with an old value. */
-function putIndicators(tx: ChainableCommander, { symbol, values, timestamp }: IndicatorWrite): void {
-  const key = keys.stockIndicators(symbol);
-  tx.del(key)
-    .hset(key, { ...values, timestamp })
-    .expire(key, TTL.indicators);
-}
-
-function validatePositionWrite(write: PositionWrite, prefix = ""): PositionWrite {
-  const at = (field: string) => (prefix ? `${prefix}.${field}` : field);
-  return {
-    strategyId: assertId(write.strategyId, at("strategyId")),
-    symbol: assertSymbol(write.symbol, at("symbol")),
-    position: parseOrThrow(positionSchema, write.position, at("position")),
-  };
-}
-
-function upsertPosition(tx: ChainableCommander, { strategyId, symbol, position }: PositionWrite): void {
-  const change = JSON.stringify({ strategy_id: strategyId, symbol, ...position }).slice(1);
-  tx.eval(
-    UPSERT_POSITION,
-    1,
-    keys.activePositions(symbol),
-    strategyId,
-    JSON.stringify(position),
-    TTL.position,
-    channels.positionChanges,
-    change,
-  );
 }
 
 /** Validates a caller-supplied date before it becomes part of a key. */

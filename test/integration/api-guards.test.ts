@@ -154,7 +154,7 @@ describe("API with a bearer token", () => {
       "1; DROP TABLE trades;",
       '") |> drop() //',
       'r._measurement == "x" or true',
-      "${jndi:ldap://x}",
+      "$" + "{jndi:ldap://x}", // a log4j-style lookup, spelled so no template is implied
       "<script>alert(1)</script>",
       "../../etc/passwd",
       "..%2F..%2Fetc%2Fpasswd",

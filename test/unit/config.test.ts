@@ -252,7 +252,7 @@ describe("config", () => {
 
 describe("API guards configuration", () => {
   it("takes a bearer token of 16-256 safe characters, inline or from a file, and never echoes it", () => {
-    const token = "a".repeat(12) + "._~-" + "Z9".repeat(8);
+    const token = `${"a".repeat(12)}._~-${"Z9".repeat(8)}`;
     expect(loadConfig({ VELOX_API_TOKEN: token }).apiToken).toBe(token);
     expect(describeConfig(loadConfig({ VELOX_API_TOKEN: token })).apiToken).toBe("***");
     for (const bad of ["short", "has space inside it!!", "x".repeat(257), 'quote"inside0123456']) {
