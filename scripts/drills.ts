@@ -297,16 +297,23 @@ async function sigkillDrill(): Promise<DrillResult> {
   };
 }
 
-/** The spool on a full disk (a 1 MiB tmpfs, InfluxDB away): drops counted, memory flat, prompt exit. */
-async function spoolFullDrill(): Promise<DrillResult | undefined> {
-  const disk = join(root, "spool-full", "disk");
+/** A tmpfs of `size` for drill `name`, or undefined (said loudly) where mounting needs root. */
+function tinyDisk(name: string, size: string): string | undefined {
+  const disk = join(root, name, "disk");
   mkdirSync(disk, { recursive: true });
   try {
-    execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", disk], { stdio: "ignore" });
+    execFileSync("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", disk], { stdio: "ignore" });
+    return disk;
   } catch {
-    process.stderr.write("*** SKIPPING spool-full: mounting a tmpfs needs root ***\n");
+    process.stderr.write(`*** SKIPPING ${name}: mounting a tmpfs needs root ***\n`);
     return undefined;
   }
+}
+
+/** The spool on a full disk (a 1 MiB tmpfs, InfluxDB away): drops counted, memory flat, prompt exit. */
+async function spoolFullDrill(): Promise<DrillResult | undefined> {
+  const disk = tinyDisk("spool-full", "1m");
+  if (disk === undefined) return undefined;
   try {
     const v = await velox("spool-full", ["run", "--rate", String(SIZES.rate), "--symbols", "20"], {
       VELOX_DATA_DIR: disk,
@@ -359,14 +366,8 @@ async function spoolFullDrill(): Promise<DrillResult | undefined> {
  * naming the journal; nothing it reported is missing and the file is intact.
  */
 async function journalFullDrill(): Promise<DrillResult | undefined> {
-  const disk = join(root, "journal-full", "disk");
-  mkdirSync(disk, { recursive: true });
-  try {
-    execFileSync("mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", disk], { stdio: "ignore" });
-  } catch {
-    process.stderr.write("*** SKIPPING journal-full: mounting a tmpfs needs root ***\n");
-    return undefined;
-  }
+  const disk = tinyDisk("journal-full", "256k");
+  if (disk === undefined) return undefined;
   try {
     const started = Date.now();
     const run = await startVelox(["run", "--rate", String(SIZES.rate), "--symbols", "20"], {
