@@ -66,3 +66,18 @@ describe("logging", () => {
     for (const f of textFiles) expect(readFileSync(join(dir, f), "utf8").length).toBeLessThan(8 * 1024);
   });
 });
+
+describe("log files and a crash", () => {
+  it("hold a line as soon as it is logged: nothing waits in memory for a SIGKILL to take", async () => {
+    const { createLogger } = await import("../../src/log.js");
+    const dir = mkdtempSync(join(tmpdir(), "velox-log-sync-"));
+    const logging = await createLogger({ level: "info", console: false, dir });
+    const marker = `marker-${Date.now()}`;
+    logging.for("main").info(marker);
+    // Read at once, before the event loop turns: an asynchronous file writer would not have
+    // written it yet (and a SIGKILL now would lose it).
+    const json = readdirSync(dir).find((f) => f.endsWith(".json")) as string;
+    expect(readFileSync(join(dir, json), "utf8")).toContain(marker);
+    await logging.close();
+  });
+});
