@@ -1,10 +1,10 @@
-import { accessSync, constants, mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { type Logger, multistream, pino, type StreamEntry } from "pino";
 import pretty from "pino-pretty";
 import roll from "pino-roll";
 import type { LogLevel } from "./config.js";
 import { ConfigError } from "./domain/errors.js";
+import { ensureWritableDirectory } from "./files.js";
 
 /**
  * Structured logging with pino, to three destinations at once:
@@ -161,9 +161,7 @@ export const silentLogger: Logger = pino({ level: "silent" });
 /** The log directory, created if needed and writable, or a ConfigError naming VELOX_LOG_DIR. */
 function writableDirectory(dir: string): void {
   try {
-    mkdirSync(dir, { recursive: true });
-    if (!statSync(dir).isDirectory()) throw Object.assign(new Error("not a directory"), { code: "ENOTDIR" });
-    accessSync(dir, constants.W_OK | constants.X_OK);
+    ensureWritableDirectory(dir);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? "unusable";
     throw new ConfigError("VELOX_LOG_DIR", `${dir}: cannot write log files there (${code})`);

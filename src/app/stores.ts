@@ -1,8 +1,8 @@
-import { accessSync, constants, mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { InfluxDB } from "@influxdata/influxdb-client";
 import type { Config, EnvName } from "../config.js";
 import { ConfigError, errorMessage, VeloxError } from "../domain/errors.js";
+import { ensureWritableDirectory } from "../files.js";
 import type { VeloxLogger } from "../log.js";
 import { DataManager, type PositionHistorySource } from "../storage/data-manager.js";
 import { InfluxQueryClient } from "../storage/influx-queries.js";
@@ -81,9 +81,7 @@ export function openStores(
 /** A directory VELOX can create files in, or a ConfigError naming its setting. */
 function usableDirectory(dir: string, setting: EnvName): void {
   try {
-    mkdirSync(dir, { recursive: true });
-    if (!statSync(dir).isDirectory()) throw Object.assign(new Error("not a directory"), { code: "ENOTDIR" });
-    accessSync(dir, constants.W_OK | constants.X_OK);
+    ensureWritableDirectory(dir);
   } catch (err) {
     throw new ConfigError(setting, `${dir}: ${fileProblem(err)}`);
   }
