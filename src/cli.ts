@@ -122,6 +122,24 @@ engineCommand(
   });
 });
 
+const sentiment = program
+  .command("sentiment")
+  .description("news and sentiment records (seed 004's stocks:sentiment:{symbol})");
+sentiment
+  .command("import")
+  .description(
+    "store one sentiment record per line of a JSON Lines file in Redis; bad lines are reported with their number and never stored (exit 1 if any)",
+  )
+  .argument(
+    "<file>",
+    "JSON Lines: {symbol, sentiment_score, sentiment_label, news_count, latest_news, timestamp} per line",
+  )
+  .addOption(new Option("--redis-url <url>", "Redis hot cache [env: VELOX_REDIS_URL]"))
+  .action(async (file: string, options: Record<string, unknown>) => {
+    const { runSentimentImport } = await import("./app/sentiment-import.js");
+    process.exitCode = await runSentimentImport(configFrom(options), file);
+  });
+
 program
   .command("dashboards")
   .description("write the Grafana dashboards, their layout pictures and the provisioning files")

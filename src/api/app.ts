@@ -4,8 +4,14 @@ import type { Logger } from "pino";
 import { z } from "zod";
 import { errorMessage, NotFoundError, StoreUnavailableError, ValidationError } from "../domain/errors.js";
 import { assertId, assertSymbol, parseOrThrow } from "../domain/identifiers.js";
+import { type SentimentRecord, sentimentInputSchema } from "../domain/sentiment.js";
 import { tradeStatusSchema } from "../domain/trade.js";
-import { API_REJECT_REASONS, type ApiRejectCounts, type ApiRejectReason } from "../schema/metrics.js";
+import {
+  API_REJECT_REASONS,
+  type ApiRejectCounts,
+  type ApiRejectReason,
+  type SentimentResult,
+} from "../schema/metrics.js";
 import type { DataManager } from "../storage/data-manager.js";
 import type { RedisCache } from "../storage/redis-cache.js";
 import { decodeCursor, encodeCursor } from "./cursor.js";
@@ -19,6 +25,7 @@ import {
   requestLogging,
   requireToken,
 } from "./guards.js";
+import { monitoringPackage } from "./monitoring-package.js";
 import { writeTradeCsv } from "./trade-export.js";
 
 /**
@@ -58,6 +65,10 @@ export interface ApiDeps {
   security?: ApiSecurity | undefined;
   /** For `/api/services` (seed 001); absent: derived from the stores' health, Kafka false. */
   services?: (() => ServiceStates | Promise<ServiceStates>) | undefined;
+  /** The bar timeframes, to split a symbol's indicators by timeframe in `/api/monitoring/:symbol`. */
+  timeframes?: readonly string[] | undefined;
+  /** Called once per sentiment record received, accepted or rejected. */
+  observeSentiment?: ((result: SentimentResult) => void) | undefined;
 }
 
 /** Whether each backend is configured and answering (`/api/services`, seed 001). */
@@ -87,6 +98,10 @@ export const API_ROUTES = {
   seedTrade: "/api/trade/:id",
   seedTradeExport: "/api/trade/:id/export",
   indicators: "/api/indicators/:symbol",
+  /** Seed 004's decision package of one symbol. */
+  monitoring: "/api/monitoring/:symbol",
+  /** Sentiment in (POST, seed 004's stocks:sentiment:{symbol} shape). */
+  sentiment: "/api/sentiment/:symbol",
 } as const;
 
 /** The live page and its assets (public/): static, no data, served without a token. */
@@ -177,7 +192,7 @@ export function createApiApp(deps: ApiDeps): ApiApp {
     }),
   );
 
-  // Only the Grafana routes read a body (JSON); any body is refused above the limit whatever its type.
+  // Only the Grafana routes and sentiment in read a body (JSON); any body is refused above the limit whatever its type.
   app.use(express.json({ limit: MAX_BODY_BYTES }));
   app.use(express.raw({ limit: MAX_BODY_BYTES, type: () => true }));
 
@@ -298,6 +313,29 @@ export function createApiApp(deps: ApiDeps): ApiApp {
     if (!indicators) throw new NotFoundError("indicators for", symbol);
     res.json({ symbol, ...indicators });
   });
+
+  route(API_ROUTES.monitoring, async (req, res) => {
+    const symbol = assertSymbol(req.params.symbol, "symbol");
+    res.json(await monitoringPackage(symbol, { data, cache, timeframes: deps.timeframes ?? [] }));
+  });
+
+  route(
+    API_ROUTES.sentiment,
+    async (req, res) => {
+      const symbol = assertSymbol(req.params.symbol, "symbol");
+      let record: SentimentRecord;
+      try {
+        record = parseOrThrow(sentimentInputSchema, req.body, "sentiment");
+      } catch (err) {
+        deps.observeSentiment?.("rejected");
+        throw err;
+      }
+      await data.storeSentiment(symbol, record);
+      deps.observeSentiment?.("accepted");
+      res.status(201).json({ symbol, stored: true, timestamp: new Date(record.timestamp).toISOString() });
+    },
+    "POST",
+  );
 
   mountGrafanaRoutes(
     {

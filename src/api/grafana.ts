@@ -77,6 +77,7 @@ export interface GrafanaRange {
 export const MAX_GRAFANA_TARGETS = 20;
 export const RECENT_TRADES_DEFAULT_LIMIT = 50;
 export const RECENT_TRADES_MAX_LIMIT = 500;
+export const CANDIDATES_DEFAULT_LIMIT = 10;
 
 const col = <const T extends string>(text: T, type: GrafanaColumnType) => ({ text, type }) as const;
 
@@ -123,17 +124,28 @@ const RECENT_TRADE_COLUMNS = [
   col("exit_reason", "string"),
 ] as const;
 
+const CANDIDATE_COLUMNS = [
+  col("rank", "number"),
+  col("symbol", "string"),
+  col("score", "number"),
+  col("price", "number"),
+  col("signals", "string"),
+  col("timestamp", "time"),
+] as const;
+
 /** The columns of each target's table, in order. */
 export const GRAFANA_TABLE_COLUMNS = {
   [GRAFANA_API_TARGETS.openPositions]: OPEN_POSITION_COLUMNS,
   [GRAFANA_API_TARGETS.strategyStats]: STRATEGY_STATS_COLUMNS,
   [GRAFANA_API_TARGETS.recentTrades]: RECENT_TRADE_COLUMNS,
+  [GRAFANA_API_TARGETS.candidates]: CANDIDATE_COLUMNS,
 } as const satisfies Record<GrafanaApiTarget, readonly GrafanaColumn[]>;
 
 const TARGET_LABELS: Record<GrafanaApiTarget, string> = {
   [GRAFANA_API_TARGETS.openPositions]: "Open positions (live mark, unrealized P&L)",
   [GRAFANA_API_TARGETS.strategyStats]: "Strategy stats (trades closed in the time range)",
   [GRAFANA_API_TARGETS.recentTrades]: "Recent trades (newest first)",
+  [GRAFANA_API_TARGETS.candidates]: "Screener candidates (best first)",
 };
 
 /** One row as an object keyed by column name. */
@@ -189,6 +201,7 @@ const PAYLOAD_SCHEMAS = {
     strategy: optionalIdFilter,
     symbol: optionalSymbolFilter,
   }),
+  [GRAFANA_API_TARGETS.candidates]: z.strictObject({ limit: limitSchema.optional() }),
 } as const satisfies Record<GrafanaApiTarget, z.ZodType>;
 
 export type GrafanaPayload<T extends GrafanaApiTarget> = z.output<(typeof PAYLOAD_SCHEMAS)[T]>;
@@ -321,6 +334,12 @@ export async function buildGrafanaTable(
       });
       const rows = trades.map((t) => ({ ...t, entry_time: ms(t.entry_time), exit_time: ms(t.exit_time) }));
       return table(RECENT_TRADE_COLUMNS, rows, query.refId);
+    }
+    case GRAFANA_API_TARGETS.candidates: {
+      // The latest scan, whatever the time range (the cache keeps only the latest).
+      const candidates = await data.getRankedCandidates(query.payload.limit ?? CANDIDATES_DEFAULT_LIMIT);
+      const rows = candidates.map((c, i) => ({ rank: i + 1, ...c, signals: c.signals.join(", ") }));
+      return table(CANDIDATE_COLUMNS, rows, query.refId);
     }
   }
 }

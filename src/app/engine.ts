@@ -7,10 +7,12 @@ import type { EventBus } from "../events/event-bus.js";
 import { createEventBus } from "../events/factory.js";
 import type { VeloxLogger } from "../log.js";
 import type { TickValidator } from "../market/tick-validator.js";
-import type { EngineSnapshot, MetricsSource, StrategyFigures } from "../metrics/source.js";
+import type { EngineSnapshot, MarketFigures, MetricsSource, StrategyFigures } from "../metrics/source.js";
 import { TOPICS, toEventMessage, toSignalMessage, toTickMessage, toTradeMessage } from "../schema/events.js";
-import type { PositionChange } from "../storage/redis-cache.js";
+import type { JsonObject, PositionChange } from "../storage/redis-cache.js";
 import type { TradeJournalOptions } from "../storage/trade-journal.js";
+import { sectorResolver } from "../trading/market-config.js";
+import { MarketPicture, type MarketScan } from "../trading/market-picture.js";
 import type { ResumeReport, TickOutcome, TradingPipeline } from "../trading/pipeline.js";
 import { pipelineFromConfig } from "../trading/pipeline.js";
 import type { TrackerEvent } from "../trading/position-tracker.js";
@@ -32,6 +34,10 @@ export interface EngineOptions {
   observeTick?: ((seconds: number) => void) | undefined;
   /** Passed to the journal: every write's duration and whether SQLite failed. */
   observeJournalWrite?: TradeJournalOptions["observeWrite"];
+  /** Called with each market scan's duration (screener and context), in seconds. */
+  observeScan?: ((seconds: number) => void) | undefined;
+  /** symbol → sector for the market context (default: the configured map, else unclassified). */
+  sectorOf?: ((symbol: string) => string) | undefined;
 }
 
 /** A replayed file may name any number of symbols; labels stay bounded. */
@@ -67,6 +73,17 @@ export class Engine implements MetricsSource {
   private equityPeak = 0;
   private running = false;
   private markTimer: NodeJS.Timeout | undefined;
+  /** Seed 004's market picture: screener, market context, position monitoring. */
+  readonly picture: MarketPicture;
+  private readonly market: MarketFigures = {
+    scans: 0,
+    lastScanTime: undefined,
+    candidates: 0,
+    breadth: undefined,
+    sectors: {},
+    volatility: null,
+  };
+  private watchlist: string[] = [];
   /** Per trade id, what the last `updated` said (mark time and stop), so an unmoved mark is not resent. */
   private readonly lastMarks = new Map<string, string>();
 
@@ -80,6 +97,22 @@ export class Engine implements MetricsSource {
     this.bus = createEventBus(config, logging.for("events"));
     this.pipeline = pipelineFromConfig(options.strategies, this.stores.data, { runId: options.runId });
     this.resumed = this.pipeline.resumeOpenTrades(this.stores.journal, options.runId);
+    this.picture = new MarketPicture(
+      options.strategies.market,
+      this.pipeline.bars,
+      options.sectorOf ?? sectorResolver(options.strategies.market.sectors),
+    );
+    // Monitoring documents are built once per cache window, for the positions marked since.
+    this.stores.data.setMonitoringSource(() => {
+      const { documents, gone } = this.picture.monitoring(this.pipeline.tracker.positions());
+      return {
+        documents: documents.map((d) => ({
+          symbol: d.symbol,
+          document: asJson({ ...d, timestamp: Math.round(d.timestamp) }),
+        })),
+        gone,
+      };
+    });
     this.logResumed(this.resumed);
     this.pipeline.tracker.onLetGo((p, tickTime) =>
       this.log.warn(
@@ -124,6 +157,8 @@ export class Engine implements MetricsSource {
     }
     // Fills and stop moves are announced only once the journal has committed them.
     for (const event of outcome.events) this.stores.data.afterCommit(() => this.publishEvent(event));
+    const scan = this.picture.onTick(outcome.tick);
+    if (scan) this.storeScan(scan);
     // The peak moves with equity itself, not with how often someone reads the drawdown.
     this.equityPeak = Math.max(this.equityPeak, this.pipeline.tracker.equity());
     this.options.observeTick?.((performance.now() - started) / 1000);
@@ -188,6 +223,7 @@ export class Engine implements MetricsSource {
       drawdown: this.equityPeak - equity,
       dailyPnl: this.lastTickTime === undefined ? 0 : (this.pnlByDay.get(utcDay(this.lastTickTime)) ?? 0),
       strategies,
+      market: { ...this.market, sectors: { ...this.market.sectors } },
     };
   }
 
@@ -214,7 +250,11 @@ export class Engine implements MetricsSource {
       {
         state,
         active_positions_count: snap.openPositions,
-        watchlist_count: this.options.symbols.length,
+        // The watchlist is the screener's ranked candidates; the universe is every symbol traded.
+        watchlist_count: this.watchlist.length,
+        universe_count: this.options.symbols.length || this.ticksBySymbol.size,
+        last_scan_time:
+          this.market.lastScanTime === undefined ? null : new Date(this.market.lastScanTime).toISOString(),
         ticks_processed: snap.ticks,
         timestamp: new Date().toISOString(),
       },
@@ -223,7 +263,6 @@ export class Engine implements MetricsSource {
         unrealized_pnl: snap.unrealizedPnl,
         timestamp: new Date().toISOString(),
       },
-      this.options.symbols,
     );
   }
 
@@ -279,6 +318,31 @@ export class Engine implements MetricsSource {
       { trade_ids: report.resumed.map((p) => p.trade_id) },
       `resumed ${report.resumed.length} open positions from the journal`,
     );
+  }
+
+  /** A scan's candidates, watchlist and context go to the cache with the next window. */
+  private storeScan(scan: MarketScan): void {
+    this.options.observeScan?.(scan.seconds);
+    this.watchlist = scan.candidates.map((c) => c.symbol);
+    const { context } = scan;
+    Object.assign(this.market, {
+      scans: this.market.scans + 1,
+      lastScanTime: context.timestamp,
+      candidates: scan.candidates.length,
+      breadth: context.market_breadth,
+      sectors: context.sector_performance,
+      volatility: context.vix,
+    });
+    // The cache keeps whole epoch ms; a tick's time may carry a fraction.
+    this.stores.data.storeMarketScan({
+      candidates: scan.candidates.map((c) => ({
+        ...c,
+        signals: [...c.signals],
+        timestamp: Math.round(c.timestamp),
+      })),
+      watchlist: this.watchlist,
+      context: asJson({ ...context, timestamp: Math.round(context.timestamp) }),
+    });
   }
 
   /** Per-symbol tick counts for a metric label: the first MAX_SYMBOL_LABELS symbols, the rest as "other". */
@@ -379,4 +443,9 @@ export class Engine implements MetricsSource {
         break;
     }
   }
+}
+
+/** A plain document of numbers, strings and nested objects, as the cache's JSON type (checked on write). */
+function asJson(doc: object): JsonObject {
+  return doc as JsonObject;
 }

@@ -5,10 +5,11 @@ import { type Config, describeConfig, type EnvName } from "../config.js";
 import { ConfigError, errorMessage, VeloxError } from "../domain/errors.js";
 import { createLogger, type VeloxLogger } from "../log.js";
 import { CsvReplay } from "../market/csv-replay.js";
-import { DEFAULT_SYMBOLS, simulateTicks, symbolNames } from "../market/simulator.js";
+import { DEFAULT_SYMBOLS, simulatedSector, simulateTicks, symbolNames } from "../market/simulator.js";
 import { TickValidator } from "../market/tick-validator.js";
 import { VeloxMetrics } from "../metrics/exporter.js";
 import { startMetricsServer } from "../metrics/server.js";
+import { sectorResolver } from "../trading/market-config.js";
 import { loadStrategyConfig } from "../trading/strategy-config.js";
 import { Engine, type EngineSnapshot } from "./engine.js";
 
@@ -137,6 +138,12 @@ async function drive(
       runId,
       symbols,
       validator: new TickValidator({ source: sourceName, logger: logging.for("simulator") }),
+      observeScan: metrics.observeScan,
+      // Simulated symbols have the simulator's sectors where the configuration names none.
+      sectorOf: sectorResolver(
+        strategies.market.sectors,
+        sourceName === "simulator" ? simulatedSector : undefined,
+      ),
     });
     engine = built;
     started.push({ name: "the engine and its stores", close: () => built.close() });
@@ -169,6 +176,8 @@ async function drive(
               symbols: s.symbols === "*" ? ["*"] : s.symbols,
             })),
           status: () => ({ ...built.snapshot() }),
+          timeframes: strategies.market.timeframes,
+          observeSentiment: metrics.observeSentiment,
           onPositionChange: (listener) => built.onPositionChange(listener),
           logger: logging.for("api"),
           security: {

@@ -1,5 +1,6 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { MONITORING_PACKAGE_SCHEMA_PATH, monitoringPackageJsonSchema } from "../schema/monitoring-package.js";
 import type { DashboardOptions } from "./common.js";
 import { layoutSvg } from "./layout-svg.js";
 import { dashboardProviderYaml, datasourcesYaml, influxQLDatasourceYaml } from "./provisioning.js";
@@ -62,6 +63,8 @@ export function generatedFiles(): GeneratedFile[] {
     content: influxQLDatasourceYaml(),
   });
   files.push({ path: `${PROVISIONING_DIR}/dashboards/velox.yml`, content: dashboardProviderYaml() });
+  // Not Grafana's, but generated the same way: the published schema of the monitoring package.
+  files.push({ path: MONITORING_PACKAGE_SCHEMA_PATH, content: asFile(monitoringPackageJsonSchema()) });
   return files;
 }
 

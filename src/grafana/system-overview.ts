@@ -277,6 +277,49 @@ export function systemOverview(options: DashboardOptions = DEFAULT_DASHBOARD_OPT
     }),
   );
 
+  // --- Market context (seed 004: the screener's universe) ---
+  d.withRow(row(105, "Market context"))
+    .withPanel(
+      timeseries(
+        {
+          id: 50,
+          title: "Market breadth",
+          description:
+            "Symbols advancing, declining and unchanged since their session open (within ±1 bp is unchanged), at each market scan.",
+          unit: "short",
+          targets: [promQuery(`max by (direction) (${M.marketBreadth}{${SEL}})`, "{{direction}}")],
+          w: 8,
+          h: 8,
+        },
+        { bars: true },
+      ),
+    )
+    .withPanel(
+      timeseries({
+        id: 51,
+        title: "Sector performance",
+        description:
+          "Equal-weight change of each sector's symbols since the session open, percent (the sector map is in config/strategies.yaml).",
+        unit: "percent",
+        targets: [promQuery(`max by (sector) (${M.sectorChange}{${SEL}})`, "{{sector}}")],
+        w: 8,
+        h: 8,
+      }),
+    )
+    .withPanel(
+      table({
+        id: 52,
+        title: "Top candidates",
+        description:
+          "The last scan's ranked candidates (candidates:ranked) with the screener rules that fired, from the VELOX API.",
+        unit: "short",
+        targets: [apiQuery(GRAFANA_API_TARGETS.candidates)],
+        overrides: { price: unitOf(MONEY_UNIT), timestamp: unitOf("dateTimeAsIso") },
+        w: 8,
+        h: 8,
+      }),
+    );
+
   // --- Process ---
   d.withRow(row(104, "Process"))
     .withPanel(

@@ -97,6 +97,20 @@ export function symbolNames(symbols: number | readonly string[] = DEFAULT_SYMBOL
   return Array.from({ length: symbols }, (_, i) => `SYM${String(i + 1).padStart(width, "0")}`);
 }
 
+/** The sectors the simulator assigns, in turn, to its symbols (seed 004's sector names). */
+export const SIMULATED_SECTORS = ["technology", "healthcare", "financials", "consumer", "energy"] as const;
+
+/**
+ * The sector of a simulated symbol: the default symbols are technology; `SYMnnn` takes
+ * SIMULATED_SECTORS in turn by its number. Anything else has none (undefined).
+ */
+export function simulatedSector(symbol: string): string | undefined {
+  if ((DEFAULT_SYMBOLS as readonly string[]).includes(symbol)) return "technology";
+  const m = /^SYM(\d+)$/.exec(symbol);
+  if (!m) return undefined;
+  return SIMULATED_SECTORS[(Number(m[1]) - 1) % SIMULATED_SECTORS.length];
+}
+
 interface SymbolState {
   symbol: string;
   /** Unrounded price: the model's state. */

@@ -9,10 +9,13 @@ import {
 import { ALL_TOPICS } from "../schema/events.js";
 import {
   type ApiRejectCounts,
+  BREADTH_DIRECTIONS,
   JOURNAL_OPERATIONS,
   type JournalOperation,
   LABELS as L,
   METRICS as M,
+  SENTIMENT_RESULTS,
+  type SentimentResult,
 } from "../schema/metrics.js";
 import type { EngineSnapshot, MetricsSource } from "./source.js";
 
@@ -73,6 +76,8 @@ export class VeloxMetrics {
   private readonly journalWrite: Histogram<typeof L.operation>;
   private readonly journalErrors: Counter<typeof L.operation>;
   private readonly apiDuration: Histogram<typeof L.route | typeof L.method | typeof L.status>;
+  private readonly screenerDuration: Histogram;
+  private readonly sentimentRecords: Counter<typeof L.result>;
 
   constructor(private readonly options: ExporterOptions) {
     const registers = [this.registry];
@@ -106,6 +111,19 @@ export class VeloxMetrics {
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
       registers,
     });
+    this.screenerDuration = new Histogram({
+      name: M.screenerDuration,
+      help: "Duration of one market scan (screener and market context).",
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1],
+      registers,
+    });
+    this.sentimentRecords = new Counter({
+      name: M.sentimentRecords,
+      help: "Sentiment records received, by result (accepted, or rejected as invalid).",
+      labelNames: [L.result],
+      registers,
+    });
+    for (const result of SENTIMENT_RESULTS) this.sentimentRecords.inc({ result }, 0);
     this.registerScrapeTime();
   }
 
@@ -127,6 +145,14 @@ export class VeloxMetrics {
   readonly observeJournalWrite = (operation: JournalOperation, seconds: number, failed: boolean): void => {
     this.journalWrite.observe({ operation }, seconds);
     if (failed) this.journalErrors.inc({ operation });
+  };
+
+  readonly observeScan = (seconds: number): void => {
+    this.screenerDuration.observe(seconds);
+  };
+
+  readonly observeSentiment = (result: SentimentResult): void => {
+    this.sentimentRecords.inc({ result });
   };
 
   readonly observeRequest = (route: string, method: string, status: number, seconds: number): void => {
@@ -315,6 +341,38 @@ export class VeloxMetrics {
     gauge(M.drawdownLimit, "Configured drawdown limit (currency); 0 = none.", [], () =>
       one(this.options.drawdownLimit),
     );
+
+    // --- market picture ---
+    mirror(M.barsClosed, "Bars closed, by timeframe.", [L.timeframe], () => {
+      const s = snap();
+      return s && Object.entries(s.pipeline.barsClosed).map(([timeframe, n]) => [{ timeframe }, n]);
+    });
+    mirror(M.screenerRuns, "Market scans run (screener and market context).", [], () =>
+      one(snap()?.market.scans),
+    );
+    gauge(M.screenerCandidates, "Candidates the last scan ranked.", [], () => one(snap()?.market.candidates));
+    gauge(
+      M.marketBreadth,
+      "Symbols advancing, declining or unchanged since their session open.",
+      [L.direction],
+      () => {
+        const b = snap()?.market.breadth;
+        return b && BREADTH_DIRECTIONS.map((direction) => [{ direction }, b[direction]]);
+      },
+    );
+    gauge(
+      M.sectorChange,
+      "Equal-weight change of each sector since the session open, percent.",
+      [L.sector],
+      () => {
+        const s = snap();
+        return s && Object.entries(s.market.sectors).map(([sector, change]) => [{ sector }, change]);
+      },
+    );
+    gauge(M.marketVolatility, "Annualised volatility of the equal-weight index, percent.", [], () => {
+      const v = snap()?.market.volatility;
+      return v === null || v === undefined ? undefined : one(v);
+    });
 
     // --- Redis ---
     gauge(M.redisUp, "1 when the Redis hot cache answers.", [], () => {

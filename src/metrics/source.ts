@@ -54,4 +54,16 @@ export interface EngineSnapshot {
   /** Realized P&L of trades closed on the last tick's (UTC) day. */
   dailyPnl: number;
   strategies: Record<string, StrategyFigures>;
+  /** The market picture: screener runs and the last scan's figures (absent before the first). */
+  market: MarketFigures;
+}
+
+export interface MarketFigures {
+  scans: number;
+  /** Epoch ms of the last scan (event time). */
+  lastScanTime: number | undefined;
+  candidates: number;
+  breadth: { advancing: number; declining: number; unchanged: number } | undefined;
+  sectors: Record<string, number>;
+  volatility: number | null;
 }

@@ -45,6 +45,8 @@ export const GRAFANA_API_TARGETS = {
   strategyStats: "strategy_stats",
   /** Table: the most recent trades, newest first. */
   recentTrades: "recent_trades",
+  /** Table: the screener's ranked candidates (candidates:ranked), best first. */
+  candidates: "candidates",
 } as const;
 
 export type GrafanaApiTarget = (typeof GRAFANA_API_TARGETS)[keyof typeof GRAFANA_API_TARGETS];

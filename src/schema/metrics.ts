@@ -24,6 +24,15 @@ export const METRICS = {
   dailyPnl: "velox_daily_pnl",
   drawdown: "velox_drawdown",
   drawdownLimit: "velox_drawdown_limit",
+  // --- market picture ---
+  barsClosed: "velox_bars_closed_total",
+  screenerRuns: "velox_screener_runs_total",
+  screenerDuration: "velox_screener_duration_seconds",
+  screenerCandidates: "velox_screener_candidates",
+  marketBreadth: "velox_market_breadth",
+  sectorChange: "velox_sector_change_percent",
+  marketVolatility: "velox_market_volatility_percent",
+  sentimentRecords: "velox_sentiment_records_total",
   // --- Redis ---
   redisUp: "velox_redis_up",
   redisMemoryUsed: "velox_redis_memory_used_bytes",
@@ -86,7 +95,16 @@ export const LABELS = {
   route: "route",
   method: "method",
   status: "status",
+  timeframe: "timeframe",
+  direction: "direction",
+  sector: "sector",
 } as const;
+
+/** The `direction` label of the market breadth. */
+export const BREADTH_DIRECTIONS = ["advancing", "declining", "unchanged"] as const;
+/** The `result` label of sentiment records. */
+export const SENTIMENT_RESULTS = ["accepted", "rejected"] as const;
+export type SentimentResult = (typeof SENTIMENT_RESULTS)[number];
 
 /** The trade journal's write operations (the `operation` label), a closed list. */
 export const JOURNAL_OPERATIONS = [

@@ -22,12 +22,16 @@ import type {
 import { type AnySeriesPoint, type SchemaLine, SERIALIZERS } from "./line-protocol.js";
 import type {
   CacheWindow,
+  Candidate,
   FlatRecord,
   IndicatorWrite,
+  JsonObject,
   LatestTick,
+  MarketScanWrite,
   Position,
   PositionWrite,
   RedisCache,
+  Sentiment,
   StopState,
   TradeResultsWrite,
 } from "./redis-cache.js";
@@ -76,6 +80,12 @@ export interface DataManagerOptions {
    */
   seriesBacklogLimit?: number;
 }
+
+/** What the cache window asks for position monitoring (see DataManager.setMonitoringSource). */
+export type MonitoringSource = () => {
+  documents: { symbol: string; document: JsonObject }[];
+  gone: string[];
+};
 
 export interface TradeDetails {
   trade: Trade;
@@ -147,7 +157,11 @@ export class DataManager implements PipelineStore {
   private readonly log: Logger | undefined;
   private readonly open = new Map<string, OpenState>();
   private readonly pendingTicks = new Map<string, LatestTick>();
-  private readonly pendingIndicators = new Map<string, IndicatorWrite>();
+  /** Per symbol, the latest tick indicators and bar indicators (by timeframe name), kept across windows. */
+  private readonly tickIndicators = new Map<string, IndicatorWrite>();
+  private readonly barIndicators = new Map<string, { values: Record<string, number>; timestamp: number }>();
+  /** Symbols whose indicator hash the next window rewrites. */
+  private readonly pendingIndicators = new Set<string>();
   private readonly pendingMarks = new Set<string>();
   private readonly pendingSignals = new Map<string, NonNullable<CacheWindow["signals"]>[number]>();
   private readonly pendingSignalCounts = new Map<
@@ -161,6 +175,12 @@ export class DataManager implements PipelineStore {
   /** Why the journal last failed to commit; once set, every journal write is refused. */
   private journalFailure: string | undefined;
   private readonly pendingStops = new Map<string, StopState>();
+  /** The latest market scan not yet written (a newer one replaces it). */
+  private pendingScan: MarketScanWrite | undefined;
+  /** The latest scan, written or not: sent again when Redis comes back (see rewarmCache). */
+  private lastScan: MarketScanWrite | undefined;
+  /** Asked once per window for the monitoring documents to write (see setMonitoringSource). */
+  private monitoringSource: MonitoringSource | undefined;
   private readonly pendingStopDeletes = new Set<string>();
   private readonly flushTimer: NodeJS.Timeout;
   private readonly counters: DataManagerStats = {
@@ -473,16 +493,46 @@ export class DataManager implements PipelineStore {
     timestampMs: number,
     periods: Record<string, number> = {},
   ): void {
-    if (this.series) {
-      const ns = msToNs(timestampMs);
-      for (const name in values) {
-        const value = values[name] as number;
-        const period = periods[name];
-        const fields = period === undefined ? { value } : { value, period };
-        this.writeSeriesNs("indicators", { symbol, indicator_type: name }, fields, ns);
-      }
+    this.writeIndicatorPoints(symbol, values, timestampMs, periods);
+    this.tickIndicators.set(symbol, { symbol, values, timestamp: Math.round(timestampMs) });
+    this.pendingIndicators.add(symbol);
+  }
+
+  /**
+   * Records a closed bar's indicators (named with the timeframe, `rsi_14_1m`) at the bar's end.
+   * The cache's indicator hash of the symbol holds them next to the tick indicators until the
+   * timeframe's next bar replaces them.
+   */
+  storeBarIndicators(
+    symbol: string,
+    values: Record<string, number>,
+    timestampMs: number,
+    periods: Record<string, number> = {},
+  ): void {
+    this.writeIndicatorPoints(symbol, values, timestampMs, periods);
+    const held = this.barIndicators.get(symbol);
+    if (held) {
+      Object.assign(held.values, values);
+      held.timestamp = Math.max(held.timestamp, Math.round(timestampMs));
+    } else this.barIndicators.set(symbol, { values: { ...values }, timestamp: Math.round(timestampMs) });
+    this.pendingIndicators.add(symbol);
+  }
+
+  /** One `indicators` point per value, with its period where it has one. */
+  private writeIndicatorPoints(
+    symbol: string,
+    values: Record<string, number>,
+    timestampMs: number,
+    periods: Record<string, number>,
+  ): void {
+    if (!this.series) return;
+    const ns = msToNs(timestampMs);
+    for (const name in values) {
+      const value = values[name] as number;
+      const period = periods[name];
+      const fields = period === undefined ? { value } : { value, period };
+      this.writeSeriesNs("indicators", { symbol, indicator_type: name }, fields, ns);
     }
-    this.pendingIndicators.set(symbol, { symbol, values, timestamp: Math.round(timestampMs) });
   }
 
   /** Caches a strategy's signal as the latest of its kind for the symbol and counts it. */
@@ -520,16 +570,14 @@ export class DataManager implements PipelineStore {
     else this.pendingDaily.set(key, { date, metric, amount });
   }
 
-  /** Publishes the engine's state, watchlist and performance summary to the cache (seed 004 keys). */
-  async publishEngineState(
-    state: FlatRecord,
-    performance: FlatRecord,
-    watchlist?: readonly string[],
-  ): Promise<void> {
+  /**
+   * Publishes the engine's state and performance summary to the cache (seed 004 keys); the
+   * watchlist comes with the market scan (storeMarketScan).
+   */
+  async publishEngineState(state: FlatRecord, performance: FlatRecord): Promise<void> {
     await this.cacheWrite(async (cache) => {
       await cache.setSystemState(state);
       await cache.setPerformance(performance);
-      if (watchlist) await cache.setWatchlist(watchlist);
     });
   }
 
@@ -540,6 +588,49 @@ export class DataManager implements PipelineStore {
     timestampMs: number,
   ): void {
     this.writeSeries("strategy_metrics", { strategy_id: strategyId }, metrics, timestampMs);
+  }
+
+  /**
+   * Stores a symbol's sentiment (seed 004's stocks:sentiment:{symbol}). Sentiment lives only in
+   * Redis: without it the write fails with StoreUnavailableError (the API answers 503).
+   */
+  async storeSentiment(symbol: string, sentiment: Sentiment): Promise<void> {
+    const cache = this.cache;
+    if (!cache) {
+      throw new StoreUnavailableError(
+        "redis",
+        "not configured (set VELOX_REDIS_URL); sentiment is kept in Redis",
+      );
+    }
+    if (!cache.connected)
+      throw new StoreUnavailableError("redis", "not connected; sentiment is kept in Redis");
+    await cache.setSentiment(symbol, sentiment);
+  }
+
+  /** The last scan's ranked candidates, best first; empty when Redis cannot answer (they live only there). */
+  async getRankedCandidates(limit?: number): Promise<Candidate[]> {
+    if (!this.cache?.connected) return [];
+    try {
+      return await this.cache.getRankedCandidates(limit);
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError)) throw err;
+      this.counters.cacheReadFallbacks++;
+      return [];
+    }
+  }
+
+  /** The market scan (candidates, watchlist, context) goes to the cache with the next window. */
+  storeMarketScan(scan: MarketScanWrite): void {
+    this.pendingScan = scan;
+    this.lastScan = scan;
+  }
+
+  /**
+   * Position monitoring is refreshed with the cache window, not per tick: `source` is asked once
+   * per window (when Redis is up) for the documents that changed and the symbols no longer held.
+   */
+  setMonitoringSource(source: MonitoringSource | undefined): void {
+    this.monitoringSource = source;
   }
 
   // --- reads -------------------------------------------------------------------------------------
@@ -755,18 +846,25 @@ export class DataManager implements PipelineStore {
         this.pendingTradeResults.size +
         this.pendingDaily.size +
         this.pendingStops.size +
-        this.pendingStopDeletes.size;
-      if (waiting === 0) return;
+        this.pendingStopDeletes.size +
+        (this.pendingScan ? 1 : 0);
+      // Documents are built only when they can be written: a down cache would drop them.
+      const monitoring = this.cache?.connected ? this.monitoringSource?.() : undefined;
+      if (waiting === 0 && !monitoring?.documents.length && !monitoring?.gone.length) return;
       const window: CacheWindow = {
         ticks: [...this.pendingTicks.values()],
-        indicators: [...this.pendingIndicators.values()],
+        indicators: [...this.pendingIndicators].map((symbol) => this.indicatorHash(symbol)),
         signals: [...this.pendingSignals.values()],
         signalCounts: [...this.pendingSignalCounts.values()],
         daily: [...this.pendingDaily.values()],
         tradeResults: [...this.pendingTradeResults.values()],
         stopStates: [...this.pendingStops].map(([tradeId, state]) => ({ tradeId, state })),
         stopDeletes: [...this.pendingStopDeletes],
+        monitoring: monitoring?.documents ?? [],
+        monitoringDeletes: monitoring?.gone ?? [],
+        scan: this.pendingScan,
       };
+      this.pendingScan = undefined;
       const marks: PositionWrite[] = [];
       for (const id of this.pendingMarks) {
         const state = this.open.get(id);
@@ -794,6 +892,18 @@ export class DataManager implements PipelineStore {
     return this.flushing;
   }
 
+  /** A symbol's indicator hash: its bar indicators, then its tick indicators (the hash's timestamp). */
+  private indicatorHash(symbol: string): IndicatorWrite {
+    const tick = this.tickIndicators.get(symbol);
+    const bars = this.barIndicators.get(symbol);
+    if (!bars) return tick as IndicatorWrite;
+    return {
+      symbol,
+      values: { ...bars.values, ...tick?.values },
+      timestamp: Math.max(tick?.timestamp ?? 0, bars.timestamp),
+    };
+  }
+
   /** Rebuilds the cache's open positions and stop states from the journal after Redis (re)appears. */
   private rewarmCache(): Promise<void> {
     this.rewarming ??= (async () => {
@@ -817,6 +927,11 @@ export class DataManager implements PipelineStore {
             }
           }
         });
+        // What windows skipped while Redis was away goes again with the next one: every symbol's
+        // indicator hash, and the last market scan if no newer one is waiting.
+        for (const symbol of this.tickIndicators.keys()) this.pendingIndicators.add(symbol);
+        for (const symbol of this.barIndicators.keys()) this.pendingIndicators.add(symbol);
+        this.pendingScan ??= this.lastScan;
         this.counters.cacheRewarms++;
         this.log?.info({ positions: positions.length }, "cache re-warmed from the journal");
       } finally {

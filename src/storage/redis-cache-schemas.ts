@@ -122,6 +122,17 @@ export interface CacheWindow {
   tradeResults?: readonly TradeResultsWrite[];
   stopStates?: readonly { tradeId: string; state: StopState }[];
   stopDeletes?: readonly string[];
+  /** Position monitoring documents (positions:monitoring:{symbol}), and symbols no longer held. */
+  monitoring?: readonly { symbol: string; document: JsonObject }[];
+  monitoringDeletes?: readonly string[];
+  /** The latest market scan: ranked candidates, the watchlist they make, the market context. */
+  scan?: MarketScanWrite | undefined;
+}
+
+export interface MarketScanWrite {
+  candidates: readonly Candidate[];
+  watchlist: readonly string[];
+  context: JsonObject;
 }
 
 export const stopStateSchema = z.strictObject({

@@ -55,6 +55,7 @@ export type {
   IndicatorWrite,
   JsonObject,
   LatestTick,
+  MarketScanWrite,
   Position,
   PositionChange,
   PositionWrite,
@@ -267,7 +268,27 @@ export class RedisCache {
     const stopDeletes = (batch.stopDeletes ?? []).map((id, i) =>
       keys.stopState(assertId(id, `stopDeletes.${i}`)),
     );
-    const small = signals.length + counts.length + daily.length + results.length + stopDeletes.length;
+    const monitoring = (batch.monitoring ?? []).map((m, i) => ({
+      key: keys.positionMonitoring(assertSymbol(m.symbol, `monitoring.${i}.symbol`)),
+      value: JSON.stringify(parseOrThrow(jsonObjectSchema, m.document, `monitoring.${i}.document`)),
+    }));
+    const monitoringDeletes = (batch.monitoringDeletes ?? []).map((symbol, i) =>
+      keys.positionMonitoring(assertSymbol(symbol, `monitoringDeletes.${i}`)),
+    );
+    const scan = batch.scan && {
+      candidates: validateCandidates(batch.scan.candidates, "scan.candidates"),
+      watchlist: validateWatchlist(batch.scan.watchlist, "scan.watchlist"),
+      context: JSON.stringify(parseOrThrow(jsonObjectSchema, batch.scan.context, "scan.context")),
+    };
+    const small =
+      signals.length +
+      counts.length +
+      daily.length +
+      results.length +
+      stopDeletes.length +
+      monitoring.length +
+      monitoringDeletes.length +
+      (scan ? 1 : 0);
     if (hashes.length + small === 0) return;
     await this.exec((tx) => {
       // Every hash of the window in one script call: one command, not three per symbol.
@@ -283,6 +304,13 @@ export class RedisCache {
       }
       // After the sets: a stop set and deleted within one window ends deleted.
       if (stopDeletes.length > 0) tx.del(...stopDeletes);
+      for (const m of monitoring) tx.set(m.key, m.value, "EX", TTL.positionMonitoring);
+      if (monitoringDeletes.length > 0) tx.del(...monitoringDeletes);
+      if (scan) {
+        putRankedCandidates(tx, scan.candidates);
+        putWatchlist(tx, scan.watchlist);
+        tx.set(keys.marketContext(), scan.context, "EX", TTL.marketContext);
+      }
     });
   }
 
@@ -308,12 +336,8 @@ export class RedisCache {
 
   /** Replaces the watchlist atomically, keeping the given order. */
   async setWatchlist(symbols: readonly string[]): Promise<void> {
-    const list = parseOrThrow(z.array(symbolSchema), symbols, "watchlist");
-    const key = keys.watchlist();
-    await this.exec((tx) => {
-      tx.del(key);
-      if (list.length > 0) tx.rpush(key, ...list);
-    });
+    const list = validateWatchlist(symbols, "watchlist");
+    await this.exec((tx) => putWatchlist(tx, list));
   }
 
   async getWatchlist(): Promise<string[]> {
@@ -324,29 +348,8 @@ export class RedisCache {
 
   /** Replaces the ranked set and its details atomically; old members disappear. */
   async setRankedCandidates(candidates: readonly Candidate[]): Promise<void> {
-    const list = parseOrThrow(z.array(candidateSchema), candidates, "candidates");
-    const seen = new Set<string>();
-    list.forEach((c, i) => {
-      if (seen.has(c.symbol)) throw new ValidationError(`candidates.${i}.symbol`, `duplicate ${c.symbol}`);
-      seen.add(c.symbol);
-    });
-    const ranked = keys.candidatesRanked();
-    const details = keys.candidatesDetails();
-    await this.exec((tx) => {
-      tx.del(ranked, details);
-      if (list.length === 0) return;
-      tx.zadd(ranked, ...list.flatMap((c) => [c.score, c.symbol]));
-      tx.hset(
-        details,
-        Object.fromEntries(
-          list.map((c) => [
-            c.symbol,
-            JSON.stringify({ price: c.price, signals: c.signals, timestamp: c.timestamp }),
-          ]),
-        ),
-      );
-      tx.expire(ranked, TTL.candidates).expire(details, TTL.candidates);
-    });
+    const list = validateCandidates(candidates, "candidates");
+    await this.exec((tx) => putRankedCandidates(tx, list));
   }
 
   /** Highest score first. */
@@ -680,4 +683,44 @@ async function closeClient(client: Redis): Promise<void> {
 
 function unavailable(err: unknown): StoreUnavailableError {
   return new StoreUnavailableError("redis", errorMessage(err), { cause: err });
+}
+
+function validateWatchlist(symbols: readonly string[], field: string): string[] {
+  return parseOrThrow(z.array(symbolSchema), symbols, field);
+}
+
+function validateCandidates(candidates: readonly Candidate[], field: string): Candidate[] {
+  const list = parseOrThrow(z.array(candidateSchema), candidates, field);
+  const seen = new Set<string>();
+  list.forEach((c, i) => {
+    if (seen.has(c.symbol)) throw new ValidationError(`${field}.${i}.symbol`, `duplicate ${c.symbol}`);
+    seen.add(c.symbol);
+  });
+  return list;
+}
+
+/** Replaces the watchlist, keeping the given order. */
+function putWatchlist(tx: ChainableCommander, list: readonly string[]): void {
+  const key = keys.watchlist();
+  tx.del(key);
+  if (list.length > 0) tx.rpush(key, ...list);
+}
+
+/** Replaces the ranked set and its details; old members disappear. */
+function putRankedCandidates(tx: ChainableCommander, list: readonly Candidate[]): void {
+  const ranked = keys.candidatesRanked();
+  const details = keys.candidatesDetails();
+  tx.del(ranked, details);
+  if (list.length === 0) return;
+  tx.zadd(ranked, ...list.flatMap((c) => [c.score, c.symbol]));
+  tx.hset(
+    details,
+    Object.fromEntries(
+      list.map((c) => [
+        c.symbol,
+        JSON.stringify({ price: c.price, signals: c.signals, timestamp: c.timestamp }),
+      ]),
+    ),
+  );
+  tx.expire(ranked, TTL.candidates).expire(details, TTL.candidates);
 }

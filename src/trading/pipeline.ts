@@ -3,6 +3,8 @@ import { parseOrThrow } from "../domain/identifiers.js";
 import type { Signal } from "../domain/signal.js";
 import { type Tick, type TickInput, tickSchema } from "../domain/tick.js";
 import type { Trade, TradeAction } from "../domain/trade.js";
+import { BarBook, type ClosedBar } from "./bar-book.js";
+import type { Timeframe } from "./bars.js";
 import {
   DEFAULT_INDICATOR_CONFIG,
   IndicatorBook,
@@ -44,11 +46,19 @@ export interface PipelineOptions {
   tracker: PositionTracker;
   /** Indicator periods; the strategies' own requests are merged in. Default DEFAULT_INDICATOR_CONFIG. */
   indicators?: IndicatorConfig;
+  /** Bar timeframes (`1m`, `5m`): bars and indicators per timeframe. Default none. */
+  timeframes?: readonly Timeframe[];
+  /** Per strategy id, the bar timeframe it trades on; absent or `tick`: every tick. */
+  strategyTimeframes?: ReadonlyMap<string, Timeframe | "tick">;
+  /** Closed bars kept per symbol and timeframe (the screener's look-back). Default 50. */
+  barsKept?: number;
 }
 
 export interface TickOutcome {
   tick: Tick;
   indicators: IndicatorValues;
+  /** Bars this tick closed (at most one per timeframe). */
+  bars: readonly ClosedBar[];
   signals: Signal[];
   events: TrackerEvent[];
 }
@@ -65,6 +75,8 @@ export interface PipelineCounters {
   stopMoves: number;
   stopHits: number;
   tradesClosed: number;
+  /** Bars closed, per timeframe. */
+  barsClosed: Record<string, number>;
   openPositions: number;
   realizedPnl: number;
   realizedPnlByStrategy: Record<string, number>;
@@ -86,6 +98,10 @@ export interface ResumeReport {
 
 export class TradingPipeline {
   readonly indicators: IndicatorBook;
+  /** Bars and indicators per timeframe. */
+  readonly bars: BarBook;
+  private readonly strategyTimeframes: ReadonlyMap<string, Timeframe | "tick">;
+  private readonly barsClosed = new Map<string, number>();
   private readonly store: PipelineStore;
   private readonly strategies: readonly Strategy[];
   readonly tracker: PositionTracker;
@@ -117,7 +133,12 @@ export class TradingPipeline {
       ),
     );
     this.periods = this.indicators.periods();
+    this.bars = new BarBook(options.timeframes ?? [], this.indicators.config, options.barsKept);
+    this.barPeriods = this.bars.periods();
+    this.strategyTimeframes = options.strategyTimeframes ?? new Map();
   }
+
+  private readonly barPeriods: Record<string, number>;
 
   /**
    * Takes over the journal's open trades (left open by earlier runs), before the first tick. A
@@ -179,18 +200,57 @@ export class TradingPipeline {
       this.store.storeIndicators(tick.symbol, values, tick.timestamp, this.periods);
     }
 
+    const bars = this.bars.update(tick);
+    for (const closed of bars) {
+      this.barsClosed.set(closed.bar.timeframe, (this.barsClosed.get(closed.bar.timeframe) ?? 0) + 1);
+      if (Object.keys(closed.named).length > 0) {
+        this.store.storeBarIndicators(tick.symbol, closed.named, closed.bar.end, this.barPeriods);
+      }
+    }
+
     const events = this.tracker.onTick(tick, values);
     const signals: Signal[] = [];
     for (const strategy of this.strategies) {
       if (!tradesSymbol(strategy, tick.symbol)) continue;
-      const signal = strategy.onTick(tick, values, this.tracker.position(strategy.id, tick.symbol));
+      const view = this.viewOf(strategy.id, tick, values, bars);
+      if (!view) continue;
+      const signal = strategy.onTick(view.tick, view.values, this.tracker.position(strategy.id, tick.symbol));
       if (!signal) continue;
       signals.push(signal);
       this.countSignal(signal);
       events.push(this.tracker.onSignal(signal, values));
     }
     this.countEvents(events);
-    return { tick, indicators: values, signals, events };
+    return { tick, indicators: values, bars, signals, events };
+  }
+
+  /**
+   * What a strategy decides on: a tick strategy sees every tick and the tick indicators; a bar
+   * strategy only the bars of its timeframe, when one closes, with that timeframe's indicators
+   * under their plain names. Its price is the tick's that closed the bar (the first of the next
+   * bucket): the price an order placed on the closed bar would fill at.
+   */
+  private viewOf(
+    strategyId: string,
+    tick: Tick,
+    values: IndicatorValues,
+    bars: readonly ClosedBar[],
+  ): { tick: Tick; values: IndicatorValues } | undefined {
+    const timeframe = this.strategyTimeframes.get(strategyId);
+    if (timeframe === undefined || timeframe === "tick") return { tick, values };
+    const closed = bars.find((b) => b.bar.timeframe === timeframe);
+    if (!closed) return undefined;
+    const { bar } = closed;
+    return {
+      tick: {
+        ...tick,
+        open: bar.open,
+        high: Math.max(bar.high, tick.close),
+        low: Math.min(bar.low, tick.close),
+        volume: bar.volume,
+      },
+      values: closed.values,
+    };
   }
 
   /** Closes every open position (e.g. on shutdown) and counts the closes. */
@@ -204,6 +264,7 @@ export class TradingPipeline {
     const pnl = this.tracker.realizedPnl();
     return {
       ...this.counts,
+      barsClosed: Object.fromEntries(this.barsClosed),
       signals: Object.fromEntries([...this.signalCounts].map(([id, byAction]) => [id, { ...byAction }])),
       openPositions: this.tracker.positions().length,
       realizedPnl: pnl.total,
@@ -269,5 +330,8 @@ export function pipelineFromConfig(
       options.indicators ?? DEFAULT_INDICATOR_CONFIG,
       ...stopIndicatorRequests(config),
     ),
+    timeframes: config.market.timeframes,
+    strategyTimeframes: new Map(config.strategies.map((s) => [s.id, s.timeframe])),
+    barsKept: config.market.screener.lookback_bars + 1,
   });
 }

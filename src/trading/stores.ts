@@ -49,6 +49,13 @@ export interface PipelineStore extends PositionStore {
     timestampMs: number,
     periods?: Record<string, number>,
   ): void;
+  /** Indicators of a closed bar, named with its timeframe (`rsi_14_1m`), at the bar's end. */
+  storeBarIndicators(
+    symbol: string,
+    values: Record<string, number>,
+    timestampMs: number,
+    periods?: Record<string, number>,
+  ): void;
 }
 
 /** Where the open trades of earlier runs are read from, to resume them. */

@@ -5,6 +5,7 @@ import { z } from "zod";
 import { ConfigError } from "../domain/errors.js";
 import { symbolSchema } from "../domain/identifiers.js";
 import type { IndicatorRequest } from "./indicators.js";
+import { marketSchema, timeframeSchema } from "./market-config.js";
 import type { PaperBrokerOptions } from "./paper-broker.js";
 import type { PositionSizing, StrategyTradeSettings } from "./position-tracker.js";
 import { RSI_MEAN_REVERSION_DEFAULTS, RsiMeanReversion } from "./strategies/rsi-mean-reversion.js";
@@ -87,6 +88,8 @@ const symbolsSchema = z.union(
 
 const common = {
   id: strategyIdSchema,
+  /** `tick` (every tick) or a bar timeframe of `market.timeframes`: the strategy sees closed bars. */
+  timeframe: z.union([z.literal("tick"), timeframeSchema]).default("tick"),
   symbols: symbolsSchema,
   position_size: positionSizeSchema,
   trailing_stop: trailingStopSchema,
@@ -131,13 +134,29 @@ const strategyFileSchema = z
     paper_broker: brokerSchema.prefault({}),
     /** At most one position snapshot per position per this many ms of tick time. */
     position_snapshot_interval_ms: nonNegative().default(1000),
+    market: marketSchema.prefault({}),
     strategies: z
       .array(strategySchema, { error: orRequired("must be a list") })
       .min(1, "must list at least one strategy"),
   })
   .superRefine((file, ctx) => {
+    const timeframes = new Set(file.market.timeframes);
+    if (!timeframes.has(file.market.screener.timeframe)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["market", "screener", "timeframe"],
+        message: `must be one of market.timeframes (${file.market.timeframes.join(", ") || "none"})`,
+      });
+    }
     const seen = new Map<string, number>();
     file.strategies.forEach((s, i) => {
+      if (s.timeframe !== "tick" && !timeframes.has(s.timeframe)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["strategies", i, "timeframe"],
+          message: `must be tick or one of market.timeframes (${file.market.timeframes.join(", ") || "none"})`,
+        });
+      }
       const first = seen.get(s.id);
       if (first !== undefined) {
         ctx.addIssue({

@@ -15,7 +15,7 @@ describe("velox dashboards", () => {
     expect(JSON.stringify(generatedFiles())).toBe(JSON.stringify(generatedFiles()));
   });
 
-  it("writes the three dashboards, their layout pictures, the InfluxQL set and the provisioning files", () => {
+  it("writes the three dashboards, their layout pictures, the InfluxQL set, the provisioning files and the package schema", () => {
     expect(generatedFiles().map((f) => f.path)).toEqual([
       "dashboards/system-overview.json",
       "dashboards/layout/system-overview.svg",
@@ -29,6 +29,7 @@ describe("velox dashboards", () => {
       "grafana/provisioning/datasources/velox.yml",
       "grafana/provisioning/datasources/velox-influxql.yml",
       "grafana/provisioning/dashboards/velox.yml",
+      "docs/monitoring-package.schema.json",
     ]);
   });
 

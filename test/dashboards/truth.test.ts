@@ -1,3 +1,6 @@
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GRAFANA_ROUTES } from "../../src/api/grafana.js";
@@ -53,7 +56,27 @@ describe.skipIf(skip)("dashboard queries return data from a real run", () => {
   let prometheus: Prometheus;
 
   beforeAll(async () => {
-    run = await startScrapedRun(["run", "--rate", "1000", "--seed", "11", "--run-id", "g"]);
+    // 5 s bars and a 2 s screener, so the market-context row has data within seconds (1 m bars
+    // would need minutes of run before the first ranked candidate).
+    const strategies = join(mkdtempSync(join(tmpdir(), "velox-truth-")), "strategies.yaml");
+    writeFileSync(
+      strategies,
+      readFileSync("config/strategies.yaml", "utf8").replace(
+        "position_snapshot_interval_ms: 1000\n",
+        "position_snapshot_interval_ms: 1000\n\nmarket:\n  timeframes: [5s, 1m]\n  screener:\n    interval_seconds: 2\n    timeframe: 5s\n    lookback_bars: 5\n",
+      ),
+    );
+    run = await startScrapedRun([
+      "run",
+      "--rate",
+      "1000",
+      "--seed",
+      "11",
+      "--run-id",
+      "g",
+      "--config",
+      strategies,
+    ]);
     ({ prometheus } = run);
   }, 60_000);
 

@@ -203,6 +203,69 @@ describe("parseStrategyConfig", () => {
   });
 });
 
+describe("the market section", () => {
+  it("defaults to 1 m and 5 m bars, a 10 s screener on 1 m bars, and tick strategies", () => {
+    const config = parseStrategyConfig(valid());
+    expect(config.market.timeframes).toEqual(["1m", "5m"]);
+    expect(config.market.screener).toMatchObject({
+      interval_seconds: 10,
+      timeframe: "1m",
+      lookback_bars: 20,
+      top: 20,
+    });
+    expect(config.strategies.map((s) => s.timeframe)).toEqual(["tick", "tick"]);
+  });
+
+  it.each([
+    [
+      "a strategy on a timeframe that is not configured",
+      (c: ReturnType<typeof valid>) => {
+        (c.strategies[1] as Record<string, unknown>).timeframe = "15m";
+      },
+      "strategies[1].timeframe",
+      "must be tick or one of market.timeframes (1m, 5m)",
+    ],
+    [
+      "a screener on a timeframe that is not configured",
+      (c: ReturnType<typeof valid>) => {
+        c.market = { timeframes: ["5m"], screener: { timeframe: "1m" } };
+      },
+      "market.screener.timeframe",
+      "must be one of market.timeframes (5m)",
+    ],
+    [
+      "a timeframe that is not one",
+      (c: ReturnType<typeof valid>) => {
+        c.market = { timeframes: ["1m", "7x"] };
+      },
+      "market.timeframes[1]",
+      "must look like 30s, 1m, 5m or 1h",
+    ],
+    [
+      "a rule weight above 1",
+      (c: ReturnType<typeof valid>) => {
+        c.market = { screener: { rules: { breakout: { weight: 2 } } } };
+      },
+      "market.screener.rules.breakout.weight",
+      "must be <= 1",
+    ],
+    [
+      "an unknown key",
+      (c: ReturnType<typeof valid>) => {
+        c.market = { screner: {} };
+      },
+      "market",
+      "screner",
+    ],
+  ])("names the path of %s", (_what, mutate, path, reason) => {
+    const config = valid();
+    mutate(config);
+    const error = errorOf(() => parseStrategyConfig(config));
+    expect(error.variable).toBe(path);
+    expect(error.reason).toContain(reason);
+  });
+});
+
 describe("YAML files", () => {
   it("prefixes errors with the file and reports YAML syntax errors with their line", () => {
     const text = [

@@ -1,0 +1,85 @@
+import type { Tick } from "../domain/tick.js";
+import type { BarBook } from "./bar-book.js";
+import type { MarketConfig } from "./market-config.js";
+import { MarketContext, type MarketContextFigures } from "./market-context.js";
+import { type MonitoringDocument, PositionMonitor } from "./position-monitoring.js";
+import type { OpenPosition } from "./position-tracker.js";
+import { type ScreenedCandidate, Screener } from "./screener.js";
+
+/**
+ * Seed 004's market picture, on event time: every `screener.interval_seconds` of tick time the
+ * screener ranks the universe and the market context is computed; position monitoring documents
+ * are built on request (the cache window asks once per window, not per tick).
+ */
+
+export interface MarketScan {
+  candidates: ScreenedCandidate[];
+  context: MarketContextFigures;
+  /** Wall-clock seconds the scan took. */
+  seconds: number;
+}
+
+export class MarketPicture {
+  private readonly context: MarketContext;
+  private readonly screener: Screener;
+  private readonly monitor: PositionMonitor;
+  private readonly intervalMs: number;
+  private nextScan: number | undefined;
+  /** Per symbol, what its last monitoring document was built from (unchanged: not rebuilt). */
+  private readonly monitored = new Map<string, string>();
+
+  constructor(config: MarketConfig, bars: BarBook, sectorOf: (symbol: string) => string) {
+    this.intervalMs = config.screener.interval_seconds * 1000;
+    this.context = new MarketContext(config.context, config.screener.interval_seconds, sectorOf);
+    this.screener = new Screener(config.screener, bars);
+    this.monitor = new PositionMonitor(config.monitoring, bars, config.timeframes);
+  }
+
+  /** Takes a tick; returns a scan when the tick's time reaches the next one. */
+  onTick(tick: Pick<Tick, "symbol" | "close" | "timestamp">): MarketScan | undefined {
+    this.context.observe(tick.symbol, tick.close, tick.timestamp);
+    if (this.nextScan === undefined)
+      this.nextScan = tick.timestamp - (tick.timestamp % this.intervalMs) + this.intervalMs;
+    if (tick.timestamp < this.nextScan) return undefined;
+    this.nextScan = tick.timestamp - (tick.timestamp % this.intervalMs) + this.intervalMs;
+    return this.scan(tick.timestamp);
+  }
+
+  /** Ranks the universe and computes the context at `now` (epoch ms). */
+  scan(now: number): MarketScan {
+    const started = performance.now();
+    const candidates = this.screener.run(this.context.symbols(), (s) => this.context.price(s), now);
+    const context = this.context.run(now);
+    return { candidates, context, seconds: (performance.now() - started) / 1000 };
+  }
+
+  /**
+   * Monitoring documents of the held symbols whose positions were marked since the last call, and
+   * the symbols no longer held (their documents go).
+   */
+  monitoring(positions: readonly OpenPosition[]): { documents: MonitoringDocument[]; gone: string[] } {
+    const bySymbol = new Map<string, OpenPosition[]>();
+    for (const p of positions) {
+      const list = bySymbol.get(p.symbol);
+      if (list) list.push(p);
+      else bySymbol.set(p.symbol, [p]);
+    }
+    const documents: MonitoringDocument[] = [];
+    for (const [symbol, held] of bySymbol) {
+      const key = held.map((p) => `${p.trade_id}|${p.last_timestamp}|${p.stop}`).join(";");
+      if (this.monitored.get(symbol) === key) continue;
+      this.monitored.set(symbol, key);
+      const now = Math.max(...held.map((p) => p.last_timestamp));
+      const document = this.monitor.document(symbol, held, now);
+      if (document) documents.push(document);
+    }
+    const gone: string[] = [];
+    for (const symbol of this.monitored.keys()) {
+      if (!bySymbol.has(symbol)) {
+        gone.push(symbol);
+        this.monitored.delete(symbol);
+      }
+    }
+    return { documents, gone };
+  }
+}
