@@ -1,4 +1,3 @@
-import { utcDay } from "../domain/time.js";
 import type { MarketConfig } from "./market-config.js";
 
 /**
@@ -37,11 +36,13 @@ export interface MarketContextFigures {
   timestamp: number;
 }
 
+const DAY_MS = 86_400_000;
 const SESSION_SECONDS_PER_YEAR = 252 * 6.5 * 3600;
 const round = (n: number, digits = 4) => Math.round(n * 10 ** digits) / 10 ** digits;
 
 export class MarketContext {
-  private readonly opens = new Map<string, { day: string; price: number }>();
+  /** Per symbol, its session's UTC day (days since the epoch) and opening price. */
+  private readonly opens = new Map<string, { day: number; price: number }>();
   private readonly last = new Map<string, number>();
   private readonly index: number[] = [];
 
@@ -53,9 +54,14 @@ export class MarketContext {
 
   /** Takes a tick's price: the session open on the symbol's first tick of a UTC day, and its last price. */
   observe(symbol: string, price: number, timestamp: number): void {
-    const day = utcDay(timestamp);
+    // A day number, not a date string: this runs on every tick.
+    const day = Math.floor(timestamp / DAY_MS);
     const open = this.opens.get(symbol);
-    if (!open || open.day !== day) this.opens.set(symbol, { day, price });
+    if (!open) this.opens.set(symbol, { day, price });
+    else if (open.day !== day) {
+      open.day = day;
+      open.price = price;
+    }
     this.last.set(symbol, price);
   }
 

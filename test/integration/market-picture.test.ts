@@ -11,7 +11,12 @@ import { loadConfig } from "../../src/config.js";
 import type { Tick } from "../../src/domain/tick.js";
 import { createLogger, type VeloxLogger } from "../../src/log.js";
 import { CsvReplay } from "../../src/market/csv-replay.js";
-import { generateTicks, simulatedSector, symbolNames } from "../../src/market/simulator.js";
+import {
+  generateTicks,
+  SIMULATED_SECTORS,
+  simulatedSector,
+  symbolNames,
+} from "../../src/market/simulator.js";
 import { TickValidator } from "../../src/market/tick-validator.js";
 import { VeloxMetrics } from "../../src/metrics/exporter.js";
 import {
@@ -274,13 +279,8 @@ describe.skipIf(skip)("market picture", () => {
       );
       const b = context.market_breadth;
       expect(b.advancing + b.declining + b.unchanged).toBe(20);
-      expect(Object.keys(context.sector_performance).sort()).toEqual([
-        "consumer",
-        "energy",
-        "financials",
-        "healthcare",
-        "technology",
-      ]);
+      // 20 simulated symbols cover every sector the simulator assigns.
+      expect(Object.keys(context.sector_performance).sort()).toEqual([...SIMULATED_SECTORS].sort());
       expect(await probe.ttl(keys.marketContext())).toBeGreaterThan(3500);
       expect(await probe.ttl(keys.candidatesRanked())).toBeGreaterThan(86_000);
 

@@ -193,30 +193,6 @@ describe("parseStrategyConfig", () => {
       "strategies",
       "must list at least one strategy",
     ],
-  ])("names the path of %s", (_what, mutate, path, reason) => {
-    const config = valid();
-    mutate(config);
-    const error = errorOf(() => parseStrategyConfig(config));
-    expect(error.variable).toBe(path);
-    expect(error.reason).toContain(reason);
-    expect(error.message).toBe(`${path}: ${error.reason}`);
-  });
-});
-
-describe("the market section", () => {
-  it("defaults to 1 m and 5 m bars, a 10 s screener on 1 m bars, and tick strategies", () => {
-    const config = parseStrategyConfig(valid());
-    expect(config.market.timeframes).toEqual(["1m", "5m"]);
-    expect(config.market.screener).toMatchObject({
-      interval_seconds: 10,
-      timeframe: "1m",
-      lookback_bars: 20,
-      top: 20,
-    });
-    expect(config.strategies.map((s) => s.timeframe)).toEqual(["tick", "tick"]);
-  });
-
-  it.each([
     [
       "a strategy on a timeframe that is not configured",
       (c: ReturnType<typeof valid>) => {
@@ -263,6 +239,21 @@ describe("the market section", () => {
     const error = errorOf(() => parseStrategyConfig(config));
     expect(error.variable).toBe(path);
     expect(error.reason).toContain(reason);
+    expect(error.message).toBe(`${path}: ${error.reason}`);
+  });
+});
+
+describe("the market section", () => {
+  it("defaults to 1 m and 5 m bars, a 10 s screener on 1 m bars, and tick strategies", () => {
+    const config = parseStrategyConfig(valid());
+    expect(config.market.timeframes).toEqual(["1m", "5m"]);
+    expect(config.market.screener).toMatchObject({
+      interval_seconds: 10,
+      timeframe: "1m",
+      lookback_bars: 20,
+      top: 20,
+    });
+    expect(config.strategies.map((s) => s.timeframe)).toEqual(["tick", "tick"]);
   });
 });
 
