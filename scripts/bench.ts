@@ -10,26 +10,32 @@
  * - all stores: the same with Redis (cache and event stream) and VictoriaMetrics on, 500 symbols:
  *   ticks/s, InfluxDB points/s including the final flush, tick → visible in Redis (p99), journal
  *   group-commit latency (p99), peak RSS;
+ * - replay: `velox replay --speed max` of a CSV (300,000 ticks over 500 symbols) with every store
+ *   on, as a user runs it: every tick must reach the InfluxDB path, points/s against a ceiling
+ *   measured right before it;
  * - the seed design: every tick awaited in every store, on a smaller run, for the speed-up;
  * - scrape time of /metrics;
  * - HTTP under autocannon (its own process): `/api/positions` and `/metrics` next to a bare
  *   Express hello-world, requests/s and p99.
  *
- * It prints a table and writes bench/results.json. `--quick` runs small sizes (the test command
- * runs it so the bench never rots); its timings mean nothing.
+ * The embedded and all-stores pipelines each run in a child process of their own, so peak RSS and
+ * CPU seconds are that run's alone (not the ceiling's million pre-built lines, not the other run's
+ * heap). It prints a table and writes bench/results.json. `--quick` runs small sizes (the test
+ * command runs it so the bench never rots); its timings mean nothing.
  *
  *   npm run bench                # full: 1,000,000 ticks over 500 symbols
  *   npm run bench -- --quick
  */
-import { execFile, execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFile, execFileSync, spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { InfluxDB } from "@influxdata/influxdb-client";
-import { Command } from "commander";
+import { Command, Option } from "commander";
 import express from "express";
 import { Redis } from "ioredis";
 import { startApiServer } from "../src/api/server.js";
@@ -46,16 +52,32 @@ import type { JournalOperation } from "../src/schema/metrics.js";
 import { keys } from "../src/schema/redis-keys.js";
 import { toLineProtocol } from "../src/storage/line-protocol.js";
 import { loadStrategyConfig } from "../src/trading/strategy-config.js";
-import { RedisServer } from "../test/helpers/redis-server.js";
+import { freePort, RedisServer } from "../test/helpers/redis-server.js";
+import { logRecords, runSummary } from "../test/helpers/velox-process.js";
 import { VictoriaMetrics } from "../test/helpers/victoria-metrics.js";
+import { writeTicksCsv } from "./generate-sample-csv.js";
 
 const options = new Command()
   .option("--quick", "small sizes, for the test command (timings are not meaningful)", false)
   .option("--ticks <n>", "ticks of the all-stores run (default 1,000,000; quick 20,000)", Number)
   .option("--symbols <n>", "symbols of the all-stores run", Number, 500)
   .option("--out <file>", "results file", "bench/results.json")
+  // Internal: one pipeline phase in a process of its own (the bench starts itself with these).
+  .addOption(new Option("--phase <name>").choices(["embedded", "all-stores"]).hideHelp())
+  .addOption(new Option("--phase-out <file>").hideHelp())
+  .addOption(new Option("--redis-url <url>").hideHelp())
+  .addOption(new Option("--influx-url <url>").hideHelp())
   .parse()
-  .opts<{ quick: boolean; ticks?: number; symbols: number; out: string }>();
+  .opts<{
+    quick: boolean;
+    ticks?: number;
+    symbols: number;
+    out: string;
+    phase?: "embedded" | "all-stores";
+    phaseOut?: string;
+    redisUrl?: string;
+    influxUrl?: string;
+  }>();
 
 const quick = options.quick;
 const execFileAsync = promisify(execFile);
@@ -66,6 +88,8 @@ const SIZES = {
   allStoresTicks: options.ticks ?? (quick ? 20_000 : 1_000_000),
   seedTicks: quick ? 500 : 5_000,
   httpSeconds: quick ? 1 : 5,
+  replayTicks: quick ? 5_000 : 300_000,
+  replaySymbols: quick ? 50 : 500,
 };
 /** A source hands the engine this many ticks, then yields to the event loop (timers, I/O). */
 const BATCH = 100;
@@ -117,6 +141,8 @@ function redisCeiling(port: number): number {
 
 interface PipelineRun {
   ticksPerSecond: number;
+  /** CPU seconds of this process (all its threads) during the run. */
+  cpuSeconds: number;
   engine: Engine;
   metrics: VeloxMetrics;
   commitLatencies: number[];
@@ -170,6 +196,7 @@ async function pipeline(
     );
   }, 50);
   const started = performance.now();
+  const cpuStarted = process.cpuUsage();
   for (const tick of ticks) {
     await engine.process(tick);
     done++;
@@ -179,9 +206,11 @@ async function pipeline(
     }
   }
   const seconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuStarted);
   clearInterval(sampler);
   return {
     ticksPerSecond: done / seconds,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
     engine,
     metrics,
     commitLatencies,
@@ -288,11 +317,8 @@ async function scrapeTimes(metrics: VeloxMetrics): Promise<{ meanMs: number; ser
   };
 }
 
-const [redis, vm] = await Promise.all([RedisServer.start(), VictoriaMetrics.start()]);
-try {
-  // Embedded first: it needs no server, and must not share the CPU with VictoriaMetrics merging
-  // the ceiling's million points in the background.
-  process.stderr.write("bench: embedded pipeline…\n");
+/** The embedded pipeline, its scrape time and the HTTP figures: the `embedded` phase. */
+async function embeddedPhase() {
   const embedded = await pipeline(
     generateTicks({ seed: 7, rate: 2000, ticks: SIZES.embeddedTicks }),
     SIZES.embeddedTicks,
@@ -303,15 +329,22 @@ try {
   process.stderr.write("bench: HTTP under autocannon…\n");
   const http = await httpBench(embedded.engine, embedded.metrics);
   await embedded.close();
+  return {
+    ticks_per_second: round(embedded.ticksPerSecond),
+    journal_commit_p99_ms: round(percentile(embedded.commitLatencies, 0.99), 2),
+    scrape_mean_ms: round(scrape.meanMs, 2),
+    scrape_series: scrape.series,
+    rss_peak_mb: round(embedded.rssPeakMb),
+    cpu_seconds: round(embedded.cpuSeconds, 2),
+    http,
+  };
+}
 
-  process.stderr.write("bench: ceilings…\n");
-  const influxPointsCeiling = await influxCeiling(vm.url);
-  const redisSetCeiling = redisCeiling(redis.port);
-
-  process.stderr.write(`bench: all stores, ${SIZES.allStoresTicks} ticks over ${options.symbols} symbols…\n`);
+/** Every store on, `allStoresTicks` over `symbols`: the `all-stores` phase. */
+async function allStoresPhase(redisUrl: string, influxUrl: string) {
   const allStores = { seed: 7, rate: 50_000, ticks: SIZES.allStoresTicks, symbols: options.symbols };
   // Tick → visible in Redis: sample a tick now and then and poll its key until it shows.
-  const probe = new Redis(redis.url);
+  const probe = new Redis(redisUrl);
   const visibility: Promise<number>[] = [];
   const watch = (tick: Tick): Promise<number> => {
     const sent = performance.now();
@@ -328,28 +361,165 @@ try {
     generateTicks(allStores),
     SIZES.allStoresTicks,
     symbolNames(options.symbols),
-    { VELOX_REDIS_URL: redis.url, VELOX_INFLUX_URL: vm.url, VELOX_INFLUX_TOKEN: "bench" },
+    { VELOX_REDIS_URL: redisUrl, VELOX_INFLUX_URL: influxUrl, VELOX_INFLUX_TOKEN: "bench" },
     (tick) => {
       // One sample every 20 batches keeps the probe's own load negligible.
       if (++batches % 20 === 0) visibility.push(watch(tick));
     },
   );
-  const rssPeakMb = all.rssPeakMb;
   const flushStarted = performance.now();
   const latencies = await Promise.all(visibility);
   await all.close();
   const influxStats = all.engine.stores.series?.stats();
+  // Points/s includes the final flush: what was written, over the time until it was all sent.
   const influxSeconds = all.seconds + (performance.now() - flushStarted) / 1000;
-  const influxPointsPerSecond = (influxStats?.pointsWritten ?? 0) / influxSeconds;
   probe.disconnect();
+  return {
+    symbols: options.symbols,
+    ticks_per_second: round(all.ticksPerSecond),
+    influx_points_written: influxStats?.pointsWritten ?? 0,
+    influx_seconds: influxSeconds,
+    influx_points_failed: influxStats?.failedPoints ?? null,
+    tick_to_redis_p99_ms: round(percentile(latencies, 0.99), 1),
+    journal_commit_p99_ms: round(percentile(all.commitLatencies, 0.99), 2),
+    rss_peak_mb: round(all.rssPeakMb),
+    cpu_seconds: round(all.cpuSeconds, 2),
+    seconds: round(all.seconds, 2),
+  };
+}
+
+/** Runs one phase in a child process of its own (this script with --phase) and returns its result. */
+async function inChild<T>(phase: string, extra: string[] = []): Promise<T> {
+  const result = join(dir, `${phase}.json`);
+  const args = [
+    ...process.execArgv,
+    fileURLToPath(import.meta.url),
+    "--phase",
+    phase,
+    "--phase-out",
+    result,
+    "--symbols",
+    String(options.symbols),
+    ...(options.ticks === undefined ? [] : ["--ticks", String(options.ticks)]),
+    ...(quick ? ["--quick"] : []),
+    ...extra,
+  ];
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "inherit", "inherit"] });
+  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+  if (code !== 0) throw new Error(`bench phase ${phase} exited with ${code}`);
+  return JSON.parse(readFileSync(result, "utf8")) as T;
+}
+
+/**
+ * `velox replay --speed max` of a CSV of `replayTicks` over `replaySymbols` with every store on,
+ * as a user runs it (the CLI in a child process): ticks/s and InfluxDB points/s from its summary,
+ * and every tick looked up in VictoriaMetrics (`ticks_close{source="replay"}`).
+ */
+async function replayRun(redisUrl: string, influx: VictoriaMetrics) {
+  const csv = join(dir, "replay.csv");
+  await writeTicksCsv(
+    csv,
+    generateTicks({ seed: 11, rate: 50_000, ticks: SIZES.replayTicks, symbols: SIZES.replaySymbols }),
+  );
+  const logs = join(dir, "replay-logs");
+  const child = spawn(
+    process.execPath,
+    [...process.execArgv, "src/cli.ts", "replay", csv, "--speed", "max"],
+    {
+      env: {
+        ...process.env,
+        VELOX_DATA_DIR: join(dir, "replay-data"),
+        VELOX_LOG_DIR: logs,
+        // info: its "starting" and summary lines time the run.
+        VELOX_LOG_LEVEL: "info",
+        VELOX_REDIS_URL: redisUrl,
+        VELOX_INFLUX_URL: influx.url,
+        VELOX_INFLUX_TOKEN: "bench",
+        VELOX_API_PORT: String(await freePort()),
+        VELOX_METRICS_PORT: String(await freePort()),
+      },
+      stdio: ["ignore", "ignore", "inherit"],
+    },
+  );
+  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+  if (code !== 0) throw new Error(`velox replay exited with ${code}`);
+  // From its "starting" line to its summary, which follows the final flush of every store.
+  const records = logRecords(logs);
+  const at = (msg: (m: string) => boolean) => {
+    const time = records.find((r) => typeof r.msg === "string" && msg(r.msg))?.time;
+    return typeof time === "string" ? Date.parse(time) : Number(time);
+  };
+  const wall = (at((m) => m.startsWith("summary:")) - at((m) => m === "starting")) / 1000;
+  const summary = runSummary(logs) as {
+    ticks: number;
+    seconds: number;
+    influx?: { pointsWritten: number; failedPoints: number };
+  };
+  let delivered = 0;
+  for (const series of await influx.exportSeries('ticks_close{source="replay"}')) {
+    delivered += new Set(series.timestamps).size;
+  }
+  return {
+    ticks: summary.ticks,
+    symbols: SIZES.replaySymbols,
+    ticks_per_second: round(summary.ticks / summary.seconds),
+    influx_points_written: summary.influx?.pointsWritten ?? 0,
+    influx_points_failed: summary.influx?.failedPoints ?? null,
+    /** From the run's start to its summary, after the final flush: what points/s is over. */
+    wall_seconds: round(wall, 2),
+    ticks_delivered: delivered,
+  };
+}
+
+if (options.phase) {
+  // A child of the bench: one phase, its result to --phase-out.
+  const result =
+    options.phase === "embedded"
+      ? await embeddedPhase()
+      : await allStoresPhase(options.redisUrl ?? "", options.influxUrl ?? "");
+  writeFileSync(options.phaseOut ?? join(dir, "phase.json"), JSON.stringify(result));
+  rmSync(dir, { recursive: true, force: true });
+  process.exit(0);
+}
+
+const [redis, vm] = await Promise.all([RedisServer.start(), VictoriaMetrics.start()]);
+try {
+  // Embedded first: it needs no server, and must not share the CPU with VictoriaMetrics merging
+  // the ceiling's million points in the background.
+  process.stderr.write("bench: embedded pipeline (own process)…\n");
+  const embedded = await inChild<Awaited<ReturnType<typeof embeddedPhase>>>("embedded");
+
+  process.stderr.write("bench: ceilings…\n");
+  const influxPointsCeiling = await influxCeiling(vm.url);
+  const redisSetCeiling = redisCeiling(redis.port);
+
+  process.stderr.write(
+    `bench: all stores, ${SIZES.allStoresTicks} ticks over ${options.symbols} symbols (own process)…\n`,
+  );
+  const all = await inChild<Awaited<ReturnType<typeof allStoresPhase>>>("all-stores", [
+    "--redis-url",
+    redis.url,
+    "--influx-url",
+    vm.url,
+  ]);
+  const influxPointsPerSecond = all.influx_points_written / all.influx_seconds;
+
+  process.stderr.write("bench: ceiling again, then velox replay…\n");
+  const replayCeiling = await influxCeiling(vm.url);
+  process.stderr.write(
+    `bench: velox replay of ${SIZES.replayTicks} ticks over ${SIZES.replaySymbols} symbols, every store on…\n`,
+  );
+  const replay = await replayRun(redis.url, vm);
+  const replayPointsPerSecond = replay.influx_points_written / replay.wall_seconds;
 
   process.stderr.write("bench: the seed's per-tick-await design…\n");
   const seed = await seedDesign(
-    [...generateTicks({ ...allStores, ticks: SIZES.seedTicks })],
+    [...generateTicks({ seed: 7, rate: 50_000, ticks: SIZES.seedTicks, symbols: options.symbols })],
     redis.url,
     vm.url,
   );
 
+  const { http, ...embeddedFigures } = embedded;
   const results = {
     date: new Date().toISOString(),
     machine: { cpus: cpus().length, model: cpus()[0]?.model ?? "unknown", node: process.version },
@@ -359,25 +529,28 @@ try {
       influx_points_per_second: round(influxPointsCeiling),
       redis_set_per_second: round(redisSetCeiling),
     },
-    embedded: {
-      ticks_per_second: round(embedded.ticksPerSecond),
-      journal_commit_p99_ms: round(percentile(embedded.commitLatencies, 0.99), 2),
-      scrape_mean_ms: round(scrape.meanMs, 2),
-      scrape_series: scrape.series,
-    },
+    embedded: embeddedFigures,
     all_stores: {
-      symbols: options.symbols,
-      ticks_per_second: round(all.ticksPerSecond),
+      symbols: all.symbols,
+      ticks_per_second: all.ticks_per_second,
       influx_points_per_second: round(influxPointsPerSecond),
       ratio_to_influx_ceiling: round(influxPointsPerSecond / influxPointsCeiling, 3),
-      influx_points_failed: influxStats?.failedPoints ?? null,
-      tick_to_redis_p99_ms: round(percentile(latencies, 0.99), 1),
-      journal_commit_p99_ms: round(percentile(all.commitLatencies, 0.99), 2),
-      rss_peak_mb: round(rssPeakMb),
+      influx_points_failed: all.influx_points_failed,
+      tick_to_redis_p99_ms: all.tick_to_redis_p99_ms,
+      journal_commit_p99_ms: all.journal_commit_p99_ms,
+      rss_peak_mb: all.rss_peak_mb,
+      cpu_seconds: all.cpu_seconds,
+      cores_used: round(all.cpu_seconds / all.seconds, 2),
+    },
+    replay: {
+      ...replay,
+      influx_points_per_second: round(replayPointsPerSecond),
+      ceiling_points_per_second: round(replayCeiling),
+      ratio_to_influx_ceiling: round(replayPointsPerSecond / replayCeiling, 3),
     },
     seed_design: { ticks_per_second: round(seed) },
     http,
-    speedup_over_seed_design: round(all.ticksPerSecond / seed, 1),
+    speedup_over_seed_design: round(all.ticks_per_second / seed, 1),
   };
 
   mkdirSync(join(options.out, ".."), { recursive: true });
@@ -387,12 +560,23 @@ try {
     ["redis-benchmark -P 16 SET (ops/s)", results.ceiling.redis_set_per_second],
     ["embedded pipeline (ticks/s)", results.embedded.ticks_per_second],
     ["embedded journal commit p99 (ms)", results.embedded.journal_commit_p99_ms],
+    ["embedded peak RSS (MB)", results.embedded.rss_peak_mb],
     [`all stores, ${options.symbols} symbols (ticks/s)`, results.all_stores.ticks_per_second],
     ["all stores InfluxDB (points/s)", results.all_stores.influx_points_per_second],
     ["  ÷ InfluxDB ceiling", results.all_stores.ratio_to_influx_ceiling],
     ["tick → Redis p99 (ms)", results.all_stores.tick_to_redis_p99_ms],
     ["all stores journal commit p99 (ms)", results.all_stores.journal_commit_p99_ms],
-    ["peak RSS (MB)", results.all_stores.rss_peak_mb],
+    ["all stores peak RSS (MB)", results.all_stores.rss_peak_mb],
+    ["all stores CPU (s; cores used)", `${results.all_stores.cpu_seconds}; ${results.all_stores.cores_used}`],
+    [
+      `velox replay, ${replay.ticks} ticks over ${replay.symbols} symbols (ticks/s)`,
+      results.replay.ticks_per_second,
+    ],
+    ["  ticks delivered to InfluxDB", `${replay.ticks_delivered} of ${replay.ticks}`],
+    [
+      "  InfluxDB points/s ÷ ceiling right before",
+      `${results.replay.influx_points_per_second} ÷ ${results.replay.ceiling_points_per_second} = ${results.replay.ratio_to_influx_ceiling}`,
+    ],
     ["seed design (ticks/s)", results.seed_design.ticks_per_second],
     ["speed-up over the seed design", results.speedup_over_seed_design],
     ["/metrics scrape mean (ms)", results.embedded.scrape_mean_ms],

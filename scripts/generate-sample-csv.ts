@@ -29,9 +29,9 @@ export function sampleTicks(): Generator<Tick> {
   });
 }
 
-export async function writeSampleCsv(out: string): Promise<void> {
+/** Writes `ticks` as a tick CSV (the columns CsvReplay reads, ISO 8601 times) to `out`. */
+export async function writeTicksCsv(out: string, ticks: Iterable<Tick>): Promise<void> {
   mkdirSync(dirname(out), { recursive: true });
-  const ticks = sampleTicks();
   const rows = Readable.from(
     (function* () {
       for (const tick of ticks) {
@@ -42,6 +42,10 @@ export async function writeSampleCsv(out: string): Promise<void> {
     })(),
   );
   await pipeline(rows, stringify({ header: true, columns: [...CSV_COLUMNS] }), createWriteStream(out));
+}
+
+export async function writeSampleCsv(out: string): Promise<void> {
+  await writeTicksCsv(out, sampleTicks());
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {

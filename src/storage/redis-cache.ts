@@ -3,7 +3,7 @@ import { type ChainableCommander, Redis } from "ioredis";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { errorMessage, StoreUnavailableError, ValidationError } from "../domain/errors.js";
-import { assertId, assertSymbol, parseOrThrow, symbolSchema } from "../domain/identifiers.js";
+import { assertId, assertSymbol, parseOrThrow, plainOrParse, symbolSchema } from "../domain/identifiers.js";
 import { utcDay } from "../domain/time.js";
 import { channels, keys, patterns, symbolFromActivePositionsKey, TTL } from "../schema/redis-keys.js";
 import {
@@ -270,7 +270,10 @@ export class RedisCache {
     );
     const monitoring = (batch.monitoring ?? []).map((m, i) => ({
       key: keys.positionMonitoring(assertSymbol(m.symbol, `monitoring.${i}.symbol`)),
-      value: JSON.stringify(parseOrThrow(jsonObjectSchema, m.document, `monitoring.${i}.document`)),
+      // Checked by hand (many per window); zod only names a fault.
+      value: JSON.stringify(
+        plainOrParse(jsonObjectSchema, m.document, isJsonObject, `monitoring.${i}.document`),
+      ),
     }));
     const monitoringDeletes = (batch.monitoringDeletes ?? []).map((symbol, i) =>
       keys.positionMonitoring(assertSymbol(symbol, `monitoringDeletes.${i}`)),
@@ -723,4 +726,19 @@ function putRankedCandidates(tx: ChainableCommander, list: readonly Candidate[])
     ),
   );
   tx.expire(ranked, TTL.candidates).expire(details, TTL.candidates);
+}
+
+/** A JSON value as the cache stores it: finite numbers, strings, booleans, null, arrays, plain objects. */
+function isJsonValue(value: unknown, depth = 0): boolean {
+  if (value === null || typeof value === "string" || typeof value === "boolean") return true;
+  if (typeof value === "number") return Number.isFinite(value);
+  if (depth > 32 || typeof value !== "object") return false;
+  if (Array.isArray(value)) return value.every((v) => isJsonValue(v, depth + 1));
+  if (Object.getPrototypeOf(value) !== Object.prototype) return false;
+  for (const key in value) if (!isJsonValue((value as Record<string, unknown>)[key], depth + 1)) return false;
+  return true;
+}
+
+function isJsonObject(value: unknown): boolean {
+  return typeof value === "object" && value !== null && !Array.isArray(value) && isJsonValue(value);
 }

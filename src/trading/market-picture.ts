@@ -12,6 +12,9 @@ import { type ScreenedCandidate, Screener } from "./screener.js";
  * are built on request (the cache window asks once per window, not per tick).
  */
 
+/** A held symbol's monitoring document is rebuilt at most this often (ms of tick time). */
+export const MONITORING_INTERVAL_MS = 1000;
+
 export interface MarketScan {
   candidates: ScreenedCandidate[];
   context: MarketContextFigures;
@@ -66,11 +69,13 @@ export class MarketPicture {
     }
     const documents: MonitoringDocument[] = [];
     for (const [symbol, held] of bySymbol) {
-      const key = held.map((p) => `${p.trade_id}|${p.last_timestamp}|${p.stop}`).join(";");
+      // Rebuilt when a position opens or closes, else at most once per MONITORING_INTERVAL_MS of
+      // tick time: a window every 20 ms must not rebuild hundreds of documents each time.
+      const latest = Math.max(...held.map((p) => p.last_timestamp));
+      const key = `${held.map((p) => p.trade_id).join(";")}@${Math.floor(latest / MONITORING_INTERVAL_MS)}`;
       if (this.monitored.get(symbol) === key) continue;
       this.monitored.set(symbol, key);
-      const now = Math.max(...held.map((p) => p.last_timestamp));
-      const document = this.monitor.document(symbol, held, now);
+      const document = this.monitor.document(symbol, held, latest);
       if (document) documents.push(document);
     }
     const gone: string[] = [];

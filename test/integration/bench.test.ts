@@ -21,6 +21,11 @@ const KEYS = [
   "all_stores.ratio_to_influx_ceiling",
   "all_stores.tick_to_redis_p99_ms",
   "all_stores.rss_peak_mb",
+  "all_stores.cpu_seconds",
+  "embedded.rss_peak_mb",
+  "replay.ticks_per_second",
+  "replay.influx_points_per_second",
+  "replay.ratio_to_influx_ceiling",
   "seed_design.ticks_per_second",
   "speedup_over_seed_design",
   "http.hello_world.requests_per_second",
@@ -56,6 +61,10 @@ describe.skipIf(skip)("npm run bench -- --quick", () => {
       );
     }
     expect((results.all_stores as Record<string, number>).influx_points_failed).toBe(0);
+    // `velox replay` with every store on: every tick reached the InfluxDB path.
+    const replay = results.replay as Record<string, number>;
+    expect(replay.ticks).toBe(5_000);
+    expect(replay.ticks_delivered).toBe(replay.ticks);
     // Every HTTP answer under load was a 2xx.
     const http = results.http as unknown as Record<string, { non_2xx: number }>;
     for (const name of ["hello_world", "api_positions", "metrics"]) expect(http[name]?.non_2xx, name).toBe(0);
