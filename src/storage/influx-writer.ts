@@ -210,7 +210,7 @@ export class InfluxWriter {
   private wake: (() => void) | undefined;
 
   private up = true;
-  /** In an episode of spool drops (bound or full disk): logged at its start only. */
+  /** In an episode of spool drops (bound or full disk): logged at its start, ended by a delivery. */
   private dropping = false;
   private lastError: string | null = null;
   private failuresInARow = 0;
@@ -540,6 +540,7 @@ export class InfluxWriter {
       // 0: an append dropped it for room while it was in flight; it was written all the same.
       if (this.spool.remove(head.id) === 0) this.droppedButWritten += head.points;
       this.noteSuccess(head.points);
+      this.spoolDelivered();
     } else if (outcome.kind === "reject") {
       this.noteRejected(outcome.error, head.lines, this.spool.remove(head.id));
     } else {
@@ -581,10 +582,18 @@ export class InfluxWriter {
           ? "influx spool's disk is full: oldest points dropped (counted) until there is room"
           : "influx spool full: oldest points dropped",
       );
-    } else if (dropped === 0 && this.dropping) {
-      this.dropping = false;
-      this.log?.info({ spoolPoints: this.spool.points() }, "influx spool has room again");
     }
+  }
+
+  /**
+   * An episode of drops ends when InfluxDB takes points from the spool, not when one append fits:
+   * on a nearly full disk a small batch fits between large ones that do not, and the log would
+   * flap between "full" and "room again" for as long as the outage lasts.
+   */
+  private spoolDelivered(): void {
+    if (!this.dropping) return;
+    this.dropping = false;
+    this.log?.info({ spoolPoints: this.spool.points() }, "influx spool has room again");
   }
 
   private async send(lines: string[]): Promise<SendOutcome> {
