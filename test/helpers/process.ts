@@ -1,8 +1,9 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 
 /** SIGKILLs `child` by PID and waits for its exit; does nothing once it has exited. */
 export async function killChild(child: ChildProcess | undefined): Promise<void> {
@@ -129,4 +130,30 @@ export async function startFixtureUntil(
     );
   });
   return { child, exited };
+}
+
+/**
+ * `node <args>` to its end: exit status and output. Asynchronous on purpose: a test worker blocked
+ * in spawnSync for minutes misses vitest's own RPC deadline ("Timeout calling onTaskUpdate"),
+ * which fails the run even when every test passes.
+ */
+export async function runNode(
+  args: string[],
+  timeout: number,
+): Promise<{ status: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, args, {
+      encoding: "utf8",
+      timeout,
+      maxBuffer: 64 * 2 ** 20,
+    });
+    return { status: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return {
+      status: typeof e.code === "number" ? e.code : 1,
+      stdout: e.stdout ?? "",
+      stderr: e.stderr ?? "",
+    };
+  }
 }

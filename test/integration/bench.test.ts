@@ -1,9 +1,9 @@
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { skipWithout } from "../helpers/backend.js";
+import { runNode } from "../helpers/process.js";
 import { VICTORIA_METRICS } from "../helpers/victoria-metrics.js";
 
 /**
@@ -41,16 +41,9 @@ const skip =
   skipWithout(VICTORIA_METRICS, "the quick bench");
 
 describe.skipIf(skip)("npm run bench -- --quick", () => {
-  it("runs every measurement and writes results.json with every key", () => {
+  it("runs every measurement and writes results.json with every key", async () => {
     const out = join(mkdtempSync(join(tmpdir(), "velox-bench-test-")), "results.json");
-    const run = spawnSync(
-      process.execPath,
-      ["--import", "tsx", "scripts/bench.ts", "--quick", "--out", out],
-      {
-        encoding: "utf8",
-        timeout: 120_000,
-      },
-    );
+    const run = await runNode(["--import", "tsx", "scripts/bench.ts", "--quick", "--out", out], 120_000);
     expect(run.status, run.stderr).toBe(0);
     expect(run.stdout).toContain("speed-up over the seed design");
     const results = JSON.parse(readFileSync(out, "utf8")) as Record<string, Record<string, number> | number>;

@@ -1,9 +1,9 @@
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { skipWithout } from "../helpers/backend.js";
+import { runNode } from "../helpers/process.js";
 import { VICTORIA_METRICS } from "../helpers/victoria-metrics.js";
 
 /**
@@ -15,16 +15,9 @@ import { VICTORIA_METRICS } from "../helpers/victoria-metrics.js";
 const skip = skipWithout("redis-server", "the drills") || skipWithout(VICTORIA_METRICS, "the drills");
 
 describe.skipIf(skip)("npm run drills -- --quick", () => {
-  it("runs every drill and every one passes", () => {
+  it("runs every drill and every one passes", async () => {
     const out = join(mkdtempSync(join(tmpdir(), "velox-drills-test-")), "results.json");
-    const run = spawnSync(
-      process.execPath,
-      ["--import", "tsx", "scripts/drills.ts", "--quick", "--out", out],
-      {
-        encoding: "utf8",
-        timeout: 240_000,
-      },
-    );
+    const run = await runNode(["--import", "tsx", "scripts/drills.ts", "--quick", "--out", out], 240_000);
     const results = JSON.parse(readFileSync(out, "utf8")) as {
       drills: { drill: string; pass: boolean; observed: string }[];
     };
