@@ -252,7 +252,8 @@ export class Engine implements MetricsSource {
         active_positions_count: snap.openPositions,
         // The watchlist is the screener's ranked candidates; the universe is every symbol traded.
         watchlist_count: this.watchlist.length,
-        universe_count: this.options.symbols.length || this.ticksBySymbol.size,
+        // Every symbol that has ticked (a replay names its symbols only as they come).
+        universe_count: Math.max(this.options.symbols.length, this.pipeline.indicators.symbols().length),
         last_scan_time:
           this.market.lastScanTime === undefined ? null : new Date(this.market.lastScanTime).toISOString(),
         ticks_processed: snap.ticks,

@@ -102,6 +102,8 @@ export class TradingPipeline {
   readonly bars: BarBook;
   private readonly strategyTimeframes: ReadonlyMap<string, Timeframe | "tick">;
   private readonly barsClosed = new Map<string, number>();
+  /** InfluxDB `period` of each timeframe-named bar indicator. */
+  private readonly barPeriods: Record<string, number>;
   private readonly store: PipelineStore;
   private readonly strategies: readonly Strategy[];
   readonly tracker: PositionTracker;
@@ -137,8 +139,6 @@ export class TradingPipeline {
     this.barPeriods = this.bars.periods();
     this.strategyTimeframes = options.strategyTimeframes ?? new Map();
   }
-
-  private readonly barPeriods: Record<string, number>;
 
   /**
    * Takes over the journal's open trades (left open by earlier runs), before the first tick. A
