@@ -322,11 +322,13 @@ export function createApiApp(deps: ApiDeps): ApiApp {
   route(
     API_ROUTES.sentiment,
     async (req, res) => {
-      const symbol = assertSymbol(req.params.symbol, "symbol");
+      let symbol: string;
       let record: SentimentRecord;
       try {
+        symbol = assertSymbol(req.params.symbol, "symbol");
         record = parseOrThrow(sentimentInputSchema, req.body, "sentiment");
       } catch (err) {
+        // A bad symbol is a rejected record too.
         deps.observeSentiment?.("rejected");
         throw err;
       }

@@ -364,7 +364,14 @@ describe.skipIf(skip)("market picture", () => {
         latest_news: [{ ...record.latest_news[0], url: "javascript:alert(1)" }],
       });
       expect(badUrl.status).toBe(400);
-      expect(sentiment).toEqual(["accepted", "rejected", "rejected"]);
+      const badSymbol = await fetch(`${api.url}/api/sentiment/not$a$symbol`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(record),
+      });
+      expect(badSymbol.status).toBe(400);
+      expect((await errorOf(badSymbol)).field).toBe("symbol");
+      expect(sentiment).toEqual(["accepted", "rejected", "rejected", "rejected"]);
 
       const pkg = await pkgOf("/api/monitoring/SYM002");
       expect(validate(pkg), JSON.stringify(validate.errors)).toBe(true);
@@ -394,7 +401,7 @@ describe.skipIf(skip)("market picture", () => {
       expect(breadth.reduce((a, b) => a + b, 0)).toBe(20);
       expect(value('velox_sector_change_percent{sector="energy"}')).toBe(market.sectors.energy);
       expect(value('velox_sentiment_records_total{result="accepted"}')).toBe(1);
-      expect(value('velox_sentiment_records_total{result="rejected"}')).toBe(2);
+      expect(value('velox_sentiment_records_total{result="rejected"}')).toBe(3);
     });
 
     it("answers from the journal when Redis is gone: positions, and every cache part null", async () => {
