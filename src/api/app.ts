@@ -13,7 +13,7 @@ import {
   type SentimentResult,
 } from "../schema/metrics.js";
 import type { DataManager } from "../storage/data-manager.js";
-import type { RedisCache } from "../storage/redis-cache.js";
+import { type RedisCache, requireConnectedCache } from "../storage/redis-cache.js";
 import { decodeCursor, encodeCursor } from "./cursor.js";
 import { mountGrafanaRoutes } from "./grafana.js";
 import {
@@ -301,15 +301,9 @@ export function createApiApp(deps: ApiDeps): ApiApp {
 
   route(API_ROUTES.indicators, async (req, res) => {
     const symbol = assertSymbol(req.params.symbol, "symbol");
-    if (!cache) {
-      throw new StoreUnavailableError(
-        "redis",
-        "not configured (set VELOX_REDIS_URL); indicators are served from Redis",
-      );
-    }
-    if (!cache.connected)
-      throw new StoreUnavailableError("redis", "not connected; indicators are served from Redis");
-    const indicators = await cache.getIndicators(symbol);
+    const indicators = await requireConnectedCache(cache, "indicators are served from Redis").getIndicators(
+      symbol,
+    );
     if (!indicators) throw new NotFoundError("indicators for", symbol);
     res.json({ symbol, ...indicators });
   });

@@ -35,6 +35,7 @@ import type {
   StopState,
   TradeResultsWrite,
 } from "./redis-cache.js";
+import { requireConnectedCache } from "./redis-cache.js";
 import type { RecentTradesQuery, TradeJournal, TradePage, TradePageQuery } from "./trade-journal.js";
 import type { StrategyStats } from "./trade-stats.js";
 
@@ -595,16 +596,7 @@ export class DataManager implements PipelineStore {
    * Redis: without it the write fails with StoreUnavailableError (the API answers 503).
    */
   async storeSentiment(symbol: string, sentiment: Sentiment): Promise<void> {
-    const cache = this.cache;
-    if (!cache) {
-      throw new StoreUnavailableError(
-        "redis",
-        "not configured (set VELOX_REDIS_URL); sentiment is kept in Redis",
-      );
-    }
-    if (!cache.connected)
-      throw new StoreUnavailableError("redis", "not connected; sentiment is kept in Redis");
-    await cache.setSentiment(symbol, sentiment);
+    await requireConnectedCache(this.cache, "sentiment is kept in Redis").setSentiment(symbol, sentiment);
   }
 
   /** The last scan's ranked candidates, best first; empty when Redis cannot answer (they live only there). */

@@ -71,6 +71,17 @@ export type {
 } from "./redis-cache-schemas.js";
 
 /**
+ * The cache, for data that lives only in Redis: a StoreUnavailableError (the API's 503) naming
+ * why Redis is needed when it is not configured or not connected. `why`, e.g. "sentiment is kept
+ * in Redis".
+ */
+export function requireConnectedCache(cache: RedisCache | undefined, why: string): RedisCache {
+  if (!cache) throw new StoreUnavailableError("redis", `not configured (set VELOX_REDIS_URL); ${why}`);
+  if (!cache.connected) throw new StoreUnavailableError("redis", `not connected; ${why}`);
+  return cache;
+}
+
+/**
  * Hot cache over Redis. Every time stored here is epoch milliseconds (`Date.now()`), so hashes hold
  * only numbers and strings and nothing needs a date parser on the way out.
  */
