@@ -4,7 +4,8 @@
  * VictoriaMetrics (the InfluxDB write path) on free ports and measures, in order:
  *
  * - embedded: the whole pipeline (indicators, strategies, trailing stops, journal, metrics) on
- *   the journal alone, 3 symbols;
+ *   the journal alone, 3 symbols; next to it the design's floor: the indicator library alone and
+ *   the pipeline over a store that keeps nothing;
  * - ceilings: pre-built line protocol through the InfluxDB client to VictoriaMetrics (points/s),
  *   and `redis-benchmark -P 16 -t set` (SETs/s), right before the run they are compared with;
  * - all stores: the same with Redis (cache and event stream) and VictoriaMetrics on, 500 symbols:
@@ -42,6 +43,7 @@ import { startApiServer } from "../src/api/server.js";
 import { Engine } from "../src/app/engine.js";
 import { loadConfig } from "../src/config.js";
 import type { Tick } from "../src/domain/tick.js";
+import type { Trade } from "../src/domain/trade.js";
 import { createLogger } from "../src/log.js";
 import { generateTicks, symbolNames } from "../src/market/simulator.js";
 import { TickValidator } from "../src/market/tick-validator.js";
@@ -51,6 +53,9 @@ import { msToNs } from "../src/schema/influx.js";
 import type { JournalOperation } from "../src/schema/metrics.js";
 import { keys } from "../src/schema/redis-keys.js";
 import { toLineProtocol } from "../src/storage/line-protocol.js";
+import { DEFAULT_INDICATOR_CONFIG, IndicatorBook } from "../src/trading/indicators.js";
+import { pipelineFromConfig } from "../src/trading/pipeline.js";
+import type { ClosePositionInput, OpenPositionInput, PipelineStore } from "../src/trading/stores.js";
 import { loadStrategyConfig } from "../src/trading/strategy-config.js";
 import { freePort, RedisServer } from "../test/helpers/redis-server.js";
 import { logRecords, runSummary } from "../test/helpers/velox-process.js";
@@ -317,6 +322,76 @@ async function scrapeTimes(metrics: VeloxMetrics): Promise<{ meanMs: number; ser
   };
 }
 
+/**
+ * What the embedded figure can reach at best on this machine: the indicator library alone, and the
+ * whole pipeline (indicators, bars, strategies, stops) over a store that keeps nothing, on the
+ * same ticks, in memory. Each runs twice and the second (warm) pass counts.
+ */
+function designFloor(ticks: readonly Tick[]) {
+  const perSecond = (run: () => void) => {
+    const started = performance.now();
+    run();
+    return ticks.length / ((performance.now() - started) / 1000);
+  };
+  let indicators = 0;
+  let pipelineOnly = 0;
+  for (let pass = 0; pass < 2; pass++) {
+    const book = new IndicatorBook(DEFAULT_INDICATOR_CONFIG);
+    indicators = perSecond(() => {
+      for (const tick of ticks) book.update(tick);
+    });
+    const nothing = new DiscardingStore();
+    const trading = pipelineFromConfig(loadStrategyConfig(), nothing, { runId: `floor${pass}` });
+    pipelineOnly = perSecond(() => {
+      for (const tick of ticks) trading.onValidTick(tick);
+    });
+  }
+  return { indicators_ticks_per_second: round(indicators), pipeline_ticks_per_second: round(pipelineOnly) };
+}
+
+/** Keeps nothing: the pipeline's store for {@link designFloor}, returning the rows a journal would. */
+class DiscardingStore implements PipelineStore {
+  openPosition(input: OpenPositionInput): Trade {
+    const { trade } = input;
+    return {
+      ...trade,
+      fees: trade.fees ?? 0,
+      stop_loss_initial: trade.stop_loss_initial ?? null,
+      exit_time: null,
+      exit_price: null,
+      pnl: null,
+      pnl_pct: null,
+      max_price: null,
+      min_price: null,
+      exit_reason: null,
+      duration_seconds: null,
+      status: "open",
+      created_at: 0,
+      updated_at: 0,
+    };
+  }
+  closePosition(tradeId: string, input: ClosePositionInput): Trade {
+    const open = this.openPosition({
+      trade: {
+        trade_id: tradeId,
+        strategy_id: "floor",
+        symbol: "FLOOR",
+        action: "BUY",
+        side: "long",
+        entry_time: input.exit.exit_time,
+        entry_price: input.exit.exit_price,
+        quantity: 1,
+      },
+    });
+    return { ...open, exit_time: input.exit.exit_time, exit_price: input.exit.exit_price, status: "closed" };
+  }
+  updatePositionSnapshot(): void {}
+  updateTrailingStop(): void {}
+  storeValidTick(): void {}
+  storeIndicators(): void {}
+  storeBarIndicators(): void {}
+}
+
 /** The embedded pipeline, its scrape time and the HTTP figures: the `embedded` phase. */
 async function embeddedPhase() {
   const embedded = await pipeline(
@@ -329,6 +404,10 @@ async function embeddedPhase() {
   process.stderr.write("bench: HTTP under autocannon…\n");
   const http = await httpBench(embedded.engine, embedded.metrics);
   await embedded.close();
+  // After the run, so its ticks in memory touch none of the run's figures.
+  const floor = designFloor([
+    ...generateTicks({ seed: 7, rate: 2000, ticks: Math.min(SIZES.embeddedTicks, 100_000) }),
+  ]);
   return {
     ticks_per_second: round(embedded.ticksPerSecond),
     journal_commit_p99_ms: round(percentile(embedded.commitLatencies, 0.99), 2),
@@ -336,6 +415,7 @@ async function embeddedPhase() {
     scrape_series: scrape.series,
     rss_peak_mb: round(embedded.rssPeakMb),
     cpu_seconds: round(embedded.cpuSeconds, 2),
+    floor,
     http,
   };
 }
@@ -561,6 +641,8 @@ try {
     ["embedded pipeline (ticks/s)", results.embedded.ticks_per_second],
     ["embedded journal commit p99 (ms)", results.embedded.journal_commit_p99_ms],
     ["embedded peak RSS (MB)", results.embedded.rss_peak_mb],
+    ["  floor: pipeline, no stores (ticks/s)", results.embedded.floor.pipeline_ticks_per_second],
+    ["  floor: indicator library alone (ticks/s)", results.embedded.floor.indicators_ticks_per_second],
     [`all stores, ${options.symbols} symbols (ticks/s)`, results.all_stores.ticks_per_second],
     ["all stores InfluxDB (points/s)", results.all_stores.influx_points_per_second],
     ["  ÷ InfluxDB ceiling", results.all_stores.ratio_to_influx_ceiling],

@@ -23,6 +23,8 @@ const KEYS = [
   "all_stores.rss_peak_mb",
   "all_stores.cpu_seconds",
   "embedded.rss_peak_mb",
+  "embedded.floor.pipeline_ticks_per_second",
+  "embedded.floor.indicators_ticks_per_second",
   "replay.ticks_per_second",
   "replay.influx_points_per_second",
   "replay.ratio_to_influx_ceiling",
