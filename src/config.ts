@@ -76,6 +76,33 @@ const envSchema = z.object({
     .int("expected a whole number")
     .positive("expected a positive number")
     .default(2_000_000),
+  /** The PostgreSQL / TimescaleDB history store; unset: none. */
+  VELOX_POSTGRES_URL: url(["postgres:", "postgresql:"]),
+  /** A file holding the PostgreSQL password (e.g. the compose stack's secret), put into VELOX_POSTGRES_URL. */
+  VELOX_POSTGRES_PASSWORD_FILE: optionalText,
+  VELOX_POSTGRES_FLUSH_MS: z.coerce
+    .number({ error: "expected milliseconds" })
+    .int("expected a whole number")
+    .min(50, "expected 50 to 10000 ms")
+    .max(10_000, "expected 50 to 10000 ms")
+    .default(1000),
+  VELOX_POSTGRES_SPOOL_MAX_ROWS: z.coerce
+    .number({ error: "expected a number of rows" })
+    .int("expected a whole number")
+    .positive("expected a positive number")
+    .default(2_000_000),
+  VELOX_POSTGRES_ARCHIVE_SECONDS: z.coerce
+    .number({ error: "expected seconds" })
+    .int("expected a whole number")
+    .min(1, "expected 1 to 86400 seconds")
+    .max(86_400, "expected 1 to 86400 seconds")
+    .default(60),
+  VELOX_POSTGRES_CHUNK_DAYS: z.coerce
+    .number({ error: "expected days" })
+    .int("expected a whole number")
+    .min(1, "expected 1 to 365 days")
+    .max(365, "expected 1 to 365 days")
+    .default(1),
   VELOX_KAFKA_BROKERS: brokers,
   VELOX_API_PORT: port(5000),
   VELOX_API_HOST: z.string().trim().min(1).default("127.0.0.1"),
@@ -125,6 +152,17 @@ export interface Config {
     /** Bound of the on-disk spool that holds points while InfluxDB is unreachable. */
     spoolMaxPoints: number;
   };
+  /** Unset `url` means no PostgreSQL history store. */
+  postgres: {
+    url: string | undefined;
+    flushIntervalMs: number;
+    /** Bound of each table's on-disk spool while PostgreSQL is unreachable. */
+    spoolMaxRows: number;
+    /** Seconds between archival passes (journal trades and Redis figures to PostgreSQL). */
+    archiveSeconds: number;
+    /** TimescaleDB chunk interval in days (native partitions are daily). */
+    chunkDays: number;
+  };
   /** Empty means no Kafka. */
   kafkaBrokers: string[];
   apiPort: number;
@@ -170,7 +208,7 @@ export function loadConfig(
     throw new ConfigError(variable, `${issue?.message ?? "invalid value"}${shown}`);
   }
   const v = parsed.data;
-  const redisUrl = redisUrlFrom(v.VELOX_REDIS_URL, v.VELOX_REDIS_PASSWORD_FILE);
+  const redisUrl = passwordInUrl(v.VELOX_REDIS_URL, v.VELOX_REDIS_PASSWORD_FILE, "VELOX_REDIS");
   const influxToken = influxTokenFrom(v.VELOX_INFLUX_TOKEN, v.VELOX_INFLUX_TOKEN_FILE);
   if (v.VELOX_INFLUX_URL && !influxToken) {
     throw new ConfigError(
@@ -192,6 +230,13 @@ export function loadConfig(
       flushIntervalMs: v.VELOX_INFLUX_FLUSH_MS,
       spoolMaxPoints: v.VELOX_INFLUX_SPOOL_MAX_POINTS,
     },
+    postgres: {
+      url: passwordInUrl(v.VELOX_POSTGRES_URL, v.VELOX_POSTGRES_PASSWORD_FILE, "VELOX_POSTGRES"),
+      flushIntervalMs: v.VELOX_POSTGRES_FLUSH_MS,
+      spoolMaxRows: v.VELOX_POSTGRES_SPOOL_MAX_ROWS,
+      archiveSeconds: v.VELOX_POSTGRES_ARCHIVE_SECONDS,
+      chunkDays: v.VELOX_POSTGRES_CHUNK_DAYS,
+    },
     kafkaBrokers: v.VELOX_KAFKA_BROKERS ? v.VELOX_KAFKA_BROKERS.split(",").map((b) => b.trim()) : [],
     apiPort: v.VELOX_API_PORT,
     apiHost: v.VELOX_API_HOST,
@@ -207,26 +252,28 @@ export function loadConfig(
 }
 
 /**
- * The Redis URL, with the password from VELOX_REDIS_PASSWORD_FILE (when set) as the URL's
- * percent-encoded password, so that every Redis client VELOX opens gets it from the one URL.
+ * A server URL (`<prefix>_URL`) with the password from `<prefix>_PASSWORD_FILE` (when set) as the
+ * URL's percent-encoded password, so that every client VELOX opens gets it from the one URL.
  */
-function redisUrlFrom(url: string | undefined, passwordFile: string | undefined): string | undefined {
+function passwordInUrl(
+  url: string | undefined,
+  passwordFile: string | undefined,
+  prefix: "VELOX_REDIS" | "VELOX_POSTGRES",
+): string | undefined {
   if (passwordFile === undefined) return url;
+  const fileVariable = `${prefix}_PASSWORD_FILE` as const;
   if (url === undefined) {
-    throw new ConfigError(
-      "VELOX_REDIS_PASSWORD_FILE",
-      "set VELOX_REDIS_URL too (the password is for that server)",
-    );
+    throw new ConfigError(fileVariable, `set ${prefix}_URL too (the password is for that server)`);
   }
   const parsed = new URL(url);
   if (parsed.password !== "") {
     throw new ConfigError(
-      "VELOX_REDIS_PASSWORD_FILE",
-      "VELOX_REDIS_URL has a password already: give it in one place, not both",
+      fileVariable,
+      `${prefix}_URL has a password already: give it in one place, not both`,
     );
   }
-  // encodeURIComponent: the URL setter leaves `%` as it is, and ioredis decodes the password.
-  parsed.password = encodeURIComponent(secretFromFile("VELOX_REDIS_PASSWORD_FILE", passwordFile));
+  // encodeURIComponent: the URL setter leaves `%` as it is, and both clients decode the password.
+  parsed.password = encodeURIComponent(secretFromFile(fileVariable, passwordFile));
   return parsed.toString();
 }
 
@@ -323,6 +370,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
       url: config.influx.url && redactUrl(config.influx.url),
       token: config.influx.token ? "***" : undefined,
     },
+    postgres: { ...config.postgres, url: config.postgres.url && redactUrl(config.postgres.url) },
     apiToken: config.apiToken ? "***" : undefined,
   };
 }

@@ -25,6 +25,7 @@ export const COMPONENTS = [
   "database",
   "cache",
   "timeseries",
+  "history",
   "events",
   "metrics",
   "api",

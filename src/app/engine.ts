@@ -90,7 +90,10 @@ export class Engine implements MetricsSource {
   constructor(private readonly options: EngineOptions) {
     const { config, logging } = options;
     this.log = logging.for("strategy");
-    this.stores = openStores(config, logging, { observeJournalWrite: options.observeJournalWrite });
+    this.stores = openStores(config, logging, {
+      observeJournalWrite: options.observeJournalWrite,
+      strategyIds: options.strategies.strategies.map((s) => s.id),
+    });
     for (const spec of options.strategies.strategies) {
       this.figures.set(spec.id, { fills: {}, closed: { win: 0, loss: 0, flat: 0 } });
     }
@@ -286,6 +289,7 @@ export class Engine implements MetricsSource {
   async close(): Promise<void> {
     this.stopMarks();
     await this.bus.close();
+    await this.stores.postgres?.archiver.close();
     await this.stores.data.close();
   }
 

@@ -5,9 +5,11 @@ import { ConfigError, errorMessage, VeloxError } from "../domain/errors.js";
 import { ensureWritableDirectory } from "../files.js";
 import type { VeloxLogger } from "../log.js";
 import { DataManager, type PositionHistorySource } from "../storage/data-manager.js";
+import { HistoryArchiver, redisFigures } from "../storage/history-archiver.js";
 import { InfluxQueryClient } from "../storage/influx-queries.js";
-import { INFLUX_SPOOL_FILE } from "../storage/influx-spool.js";
 import { InfluxWriter } from "../storage/influx-writer.js";
+import { INFLUX_SPOOL_FILE } from "../storage/line-spool.js";
+import { PostgresHistory } from "../storage/postgres-history.js";
 import { RedisCache } from "../storage/redis-cache.js";
 import { TradeJournal, type TradeJournalOptions } from "../storage/trade-journal.js";
 
@@ -15,6 +17,8 @@ export interface Stores {
   journal: TradeJournal;
   cache: RedisCache | undefined;
   series: InfluxWriter | undefined;
+  /** The PostgreSQL history store and its archiver, when VELOX_POSTGRES_URL is set. */
+  postgres: { history: PostgresHistory; archiver: HistoryArchiver } | undefined;
   data: DataManager;
 }
 
@@ -25,7 +29,11 @@ export interface Stores {
 export function openStores(
   config: Config,
   logging: VeloxLogger,
-  hooks: { observeJournalWrite?: TradeJournalOptions["observeWrite"] } = {},
+  hooks: {
+    observeJournalWrite?: TradeJournalOptions["observeWrite"];
+    /** The strategies whose Redis counters the archiver keeps. */
+    strategyIds?: readonly string[];
+  } = {},
 ): Stores {
   usableDirectory(config.dataDir, "VELOX_DATA_DIR");
   const journal = startable("VELOX_SQLITE_PATH", config.sqlitePath, () =>
@@ -67,15 +75,54 @@ export function openStores(
       positionHistory: (tradeId, start, stop) => client.query("positionHistory", { tradeId, start, stop }),
     };
   }
+  const postgres = openPostgres(config, logging, journal, cache, hooks.strategyIds ?? []);
   const data = new DataManager({
     journal,
     cache,
     series,
     history,
+    historyStore: postgres?.history,
     cacheFlushMs: config.redisFlushMs,
     logger: logging.for("database"),
   });
-  return { journal, cache, series, data };
+  return { journal, cache, series, postgres, data };
+}
+
+/**
+ * The history store (not awaited: PostgreSQL being down stops nothing, rows wait in the spool) and
+ * its archiver. Its spool files must be usable, like InfluxDB's.
+ */
+function openPostgres(
+  config: Config,
+  logging: VeloxLogger,
+  journal: TradeJournal,
+  cache: RedisCache | undefined,
+  strategyIds: readonly string[],
+): Stores["postgres"] {
+  const { postgres } = config;
+  const url = postgres.url;
+  if (!url) return undefined;
+  const history = startable(
+    "VELOX_DATA_DIR",
+    config.dataDir,
+    () =>
+      new PostgresHistory({
+        url,
+        spoolDir: config.dataDir,
+        maxSpoolRows: postgres.spoolMaxRows,
+        flushIntervalMs: postgres.flushIntervalMs,
+        settings: { chunkDays: postgres.chunkDays, compressAfterDays: 7 },
+        logger: logging.for("history"),
+      }),
+  );
+  const archiver = new HistoryArchiver({
+    target: history,
+    journal,
+    ...(cache ? { figures: () => redisFigures(cache, strategyIds) } : {}),
+    intervalMs: postgres.archiveSeconds * 1000,
+    logger: logging.for("history"),
+  });
+  return { history, archiver };
 }
 
 /** A directory VELOX can create files in, or a ConfigError naming its setting. */

@@ -19,6 +19,7 @@ import type {
   PipelineStore,
   StopUpdateInput,
 } from "../trading/stores.js";
+import { entryFill, exitFill, type FillRecord } from "./history-rows.js";
 import { type AnySeriesPoint, type SchemaLine, SERIALIZERS } from "./line-protocol.js";
 import type {
   CacheWindow,
@@ -52,6 +53,14 @@ export interface TimeSeriesWriter {
   flush?(): Promise<void>;
 }
 
+/** What the DataManager hands the PostgreSQL history store: rows, never awaited per tick. */
+export interface HistoryRowWriter {
+  writePrice(tick: Tick): void;
+  writeFill(fill: FillRecord): void;
+  /** Flushes what it holds (to PostgreSQL or its spool), then closes. */
+  close(): Promise<void>;
+}
+
 /** What the DataManager needs of the time-series queries (position history for trade details). */
 export interface PositionHistorySource {
   positionHistory(tradeId: string, start: Date, stop: Date): Promise<Record<string, unknown>[]>;
@@ -67,6 +76,8 @@ export interface DataManagerOptions {
   logger?: Logger | undefined;
   /** Write-behind window for hot-cache writes (latest ticks, indicators, position marks). */
   cacheFlushMs?: number;
+  /** The PostgreSQL history store (price, trade and metrics history); absent: none. */
+  historyStore?: HistoryRowWriter | undefined;
   /**
    * Journal group commit: writes are committed together at most this long after the first of a
    * group (default 10 ms), or at once when the group holds `journalGroupRows` writes (default 500).
@@ -155,6 +166,7 @@ export class DataManager implements PipelineStore {
   private readonly cache: RedisCache | undefined;
   private readonly series: TimeSeriesWriter | undefined;
   private readonly history: PositionHistorySource | undefined;
+  private readonly historyStore: HistoryRowWriter | undefined;
   private readonly log: Logger | undefined;
   private readonly open = new Map<string, OpenState>();
   private readonly pendingTicks = new Map<string, LatestTick>();
@@ -209,6 +221,7 @@ export class DataManager implements PipelineStore {
     this.cache = options.cache;
     this.series = options.series;
     this.history = options.history;
+    this.historyStore = options.historyStore;
     this.log = options.logger;
     this.groupMs = options.journalGroupMs ?? 10;
     this.groupRows = options.journalGroupRows ?? 500;
@@ -268,6 +281,7 @@ export class DataManager implements PipelineStore {
         stored.entry_time * 1000,
       );
       this.cacheBehind((cache) => cache.setPosition(stored.strategy_id, stored.symbol, positionFor(state)));
+      this.historyStore?.writeFill(entryFill(stored));
     });
     return stored;
   }
@@ -320,6 +334,8 @@ export class DataManager implements PipelineStore {
         },
         (closed.exit_time ?? exit.exit_time) * 1000,
       );
+      const fill = exitFill(closed);
+      if (fill) this.historyStore?.writeFill(fill);
       // The stop state goes with the next window, after any stop set still waiting in it.
       this.pendingStops.delete(closed.trade_id);
       this.pendingStopDeletes.add(closed.trade_id);
@@ -479,6 +495,7 @@ export class DataManager implements PipelineStore {
     };
     if (this.series)
       this.writeSeriesNs("ticks", { symbol: tick.symbol, source: tick.source }, bar, msToNs(tick.timestamp));
+    this.historyStore?.writePrice(tick);
     this.pendingTicks.set(tick.symbol, {
       symbol: tick.symbol,
       last: tick.close,
@@ -738,6 +755,7 @@ export class DataManager implements PipelineStore {
     await this.rewarming;
     await this.flushCache();
     await this.series?.close();
+    await this.historyStore?.close();
     await this.cache?.close();
     this.journal.close();
   }

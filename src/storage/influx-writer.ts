@@ -3,8 +3,8 @@ import type { Logger } from "pino";
 import { z } from "zod";
 import { StateError, ValidationError } from "../domain/errors.js";
 import { parseOrThrow } from "../domain/identifiers.js";
-import { InfluxSpool, type SpoolBatch } from "./influx-spool.js";
 import { type AnySeriesPoint, type SchemaLine, toLineProtocol } from "./line-protocol.js";
+import { LineSpool, type SpoolBatch } from "./line-spool.js";
 
 /**
  * Writes series points to InfluxDB 2 without ever making the caller wait, and without losing
@@ -18,7 +18,7 @@ import { type AnySeriesPoint, type SchemaLine, toLineProtocol } from "./line-pro
  *
  * When a send fails for a reason that may pass (no connection, timeout, 5xx, 429) or that only an
  * operator can fix (401, 403, 404 bucket/org not found, redirects), the batch goes to the on-disk
- * spool ({@link InfluxSpool}) and the writer reports `up: false`. While the spool holds anything,
+ * spool ({@link LineSpool}) and the writer reports `up: false`. While the spool holds anything,
  * every new batch is appended behind it instead of being sent, and the loop retries the oldest
  * spooled batch with capped exponential backoff (honouring Retry-After), removing it only after a
  * 2xx. So per series the order is the write order, and a batch is deleted only once InfluxDB has
@@ -189,7 +189,7 @@ export class InfluxWriter {
   private readonly client: InfluxDB;
   /** The write endpoint with org, bucket and precision. */
   private readonly writePath: string;
-  private readonly spool: InfluxSpool;
+  private readonly spool: LineSpool;
   private readonly createdAt = Date.now();
 
   /** Serialised lines not yet cut into a batch, oldest first. */
@@ -246,7 +246,7 @@ export class InfluxWriter {
     });
     const query = new URLSearchParams({ org: this.opts.org, bucket: this.opts.bucket, precision: "ns" });
     this.writePath = `/api/v2/write?${query}`;
-    this.spool = new InfluxSpool(this.opts.spoolPath, { maxPoints: this.opts.maxSpoolPoints });
+    this.spool = new LineSpool(this.opts.spoolPath, { maxPoints: this.opts.maxSpoolPoints });
     const spooled = this.spool.points();
     if (this.spool.droppedPoints > 0) {
       this.log?.warn(

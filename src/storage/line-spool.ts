@@ -18,7 +18,7 @@ function isDiskFull(err: unknown): boolean {
   );
 }
 
-export interface InfluxSpoolOptions {
+export interface LineSpoolOptions {
   /** Upper bound of the points held, over all batches. */
   maxPoints: number;
   /** How long opening waits for another process that holds the file; default 2000 ms. */
@@ -38,8 +38,9 @@ const optionsSchema = z.object({
 });
 
 /**
- * A bounded, durable, ordered queue of line-protocol batches: the place points wait while
- * InfluxDB cannot take them. One SQLite table in its own file; batches leave it oldest first, and
+ * A bounded, durable, ordered queue of batches of text lines: the place InfluxDB points (line
+ * protocol) and PostgreSQL history rows (COPY text) wait while their server cannot take them; a
+ * "point" below is one line. One SQLite table in its own file; batches leave it oldest first, and
  * only when the caller says the batch was written (`peek`, send, `remove`).
  *
  * The bound is on points, not batches. An append that would exceed it deletes the oldest batches
@@ -52,10 +53,10 @@ const optionsSchema = z.object({
  * One process owns a spool file at a time (an exclusive lock held from open to close): two writers
  * draining the same queue would send every batch twice.
  */
-export class InfluxSpool {
+export class LineSpool {
   readonly maxPoints: number;
   private readonly db: Database.Database;
-  private readonly stmt: ReturnType<typeof InfluxSpool.prepareAll>;
+  private readonly stmt: ReturnType<typeof LineSpool.prepareAll>;
   private totalPoints: number;
   private batchCount: number;
   private dropped = 0;
@@ -63,7 +64,7 @@ export class InfluxSpool {
 
   constructor(
     readonly path: string,
-    options: InfluxSpoolOptions,
+    options: LineSpoolOptions,
   ) {
     const opts = parseOrThrow(optionsSchema, options, "spool options");
     this.maxPoints = opts.maxPoints;
@@ -71,15 +72,15 @@ export class InfluxSpool {
     const db = new Database(path, { timeout: opts.lockTimeoutMs });
     try {
       try {
-        InfluxSpool.initialise(db);
+        LineSpool.initialise(db);
       } catch (err) {
         if (err instanceof Database.SqliteError && err.code.startsWith("SQLITE_BUSY")) {
-          throw new StateError(`influx spool ${path} is in use by another process`);
+          throw new StateError(`spool ${path} is in use by another process`);
         }
         throw err;
       }
       this.db = db;
-      this.stmt = InfluxSpool.prepareAll(db);
+      this.stmt = LineSpool.prepareAll(db);
       const totals = this.stmt.totals.get() as { points: number; batches: number };
       this.totalPoints = totals.points;
       this.batchCount = totals.batches;

@@ -58,6 +58,12 @@ const optionalId = idSchema.optional();
 const optionalSymbol = symbolSchema.optional();
 const optionalStatus = tradeStatusSchema.optional();
 
+/** Where the archiver stopped in the journal: the last archived trade's updated_at and id. */
+export interface TradeChangeCursor {
+  updatedAt: number;
+  tradeId: string;
+}
+
 /** Where a page of {@link TradeJournal.listTrades} ends: its last trade's entry time and id. */
 export interface TradePageEnd {
   entryTime: number;
@@ -295,6 +301,13 @@ export class TradeJournal {
             AND (@after_time IS NULL OR entry_time < @after_time
                  OR (entry_time = @after_time AND trade_id < @after_id))
           ORDER BY entry_time DESC, trade_id DESC
+          LIMIT @limit`,
+      ),
+      // The archiver's cursor: every trade written or changed after (updated_at, trade_id).
+      changedAfter: db.prepare(
+        `SELECT * FROM ${TABLES.trades}
+          WHERE updated_at > @updated_at OR (updated_at = @updated_at AND trade_id > @trade_id)
+          ORDER BY updated_at, trade_id
           LIMIT @limit`,
       ),
       tradeIdsStartingWith: db.prepare(
@@ -549,6 +562,20 @@ export class TradeJournal {
     if (!this.pendingStops.has(update.trade_id)) this.requireTrade(update.trade_id);
     this.pendingStops.set(update.trade_id, update);
     return update;
+  }
+
+  /**
+   * Trades written or changed (opened, closed) after `after`, oldest change first, at most
+   * `limit`: the archiver reads the journal with this, resuming from the last trade it archived.
+   * Inside an open group it would also see that group's uncommitted writes: the archiver reads
+   * between groups (see {@link inGroup}).
+   */
+  tradesChangedAfter(after: TradeChangeCursor | undefined, limit: number): Trade[] {
+    return this.stmt.changedAfter.all({
+      updated_at: after?.updatedAt ?? -1,
+      trade_id: after?.tradeId ?? "",
+      limit: parseOrThrow(limitSchema, limit, "limit"),
+    }) as Trade[];
   }
 
   /** Trailing-stop history of a trade, oldest first. Unknown trade → NotFoundError. */

@@ -7,7 +7,6 @@ import { HttpError, type InfluxDB } from "@influxdata/influxdb-client";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { StateError, ValidationError } from "../../src/domain/errors.js";
 import { INFLUX_SCHEMA, MEASUREMENTS, type MeasurementDef, msToNs } from "../../src/schema/influx.js";
-import { InfluxSpool } from "../../src/storage/influx-spool.js";
 import {
   classifyWriteError,
   GZIP_THRESHOLD_BYTES,
@@ -17,6 +16,7 @@ import {
   retryAfterMs,
 } from "../../src/storage/influx-writer.js";
 import { type AnySeriesPoint, toLineProtocol } from "../../src/storage/line-protocol.js";
+import { LineSpool } from "../../src/storage/line-spool.js";
 import { skipWithout } from "../helpers/backend.js";
 import { memoryLogger } from "../helpers/memory-logger.js";
 import { startFixtureUntil } from "../helpers/process.js";
@@ -101,12 +101,12 @@ function expectGrid(
   }
 }
 
-describe("InfluxSpool", () => {
+describe("LineSpool", () => {
   const lines = (tag: string, n: number) => Array.from({ length: n }, (_, i) => `m,b=${tag} v=${i} ${i}`);
 
   it("drops the oldest batches past the bound, counts them exactly, and keeps the newest in order", () => {
     const path = spoolFile();
-    const spool = new InfluxSpool(path, { maxPoints: 10 });
+    const spool = new LineSpool(path, { maxPoints: 10 });
     try {
       expect(spool.append(lines("a", 4))).toBe(0);
       expect(spool.append(lines("b", 3))).toBe(0);
@@ -134,7 +134,7 @@ describe("InfluxSpool", () => {
   });
 
   it("keeps the newest maxPoints lines of a batch larger than the bound", () => {
-    const spool = new InfluxSpool(spoolFile(), { maxPoints: 10 });
+    const spool = new LineSpool(spoolFile(), { maxPoints: 10 });
     try {
       spool.append(lines("a", 3));
       expect(spool.append(lines("big", 15))).toBe(3 + 5);
@@ -148,13 +148,13 @@ describe("InfluxSpool", () => {
 
   it("is durable across reopen, cuts to a smaller bound on open, and has one owner at a time", () => {
     const path = spoolFile();
-    const first = new InfluxSpool(path, { maxPoints: 100 });
+    const first = new LineSpool(path, { maxPoints: 100 });
     for (const tag of ["a", "b", "c"]) first.append(lines(tag, 4));
-    expect(() => new InfluxSpool(path, { maxPoints: 100, lockTimeoutMs: 50 })).toThrow(StateError);
+    expect(() => new LineSpool(path, { maxPoints: 100, lockTimeoutMs: 50 })).toThrow(StateError);
     expect(first.remove(999)).toBe(0);
     first.close();
 
-    const second = new InfluxSpool(path, { maxPoints: 8 });
+    const second = new LineSpool(path, { maxPoints: 8 });
     try {
       expect([second.points(), second.batches(), second.droppedPoints]).toEqual([8, 2, 4]);
       expect(second.peek()?.lines).toEqual(lines("b", 4));
