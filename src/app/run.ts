@@ -299,11 +299,15 @@ async function reportStatus(log: Logger, engine: Engine, snap: EngineSnapshot, r
     ? "off"
     : `${influx.up ? "up" : "DOWN"}${influx.spoolPoints ? ` spool ${influx.spoolPoints}` : ""}`;
   const busText = bus.backend === "none" ? "off" : `${bus.backend} ${bus.up ? "up" : "DOWN"}`;
+  const history = engine.stores.postgres?.history.stats();
+  const historyText = !history
+    ? ""
+    : ` | postgres ${history.up ? "up" : "DOWN"}${history.spoolRows ? ` spool ${history.spoolRows}` : ""}`;
   log.info(
-    { status: { ...snap, ticksPerSecond: rate, health, influx, events: bus } },
+    { status: { ...snap, ticksPerSecond: rate, health, influx, history, events: bus } },
     `${rate.toFixed(0)} ticks/s | rejected ${snap.rejected} | open ${snap.openPositions} | ` +
       `realized ${money(snap.realizedPnl)} | unrealized ${money(snap.unrealizedPnl)} | ` +
-      `redis ${redis} | influx ${influxText} | events ${busText}`,
+      `redis ${redis} | influx ${influxText} | events ${busText}${historyText}`,
   );
   await engine.publishState("running");
 }
@@ -319,6 +323,8 @@ function summaryOf(engine: Engine, snap: EngineSnapshot, seconds: number): Recor
     realized_pnl: snap.realizedPnl,
     realized_pnl_by_strategy: snap.pipeline.realizedPnlByStrategy,
     influx: engine.stores.series?.stats(),
+    history: engine.stores.postgres?.history.stats(),
+    archive: engine.stores.postgres?.archiver.stats(),
     events: engine.bus.stats(),
     data: engine.stores.data.stats(),
   };

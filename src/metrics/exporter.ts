@@ -32,6 +32,21 @@ const MISNAMED_DEFAULTS = [
   "nodejs_active_resources_total",
 ];
 
+const HISTORY_METRICS = [
+  M.historyUp,
+  M.historyRowsWritten,
+  M.historyRowsDuplicate,
+  M.historyBatchesSpooled,
+  M.historyBatchesReplayed,
+  M.historyRowsDropped,
+  M.historyWriteErrors,
+  M.historySpoolRows,
+  M.historyBufferedRows,
+  M.historyArchivePasses,
+  M.historyArchiveFailures,
+  M.historyArchiveLastSuccess,
+];
+
 const INFLUX_METRICS = [
   M.influxUp,
   M.influxWriteRate,
@@ -135,6 +150,7 @@ export class VeloxMetrics {
     const absent: string[] = [];
     if (!engine.stores.cache) absent.push(M.redisUp, M.redisMemoryUsed, M.redisMemoryMax);
     if (!engine.stores.series) absent.push(...INFLUX_METRICS);
+    if (!engine.stores.postgres) absent.push(...HISTORY_METRICS);
     for (const name of absent) this.registry.removeSingleMetric(name);
   }
 
@@ -250,6 +266,8 @@ export class VeloxMetrics {
       );
     };
     const series = () => this.engine?.stores.series?.stats();
+    const history = () => this.engine?.stores.postgres?.history.stats();
+    const archiver = () => this.engine?.stores.postgres?.archiver.stats();
     const bus = () => this.engine?.bus.stats();
     const data = () => this.engine?.stores.data.stats();
 
@@ -416,6 +434,49 @@ export class VeloxMetrics {
     mirror(M.influxRetries, "Failed InfluxDB writes that will be retried.", [], () => one(series()?.retries));
     gauge(M.influxSpoolPoints, "Points waiting in the on-disk spool.", [], () => one(series()?.spoolPoints));
     gauge(M.influxBufferedPoints, "Points waiting in memory.", [], () => one(series()?.bufferedPoints));
+
+    // --- PostgreSQL history store ---
+    gauge(M.historyUp, "1 when PostgreSQL took the history store's last attempt.", [], () =>
+      one(history() && Number(history()?.up)),
+    );
+    mirror(M.historyRowsWritten, "New rows PostgreSQL took, by table.", [L.table], () => {
+      const h = history();
+      return h && Object.entries(h.rowsWritten).map(([table, n]) => [{ table }, n]);
+    });
+    mirror(
+      M.historyRowsDuplicate,
+      "Rows PostgreSQL already had (a replay), skipped by ON CONFLICT.",
+      [],
+      () => one(history()?.rowsDuplicate),
+    );
+    mirror(
+      M.historyBatchesSpooled,
+      "Batches written to the on-disk spool while PostgreSQL was down.",
+      [],
+      () => one(history()?.batchesSpooled),
+    );
+    mirror(M.historyBatchesReplayed, "Spooled batches delivered to PostgreSQL.", [], () =>
+      one(history()?.batchesReplayed),
+    );
+    mirror(M.historyRowsDropped, "Rows dropped by a full spool.", [], () => one(history()?.droppedRows));
+    mirror(M.historyWriteErrors, "Failed attempts to write to PostgreSQL.", [], () =>
+      one(history()?.writeErrors),
+    );
+    gauge(M.historySpoolRows, "Rows waiting in the on-disk spool.", [], () => one(history()?.spoolRows));
+    gauge(M.historyBufferedRows, "Rows waiting in memory.", [], () => one(history()?.bufferedRows));
+    mirror(M.historyArchivePasses, "Archival passes completed.", [], () => one(archiver()?.passes));
+    mirror(M.historyArchiveFailures, "Archival passes that failed (retried on the next).", [], () =>
+      one(archiver()?.failedPasses),
+    );
+    gauge(
+      M.historyArchiveLastSuccess,
+      "When the last archival pass completed, unix seconds (0: none yet).",
+      [],
+      () => {
+        const a = archiver();
+        return one(a && (a.lastSuccessMs ?? 0) / 1000);
+      },
+    );
 
     // --- event stream ---
     gauge(M.eventsUp, "1 when the event backend is reachable.", [L.backend], () => {

@@ -1,6 +1,8 @@
 import type { EventBusStats } from "../events/event-bus.js";
 import type { DataManagerStats } from "../storage/data-manager.js";
+import type { ArchiverStats } from "../storage/history-archiver.js";
 import type { InfluxWriterStats } from "../storage/influx-writer.js";
+import type { HistoryStats } from "../storage/postgres-history.js";
 import type { PipelineCounters } from "../trading/pipeline.js";
 
 /**
@@ -16,6 +18,10 @@ export interface MetricsSource {
       | undefined;
     /** Absent: InfluxDB not configured. */
     readonly series?: { stats(): InfluxWriterStats } | undefined;
+    /** Absent: PostgreSQL not configured. */
+    readonly postgres?:
+      | { readonly history: { stats(): HistoryStats }; readonly archiver: { stats(): ArchiverStats } }
+      | undefined;
     readonly data: { stats(): DataManagerStats };
   };
   readonly bus: { stats(): EventBusStats };

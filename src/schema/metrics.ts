@@ -51,6 +51,19 @@ export const METRICS = {
   influxRetries: "velox_influx_write_retries_total",
   influxSpoolPoints: "velox_influx_spool_points",
   influxBufferedPoints: "velox_influx_buffered_points",
+  // --- PostgreSQL history store ---
+  historyUp: "velox_history_up",
+  historyRowsWritten: "velox_history_rows_written_total",
+  historyRowsDuplicate: "velox_history_rows_duplicate_total",
+  historyBatchesSpooled: "velox_history_batches_spooled_total",
+  historyBatchesReplayed: "velox_history_batches_replayed_total",
+  historyRowsDropped: "velox_history_rows_dropped_total",
+  historyWriteErrors: "velox_history_write_errors_total",
+  historySpoolRows: "velox_history_spool_rows",
+  historyBufferedRows: "velox_history_buffered_rows",
+  historyArchivePasses: "velox_history_archive_passes_total",
+  historyArchiveFailures: "velox_history_archive_failures_total",
+  historyArchiveLastSuccess: "velox_history_archive_last_success_timestamp_seconds",
   // --- SQLite journal ---
   journalWriteDuration: "velox_journal_write_seconds",
   journalWriteErrors: "velox_journal_write_errors_total",
@@ -98,6 +111,7 @@ export const LABELS = {
   timeframe: "timeframe",
   direction: "direction",
   sector: "sector",
+  table: "table",
 } as const;
 
 /** The `direction` label of the market breadth. */

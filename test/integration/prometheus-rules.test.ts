@@ -21,6 +21,7 @@ const REQUIRED_ALERTS = [
   "VeloxRedisDown",
   "VeloxInfluxDown",
   "VeloxInfluxSpoolGrowing",
+  "VeloxHistoryArchivalStalled",
   "VeloxPointsDropped",
   "VeloxJournalWriteErrors",
   "VeloxEventLoopLagHigh",
