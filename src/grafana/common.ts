@@ -310,7 +310,7 @@ export function row(id: number, title: string) {
 export function queryVariable(
   name: string,
   label: string,
-  datasource: "prometheus" | "sqlite",
+  datasource: "prometheus" | "sqlite" | "postgres",
   query: string,
   options: {
     multi?: boolean;

@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { MONITORING_PACKAGE_SCHEMA_PATH, monitoringPackageJsonSchema } from "../schema/monitoring-package.js";
 import type { DashboardOptions } from "./common.js";
+import { history } from "./history.js";
 import { layoutSvg } from "./layout-svg.js";
 import { dashboardProviderYaml, datasourcesYaml, influxQLDatasourceYaml } from "./provisioning.js";
 import { systemOverview } from "./system-overview.js";
@@ -24,9 +25,25 @@ export const DASHBOARDS = {
   "system-overview": systemOverview,
   "trade-analysis": tradeAnalysis,
   "trade-detail": tradeDetail,
+  history,
 } as const;
 
 export type DashboardName = keyof typeof DASHBOARDS;
+
+/**
+ * The dashboards with InfluxDB panels: only these have an InfluxQL variant (History reads
+ * PostgreSQL alone, so a second copy would differ in nothing but its uid).
+ */
+export const INFLUX_DASHBOARDS: readonly DashboardName[] = [
+  "system-overview",
+  "trade-analysis",
+  "trade-detail",
+];
+
+/** The dashboards of one set: every one in the Flux set, those with InfluxDB panels in the InfluxQL set. */
+export function dashboardsOf(influx: DashboardOptions["influx"]): readonly DashboardName[] {
+  return influx === "flux" ? (Object.keys(DASHBOARDS) as DashboardName[]) : INFLUX_DASHBOARDS;
+}
 
 export const DASHBOARD_DIR = "dashboards";
 /** The InfluxQL set: the same dashboards with their InfluxDB panels in InfluxQL (own uids). */
@@ -46,12 +63,12 @@ const asFile = (json: unknown) => `${JSON.stringify(json, null, 2)}\n`;
 
 export function generatedFiles(): GeneratedFile[] {
   const files: GeneratedFile[] = [];
-  for (const name of Object.keys(DASHBOARDS) as DashboardName[]) {
+  for (const name of dashboardsOf("flux")) {
     const json = dashboardJson(name);
     files.push({ path: `${DASHBOARD_DIR}/${name}.json`, content: asFile(json) });
     files.push({ path: `${LAYOUT_DIR}/${name}.svg`, content: layoutSvg(json) });
   }
-  for (const name of Object.keys(DASHBOARDS) as DashboardName[]) {
+  for (const name of dashboardsOf("influxql")) {
     files.push({
       path: `${INFLUXQL_DIR}/${name}.json`,
       content: asFile(dashboardJson(name, { influx: "influxql" })),

@@ -217,6 +217,44 @@ export function sqlSeries(sql: string): SqliteQueryBuilder {
   return new SqliteQueryBuilder(sql, "time series", ["time"]);
 }
 
+// --- Grafana's PostgreSQL datasource (the history store) ----------------------------------------
+
+export type PostgresFormat = "table" | "time_series";
+
+export interface PostgresQuery extends BaseQuery {
+  rawSql: string;
+  format: PostgresFormat;
+  /** Code, not the visual builder: the SQL is kept exactly as written. */
+  rawQuery: true;
+  editorMode: "code";
+}
+
+export class PostgresQueryBuilder extends CustomQueryBuilder<PostgresQuery> {
+  constructor(sql: string, format: PostgresFormat) {
+    super({
+      datasource: datasourceRef("postgres"),
+      rawSql: sql.trim(),
+      format,
+      rawQuery: true,
+      editorMode: "code",
+      _implementsDataqueryVariant() {},
+    });
+  }
+}
+
+/** A table from the history store. */
+export function pgTable(sql: string): PostgresQueryBuilder {
+  return new PostgresQueryBuilder(sql, "table");
+}
+
+/**
+ * A time series from the history store: a `time` column (timestamptz or epoch), ascending, value
+ * columns, and an optional `metric` column that names each series.
+ */
+export function pgSeries(sql: string): PostgresQueryBuilder {
+  return new PostgresQueryBuilder(sql, "time_series");
+}
+
 // --- simpod-json-datasource (the VELOX API) ------------------------------------------------------
 
 export interface JsonApiQuery extends BaseQuery {

@@ -19,6 +19,8 @@ export const DATASOURCES = {
   influxql: { uid: "velox-influxql", type: "influxdb", name: "VELOX InfluxDB (InfluxQL)" },
   sqlite: { uid: "velox-sqlite", type: "frser-sqlite-datasource", name: "VELOX Journal" },
   api: { uid: "velox-api", type: "simpod-json-datasource", name: "VELOX API" },
+  /** The PostgreSQL / TimescaleDB history store, through Grafana's built-in PostgreSQL plugin. */
+  postgres: { uid: "velox-postgres", type: "grafana-postgresql-datasource", name: "VELOX History" },
 } as const satisfies Record<string, DatasourceDef>;
 
 export type DatasourceKey = keyof typeof DATASOURCES;
@@ -27,6 +29,7 @@ export const DASHBOARD_UIDS = {
   systemOverview: "velox-system-overview",
   tradeAnalysis: "velox-trade-analysis",
   tradeDetail: "velox-trade-detail",
+  history: "velox-history",
 } as const;
 
 /** The InfluxQL variant of a dashboard has its own uid, so both variants can be loaded side by side. */
@@ -88,4 +91,17 @@ export const COMPOSE_URLS = {
   prometheus: "http://prometheus:9090",
   influxdb: "http://influxdb:8086",
   api: "http://velox:5000",
+  /** host:port, as Grafana's PostgreSQL datasource takes it (`--profile history`). */
+  postgres: "timescaledb:5432",
+} as const;
+
+/**
+ * The history database and the read-only role Grafana uses on it: the timescaledb container's
+ * init script (grafana/postgres-init/) creates the role with SELECT only, its password from the
+ * postgres_grafana_password secret.
+ */
+export const POSTGRES_GRAFANA = {
+  database: "velox",
+  user: "velox_grafana",
+  passwordFile: "/run/secrets/postgres_grafana_password",
 } as const;

@@ -90,10 +90,12 @@ export class HistoryArchiver {
     return this.running;
   }
 
+  /** Stops the timer after one last pass, so the run's final state reaches the history store. */
   async close(): Promise<void> {
     clearInterval(this.timer);
     clearTimeout(this.first);
     await this.running;
+    await this.runOnce();
   }
 
   private async pass(): Promise<void> {

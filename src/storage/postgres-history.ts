@@ -249,6 +249,8 @@ export class PostgresHistory {
     if (this.refreshTimer) clearInterval(this.refreshTimer);
     this.retryAt = 0;
     await this.flush();
+    // A run's last minutes reach the 1-minute view now, not a timer period after the next start.
+    await this.refreshAggregate();
     this.closed = true;
     for (const table of HISTORY_TABLES) this.spools[table].close();
     await this.pool.end().catch(() => undefined);

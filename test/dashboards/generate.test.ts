@@ -15,7 +15,7 @@ describe("velox dashboards", () => {
     expect(JSON.stringify(generatedFiles())).toBe(JSON.stringify(generatedFiles()));
   });
 
-  it("writes the three dashboards, their layout pictures, the InfluxQL set, the provisioning files and the package schema", () => {
+  it("writes the four dashboards, their layout pictures, the InfluxQL set, the provisioning files and the package schema", () => {
     expect(generatedFiles().map((f) => f.path)).toEqual([
       "dashboards/system-overview.json",
       "dashboards/layout/system-overview.svg",
@@ -23,6 +23,8 @@ describe("velox dashboards", () => {
       "dashboards/layout/trade-analysis.svg",
       "dashboards/trade-detail.json",
       "dashboards/layout/trade-detail.svg",
+      "dashboards/history.json",
+      "dashboards/layout/history.svg",
       "dashboards/influxql/system-overview.json",
       "dashboards/influxql/trade-analysis.json",
       "dashboards/influxql/trade-detail.json",

@@ -5,7 +5,7 @@
  * What Grafana and the plugin do is restated here from their documented behaviour, so a test can
  * run the exact text a backend would receive.
  */
-import { DASHBOARDS, type DashboardName, dashboardJson } from "../../src/grafana/generate.js";
+import { DASHBOARDS, type DashboardName, dashboardJson, dashboardsOf } from "../../src/grafana/generate.js";
 import type { InfluxLanguage } from "../../src/grafana/queries.js";
 import { DATASOURCES } from "../../src/schema/grafana.js";
 
@@ -74,7 +74,7 @@ export function dashboard(name: DashboardName, set: DashboardSet = "flux"): Dash
 /** Every generated dashboard of the given sets, labelled `name` (Flux set) or `influxql/name`. */
 export function allDashboards(sets: readonly DashboardSet[] = DASHBOARD_SETS): [string, Dashboard][] {
   return sets.flatMap((set) =>
-    DASHBOARD_NAMES.map((name): [string, Dashboard] => [
+    dashboardsOf(set).map((name): [string, Dashboard] => [
       set === "flux" ? name : `${set}/${name}`,
       dashboard(name, set),
     ]),
@@ -212,4 +212,68 @@ export function sqliteText(
   return expandSqliteMacros(
     interpolate(raw, values, { builtins: { __from: String(range.fromMs), __to: String(range.toMs) } }),
   );
+}
+
+// --- Grafana's PostgreSQL datasource -------------------------------------------------------------
+
+/** `1m`, `30s`, `2h`, `1d` (Grafana's interval text, `$__interval` included) in seconds. */
+function intervalSeconds(text: string): number {
+  const m = /^'?(\d+)(ms|s|m|h|d)'?$/.exec(text.trim());
+  if (!m) throw new Error(`not an interval: ${text}`);
+  const n = Number(m[1]);
+  return Math.max(1, { ms: n / 1000, s: n, m: n * 60, h: n * 3600, d: n * 86_400 }[m[2] as "s"]);
+}
+
+/**
+ * The PostgreSQL datasource's macros as Grafana documents and expands them (pkg/tsdb/grafana-
+ * postgresql-datasource/macros.go), for a range in epoch ms:
+ * - `$__time(col)` → `col AS "time"`; `$__timeEpoch(col)` → `extract(epoch from col) AS "time"`
+ * - `$__timeFilter(col)` → `col BETWEEN '<from RFC 3339>' AND '<to RFC 3339>'`
+ * - `$__timeFrom()`, `$__timeTo()` → the quoted RFC 3339 bounds
+ * - `$__timeGroup(col, '5m')` → `floor(extract(epoch from col)/300)*300`; `…Alias` adds `AS "time"`
+ * - `$__unixEpochFilter(col)` → `col >= <from s> AND col <= <to s>`
+ * An unknown macro throws.
+ */
+export function expandPostgresMacros(sql: string, range: { fromMs: number; toMs: number }): string {
+  // Go's RFC3339Nano: the fraction only when there is one, without trailing zeros.
+  const rfc = (ms: number) => `'${new Date(ms).toISOString().replace(/\.?0+Z$/, "Z")}'`;
+  return sql.replace(/\$__([a-zA-Z]+)\(([^()]*)\)/g, (whole, name: string, args: string) => {
+    const parts = args.split(",").map((a) => a.trim());
+    const col = parts[0] ?? "";
+    const group = () => {
+      const seconds = intervalSeconds(parts[1] ?? "");
+      return `floor(extract(epoch from ${col})/${seconds})*${seconds}`;
+    };
+    switch (name) {
+      case "time":
+        return `${col} AS "time"`;
+      case "timeEpoch":
+        return `extract(epoch from ${col}) AS "time"`;
+      case "timeFilter":
+        return `${col} BETWEEN ${rfc(range.fromMs)} AND ${rfc(range.toMs)}`;
+      case "timeFrom":
+        return rfc(range.fromMs);
+      case "timeTo":
+        return rfc(range.toMs);
+      case "timeGroup":
+        return group();
+      case "timeGroupAlias":
+        return `${group()} AS "time"`;
+      case "unixEpochFilter":
+        return `${col} >= ${Math.floor(range.fromMs / 1000)} AND ${col} <= ${Math.floor(range.toMs / 1000)}`;
+      default:
+        throw new Error(`macro ${whole} is not one Grafana's PostgreSQL datasource has`);
+    }
+  });
+}
+
+/** A PostgreSQL target's text as Grafana would send it: variables, then `$__interval`, then macros. */
+export function postgresText(
+  target: Target,
+  values: VariableValues,
+  range: { fromMs: number; toMs: number },
+  interval = "1m",
+): string {
+  const raw = String(target.rawSql ?? "");
+  return expandPostgresMacros(interpolate(raw, values, { builtins: { __interval: interval } }), range);
 }
