@@ -23,7 +23,8 @@ chmod 0700 "$dir"
 # host's owner and mode, and they run as other uids (Grafana 472, redis_exporter 59000).
 umask 022
 
-for name in redis_password influx_admin_password influx_admin_token grafana_admin_password api_token; do
+for name in redis_password influx_admin_password influx_admin_token grafana_admin_password api_token \
+  postgres_password postgres_grafana_password; do
   file=$dir/$name
   # Compose v1 leaves an empty directory where it found no secret file to mount.
   if [ -d "$file" ]; then

@@ -78,7 +78,11 @@ const envSchema = z.object({
     .default(2_000_000),
   /** The PostgreSQL / TimescaleDB history store; unset: none. */
   VELOX_POSTGRES_URL: url(["postgres:", "postgresql:"]),
-  /** A file holding the PostgreSQL password (e.g. the compose stack's secret), put into VELOX_POSTGRES_URL. */
+  /**
+   * A file holding the PostgreSQL password (e.g. the compose stack's secret), put into
+   * VELOX_POSTGRES_URL; read only when that is set (the stack names it whether or not the history
+   * profile is on).
+   */
   VELOX_POSTGRES_PASSWORD_FILE: optionalText,
   VELOX_POSTGRES_FLUSH_MS: z.coerce
     .number({ error: "expected milliseconds" })
@@ -231,7 +235,11 @@ export function loadConfig(
       spoolMaxPoints: v.VELOX_INFLUX_SPOOL_MAX_POINTS,
     },
     postgres: {
-      url: passwordInUrl(v.VELOX_POSTGRES_URL, v.VELOX_POSTGRES_PASSWORD_FILE, "VELOX_POSTGRES"),
+      // The compose stack always names the password file; the store is on only with a URL.
+      url:
+        v.VELOX_POSTGRES_URL === undefined
+          ? undefined
+          : passwordInUrl(v.VELOX_POSTGRES_URL, v.VELOX_POSTGRES_PASSWORD_FILE, "VELOX_POSTGRES"),
       flushIntervalMs: v.VELOX_POSTGRES_FLUSH_MS,
       spoolMaxRows: v.VELOX_POSTGRES_SPOOL_MAX_ROWS,
       archiveSeconds: v.VELOX_POSTGRES_ARCHIVE_SECONDS,

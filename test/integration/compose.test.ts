@@ -17,7 +17,13 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { loadConfig } from "../../src/config.js";
-import { API_TOKEN_FILE, COMPOSE_URLS, GRAFANA_PATHS, INFLUX_TOKEN_FILES } from "../../src/schema/grafana.js";
+import {
+  API_TOKEN_FILE,
+  COMPOSE_URLS,
+  GRAFANA_PATHS,
+  INFLUX_TOKEN_FILES,
+  POSTGRES_GRAFANA,
+} from "../../src/schema/grafana.js";
 import { skipWithout } from "../helpers/backend.js";
 
 /**
@@ -72,8 +78,9 @@ const SECRETS_BY_SERVICE: Record<string, string[]> = {
   redis: ["redis_password"],
   "redis-exporter": ["redis_password"],
   influxdb: ["influx_admin_password", "influx_admin_token"],
-  velox: ["redis_password", "api_token"],
-  grafana: ["grafana_admin_password", "api_token"],
+  velox: ["redis_password", "api_token", "postgres_password"],
+  grafana: ["grafana_admin_password", "api_token", "postgres_grafana_password"],
+  timescaledb: ["postgres_password", "postgres_grafana_password"],
 };
 const SECRET_NAMES = [...new Set(Object.values(SECRETS_BY_SERVICE).flat())].sort();
 const SECRETS_DIR = "/run/secrets";
@@ -220,7 +227,9 @@ describe("docker-compose.yml, as written", () => {
   it("names as services the hosts Grafana's datasources and Prometheus' scrapes point at", () => {
     const prometheusConfig = readFileSync(join(PROJECT_ROOT, "prometheus/prometheus.yml"), "utf8");
     const targets = [...prometheusConfig.matchAll(/"([a-z][a-z0-9-]*):\d+"/g)].map((m) => m[1] as string);
-    const hosts = [...Object.values(COMPOSE_URLS).map((url) => new URL(url).hostname), ...targets];
+    // URLs, or host:port (Grafana's PostgreSQL datasource takes no scheme).
+    const hostOf = (url: string) => (url.includes("://") ? new URL(url).hostname : (url.split(":")[0] ?? ""));
+    const hosts = [...Object.values(COMPOSE_URLS).map(hostOf), ...targets];
     expect(targets).toEqual(expect.arrayContaining(["velox", "redis-exporter", "influxdb"]));
     for (const host of hosts) expect(Object.keys(COMPOSE.services)).toContain(host);
   });
@@ -238,7 +247,9 @@ describe("docker-compose.yml, as written", () => {
     for (const name of variables) {
       expect(Object.keys(service("grafana").environment ?? {}), `$${name}`).toContain(name);
     }
-    expect([...new Set(files)].sort()).toEqual([API_TOKEN_FILE, INFLUX_TOKEN_FILES.grafana].sort());
+    expect([...new Set(files)].sort()).toEqual(
+      [API_TOKEN_FILE, INFLUX_TOKEN_FILES.grafana, POSTGRES_GRAFANA.passwordFile].sort(),
+    );
     // The API token is one of Grafana's own secrets, the one VELOX requires.
     expect(secretsOf("grafana")).toContain("api_token");
     expect(service("velox").environment?.VELOX_API_TOKEN_FILE).toBe(API_TOKEN_FILE);

@@ -1,4 +1,5 @@
-import { mkdtempSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
@@ -12,6 +13,7 @@ import { PostgresHistory } from "../../src/storage/postgres-history.js";
 import { currentPgSchema, migratePostgres } from "../../src/storage/postgres-migrate.js";
 import { TradeJournal } from "../../src/storage/trade-journal.js";
 import { createTestDatabase, postgresAvailable, type TestDatabase } from "../helpers/postgres.js";
+import { hasPgBinaries, PostgresServer } from "../helpers/postgres-server.js";
 import { makeTrade, tempJournalPath } from "../helpers/trades.js";
 
 /**
@@ -260,4 +262,71 @@ describe.skipIf(!available)("PostgreSQL history store", () => {
     expect(h.stats().rowsDuplicate - duplicatesBefore).toBe(1);
     expect((await fills()).map((f) => f.order_id)).toEqual(["A1:entry", "A1:exit", "A2:entry", "A2:exit"]);
   });
+});
+
+describe.skipIf(!available || !hasPgBinaries())("the compose stack's read-only Grafana role", () => {
+  it("can read every history table VELOX creates afterwards, partitions and the 1-minute view included, and write none", async () => {
+    // Roles belong to a cluster: a server of the test's own, set up as the timescaledb image sets up
+    // its POSTGRES_USER (a superuser owning POSTGRES_DB), then the init script.
+    const server = await PostgresServer.start();
+    closers.push(() => server.stop());
+    await withClient(server.url, async (c) => {
+      await c.query("CREATE ROLE velox SUPERUSER LOGIN");
+      await c.query("CREATE DATABASE velox OWNER velox");
+    });
+    const secrets = mkdtempSync(join(tmpdir(), "velox-pg-secret-"));
+    writeFileSync(join(secrets, "postgres_grafana_password"), "a-test-password-of-the-role\n");
+    const init = spawnSync("sh", ["postgres/init/velox-grafana-role.sh"], {
+      env: {
+        PATH: process.env.PATH,
+        POSTGRES_USER: "velox",
+        POSTGRES_DB: "velox",
+        PGHOST: "127.0.0.1",
+        PGPORT: String(server.port),
+        POSTGRES_GRAFANA_PASSWORD_FILE: join(secrets, "postgres_grafana_password"),
+      },
+      encoding: "utf8",
+    });
+    expect(init.status, init.stderr).toBe(0);
+    const at = (user: string) => `postgres://${user}@127.0.0.1:${server.port}/velox`;
+    const h = new PostgresHistory({
+      url: at("velox"),
+      spoolDir: mkdtempSync(join(tmpdir(), "velox-pg-")),
+      maxSpoolRows: 1_000,
+    });
+    closers.push(() => h.close());
+    h.writePrice(tick("ROLE", Date.parse("2024-06-01T12:00:00Z")));
+    h.writeFill({
+      order_id: "R1:entry",
+      timestamp: Date.now(),
+      trade_id: "R1",
+      strategy_id: "s",
+      symbol: "ROLE",
+      side: "buy",
+      price: 1,
+      quantity: 1,
+      fees: 0,
+      pnl: null,
+    });
+    await h.flush();
+    await h.refreshNow();
+    await withClient(at("velox_grafana"), async (grafana) => {
+      for (const table of [
+        PG_TABLES.priceData,
+        PG_TABLES.tradeData,
+        PG_TABLES.metricsData,
+        PG_TABLES.price1m,
+        partitionName("price_data", "2024-06-01"),
+      ]) {
+        await expect(grafana.query(`SELECT count(*) FROM ${table}`), table).resolves.toBeDefined();
+      }
+      await expect(
+        grafana.query(
+          "INSERT INTO trade_data (order_id, timestamp, trade_id, strategy_id, symbol, side, price, quantity, fees) VALUES ('x', now(), 'x', 's', 'X', 'buy', 1, 1, 0)",
+        ),
+      ).rejects.toThrow(/permission denied/);
+      await expect(grafana.query("DELETE FROM price_data")).rejects.toThrow(/permission denied/);
+      await expect(grafana.query("CREATE TABLE intruder (x int)")).rejects.toThrow(/permission denied/);
+    });
+  }, 60_000);
 });
