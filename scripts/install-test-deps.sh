@@ -9,6 +9,8 @@ declare -A PACKAGES=(
   [redis-server]=redis-server
   [redis-benchmark]=redis-tools
   [sqlite3]=sqlite3
+  # The compose stack's PostgreSQL init script runs psql; the tests run it against their own server.
+  [psql]=postgresql-client
   [victoria-metrics]=victoria-metrics
   [kcat]=kcat
   [prometheus]=prometheus
