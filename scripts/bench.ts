@@ -14,6 +14,8 @@
  * - replay: `velox replay --speed max` of a CSV (300,000 ticks over 500 symbols) with every store
  *   on, as a user runs it: every tick must reach the InfluxDB path, points/s against a ceiling
  *   measured right before it;
+ * - the PostgreSQL history store: price_data rows through the store against a raw COPY of the
+ *   same rows into the same kind of table;
  * - the seed design: every tick awaited in every store, on a smaller run, for the speed-up;
  * - scrape time of /metrics;
  * - HTTP under autocannon (its own process): `/api/positions` and `/metrics` next to a bare
@@ -33,16 +35,21 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
+import { Readable } from "node:stream";
+import { pipeline as pipelineStreams } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { InfluxDB } from "@influxdata/influxdb-client";
 import { Command, Option } from "commander";
 import express from "express";
 import { Redis } from "ioredis";
+import pg from "pg";
+import { from as copyFrom } from "pg-copy-streams";
 import { startApiServer } from "../src/api/server.js";
 import { Engine } from "../src/app/engine.js";
 import { loadConfig } from "../src/config.js";
 import type { Tick } from "../src/domain/tick.js";
+import { utcDay } from "../src/domain/time.js";
 import type { Trade } from "../src/domain/trade.js";
 import { createLogger } from "../src/log.js";
 import { generateTicks, symbolNames } from "../src/market/simulator.js";
@@ -51,12 +58,17 @@ import { VeloxMetrics } from "../src/metrics/exporter.js";
 import { startMetricsServer } from "../src/metrics/server.js";
 import { msToNs } from "../src/schema/influx.js";
 import type { JournalOperation } from "../src/schema/metrics.js";
+import { HISTORY_COLUMNS } from "../src/schema/postgres.js";
 import { keys } from "../src/schema/redis-keys.js";
 import { toLineProtocol } from "../src/storage/line-protocol.js";
+import { PostgresHistory, priceRow } from "../src/storage/postgres-history.js";
+import { migratePostgres } from "../src/storage/postgres-migrate.js";
+import { DailyPartitions } from "../src/storage/postgres-partitions.js";
 import { DEFAULT_INDICATOR_CONFIG, IndicatorBook } from "../src/trading/indicators.js";
 import { pipelineFromConfig } from "../src/trading/pipeline.js";
 import type { ClosePositionInput, OpenPositionInput, PipelineStore } from "../src/trading/stores.js";
 import { loadStrategyConfig } from "../src/trading/strategy-config.js";
+import { createTestDatabase } from "../test/helpers/postgres.js";
 import { freePort, RedisServer } from "../test/helpers/redis-server.js";
 import { logRecords, runSummary } from "../test/helpers/velox-process.js";
 import { VictoriaMetrics } from "../test/helpers/victoria-metrics.js";
@@ -95,6 +107,7 @@ const SIZES = {
   httpSeconds: quick ? 1 : 5,
   replayTicks: quick ? 5_000 : 300_000,
   replaySymbols: quick ? 50 : 500,
+  historyRows: quick ? 20_000 : 500_000,
 };
 /** A source hands the engine this many ticks, then yields to the event loop (timers, I/O). */
 const BATCH = 100;
@@ -491,6 +504,57 @@ async function inChild<T>(phase: string, extra: string[] = []): Promise<T> {
 }
 
 /**
+ * The PostgreSQL history store's write path against a raw COPY of the same rows into the same
+ * (migrated, partitioned) table, each in a fresh database of the machine's PostgreSQL: the store
+ * (`writePrice` per tick, batched COPY through a staging table with ON CONFLICT DO NOTHING, until
+ * flushed) over the raw COPY of pre-built rows.
+ */
+async function historyCopy() {
+  const ticks = [...generateTicks({ seed: 13, rate: 50_000, ticks: SIZES.historyRows, symbols: 500 })];
+  const [raw, store] = await Promise.all([createTestDatabase(), createTestDatabase()]);
+  try {
+    const client = new pg.Client({ connectionString: raw.url });
+    await client.connect();
+    await migratePostgres(client);
+    await new DailyPartitions().ensure(
+      client,
+      ticks.map((t) => utcDay(t.timestamp)),
+    );
+    const text = `${ticks.map(priceRow).join("\n")}\n`;
+    const rawStarted = performance.now();
+    await pipelineStreams(
+      Readable.from([text]),
+      client.query(copyFrom(`COPY price_data (${HISTORY_COLUMNS.price_data.join(", ")}) FROM STDIN`)),
+    );
+    const rawSeconds = (performance.now() - rawStarted) / 1000;
+    await client.end();
+
+    const history = new PostgresHistory({
+      url: store.url,
+      spoolDir: join(dir, "history-spool"),
+      maxSpoolRows: SIZES.historyRows * 2,
+      flushIntervalMs: 1_000,
+    });
+    await history.flush(); // migrated and partitions made ahead, outside the timing
+    const started = performance.now();
+    for (const tick of ticks) history.writePrice(tick);
+    await history.flush();
+    const seconds = (performance.now() - started) / 1000;
+    const written = history.stats().rowsWritten.price_data;
+    await history.close();
+    if (written !== ticks.length) throw new Error(`history store wrote ${written} of ${ticks.length} rows`);
+    return {
+      rows: ticks.length,
+      copy_rows_per_second: round(ticks.length / seconds),
+      raw_copy_rows_per_second: round(ticks.length / rawSeconds),
+      ratio_to_raw_copy: round(rawSeconds / seconds, 3),
+    };
+  } finally {
+    await Promise.all([raw.drop(), store.drop()]);
+  }
+}
+
+/**
  * `velox replay --speed max` of a CSV of `replayTicks` over `replaySymbols` with every store on,
  * as a user runs it (the CLI in a child process): ticks/s and InfluxDB points/s from its summary,
  * and every tick looked up in VictoriaMetrics (`ticks_close{source="replay"}`).
@@ -592,6 +656,11 @@ try {
   const replay = await replayRun(redis.url, vm);
   const replayPointsPerSecond = replay.influx_points_written / replay.wall_seconds;
 
+  process.stderr.write(
+    `bench: PostgreSQL history store, ${SIZES.historyRows} price_data rows vs a raw COPY…\n`,
+  );
+  const historyFigures = await historyCopy();
+
   process.stderr.write("bench: the seed's per-tick-await design…\n");
   const seed = await seedDesign(
     [...generateTicks({ seed: 7, rate: 50_000, ticks: SIZES.seedTicks, symbols: options.symbols })],
@@ -628,6 +697,7 @@ try {
       ceiling_points_per_second: round(replayCeiling),
       ratio_to_influx_ceiling: round(replayPointsPerSecond / replayCeiling, 3),
     },
+    history: historyFigures,
     seed_design: { ticks_per_second: round(seed) },
     http,
     speedup_over_seed_design: round(all.ticks_per_second / seed, 1),
@@ -658,6 +728,10 @@ try {
     [
       "  InfluxDB points/s ÷ ceiling right before",
       `${results.replay.influx_points_per_second} ÷ ${results.replay.ceiling_points_per_second} = ${results.replay.ratio_to_influx_ceiling}`,
+    ],
+    [
+      `PostgreSQL price_data, ${historyFigures.rows} rows (rows/s)`,
+      `${historyFigures.copy_rows_per_second} ÷ raw COPY ${historyFigures.raw_copy_rows_per_second} = ${historyFigures.ratio_to_raw_copy}`,
     ],
     ["seed design (ticks/s)", results.seed_design.ticks_per_second],
     ["speed-up over the seed design", results.speedup_over_seed_design],

@@ -87,6 +87,11 @@ export function isoTimestamp(ms: number): string {
 
 const num = (n: number) => (Number.isFinite(n) ? String(n) : "\\N");
 
+/** A tick as its `price_data` row in COPY text (the columns of HISTORY_COLUMNS.price_data, in order). */
+export function priceRow(tick: Tick): string {
+  return `${copyText(tick.symbol)}\t${isoTimestamp(tick.timestamp)}\t${num(tick.open)}\t${num(tick.high)}\t${num(tick.low)}\t${num(tick.close)}\t${num(tick.volume)}\t${copyText(tick.source)}`;
+}
+
 /**
  * The PostgreSQL history store (seed 003): price, trade and metrics history, written in batches
  * with COPY and never awaited per tick. Rows wait in memory at most `flushIntervalMs`, then go to
@@ -166,10 +171,7 @@ export class PostgresHistory {
 
   /** A tick as one `price_data` row. */
   writePrice(tick: Tick): void {
-    this.push(
-      "price_data",
-      `${copyText(tick.symbol)}\t${isoTimestamp(tick.timestamp)}\t${num(tick.open)}\t${num(tick.high)}\t${num(tick.low)}\t${num(tick.close)}\t${num(tick.volume)}\t${copyText(tick.source)}`,
-    );
+    this.push("price_data", priceRow(tick));
   }
 
   writeFill(fill: FillRecord): void {
