@@ -125,6 +125,9 @@ export class HistoryArchiver {
         const last = page[page.length - 1] as Trade;
         cursor = { updatedAt: last.updated_at, tradeId: last.trade_id };
         trades += page.length;
+        // A long journal's first pass must not hold the event loop: the ticks go on meanwhile.
+        await new Promise((resolve) => setImmediate(resolve));
+        while (journal.inGroup) await new Promise((resolve) => setTimeout(resolve, 5));
       }
       const figures = this.options.figures ? await this.options.figures() : [];
       target.writeMetrics(figures);

@@ -299,10 +299,14 @@ export class PostgresHistory {
         // Older rows first: while the spool holds any, new batches queue behind them on disk.
         if (this.spools[table].batches() > 0) this.spoolOutbox(table);
         await this.drainSpool(table);
-        while (this.outbox[table].length > 0) {
-          const batch = this.outbox[table][0] as string[];
-          await this.send(table, batch);
-          this.outbox[table].shift();
+        // Taken out before it is sent: while the send waits, push() may move the rest to the spool.
+        for (let batch = this.outbox[table].shift(); batch; batch = this.outbox[table].shift()) {
+          try {
+            await this.send(table, batch);
+          } catch (err) {
+            this.outbox[table].unshift(batch);
+            throw err;
+          }
         }
       }
       this.noteUp();

@@ -330,3 +330,30 @@ describe.skipIf(!available || !hasPgBinaries())("the compose stack's read-only G
     });
   }, 60_000);
 });
+
+describe.skipIf(!available)("PostgreSQL history store under a slow server", () => {
+  it("loses no batch that goes to the spool while a send is waiting on PostgreSQL", async () => {
+    const db = await database();
+    const h = history(db, mkdtempSync(join(tmpdir(), "velox-pg-")), { batchRows: 10 });
+    const t0 = Date.parse("2026-03-02T10:00:00Z");
+    h.writePrice(tick("SLOW", t0));
+    await h.flush(); // migrated, partitions made
+    // Another session holds price_data: the next send waits on its lock.
+    const blocker = new pg.Client({ connectionString: db.url });
+    await blocker.connect();
+    await blocker.query("BEGIN");
+    await blocker.query("LOCK TABLE price_data IN ACCESS EXCLUSIVE MODE");
+    for (let i = 1; i <= 10; i++) h.writePrice(tick("SLOW", t0 + i));
+    const waiting = h.flush();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Meanwhile more than four batches pile up: they go to the spool.
+    for (let i = 11; i <= 70; i++) h.writePrice(tick("SLOW", t0 + i));
+    expect(h.stats().spoolRows).toBeGreaterThan(0);
+    await blocker.query("COMMIT");
+    await blocker.end();
+    await waiting;
+    await h.flush();
+    expect(h.stats()).toMatchObject({ spoolRows: 0, bufferedRows: 0 });
+    expect((await db.query("SELECT 1 FROM price_data")).length).toBe(71);
+  });
+});
