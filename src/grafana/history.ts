@@ -205,40 +205,42 @@ LIMIT 500`,
 
   d.withRow(row(102, "Archived figures"))
     .withPanel(
-      timeseries({
-        id: 20,
-        title: "Strategy P&L (archived from Redis)",
-        description: "Each strategy's cumulative P&L counter, as the archiver copied it from Redis.",
-        unit: MONEY_UNIT,
-        targets: [
-          pgSeries(
-            `SELECT timestamp AS "time", labels->>'strategy_id' AS metric, value
-FROM ${metricsData}
-WHERE metric_name = 'strategy.pnl' AND $__timeFilter(timestamp) AND labels->>'strategy_id' IN (\${strategy:sqlstring})
-ORDER BY 1`,
-          ),
-        ],
-        w: 12,
-        h: 8,
-      }),
+      archivedCounter(
+        20,
+        "Strategy P&L (archived from Redis)",
+        "Each strategy's cumulative P&L counter, as the archiver copied it from Redis.",
+        MONEY_UNIT,
+        "strategy.pnl",
+      ),
     )
     .withPanel(
-      timeseries({
-        id: 21,
-        title: "Strategy trades (archived from Redis)",
-        description: "Each strategy's closed-trade counter over time; the slope is trades per interval.",
-        unit: "short",
-        targets: [
-          pgSeries(
-            `SELECT timestamp AS "time", labels->>'strategy_id' AS metric, value
-FROM ${metricsData}
-WHERE metric_name = 'strategy.trades' AND $__timeFilter(timestamp) AND labels->>'strategy_id' IN (\${strategy:sqlstring})
-ORDER BY 1`,
-          ),
-        ],
-        w: 12,
-        h: 8,
-      }),
+      archivedCounter(
+        21,
+        "Strategy trades (archived from Redis)",
+        "Each strategy's closed-trade counter over time; the slope is trades per interval.",
+        "short",
+        "strategy.trades",
+      ),
     );
   return d.build();
+}
+
+/** One of the per-strategy counters the archiver keeps in metrics_data, over time, a series per strategy. */
+function archivedCounter(id: number, title: string, description: string, unit: string, metricName: string) {
+  return timeseries({
+    id,
+    title,
+    description,
+    unit,
+    targets: [
+      pgSeries(
+        `SELECT timestamp AS "time", labels->>'strategy_id' AS metric, value
+FROM ${metricsData}
+WHERE metric_name = '${metricName}' AND $__timeFilter(timestamp) AND labels->>'strategy_id' IN (\${strategy:sqlstring})
+ORDER BY 1`,
+      ),
+    ],
+    w: 12,
+    h: 8,
+  });
 }

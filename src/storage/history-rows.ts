@@ -42,33 +42,33 @@ const EXIT_SIDE = { long: "sell", short: "buy" } as const;
 
 /** The entry fill of a trade (open or closed; on a closed one `fees` is the trade's total). */
 export function entryFill(trade: Trade): FillRecord {
-  return {
-    order_id: `${trade.trade_id}:entry`,
-    timestamp: trade.entry_time * 1000,
-    trade_id: trade.trade_id,
-    strategy_id: trade.strategy_id,
-    symbol: trade.symbol,
-    side: ENTRY_SIDE[trade.side],
-    price: trade.entry_price,
-    quantity: trade.quantity,
-    fees: trade.fees,
-    pnl: null,
-  };
+  return fill(trade, "entry", ENTRY_SIDE[trade.side], trade.entry_time, trade.entry_price, null);
 }
 
 /** The exit fill of a closed trade; undefined while it is open. */
 export function exitFill(trade: Trade): FillRecord | undefined {
   if (trade.status !== "closed" || trade.exit_time === null || trade.exit_price === null) return undefined;
+  return fill(trade, "exit", EXIT_SIDE[trade.side], trade.exit_time, trade.exit_price, trade.pnl);
+}
+
+function fill(
+  trade: Trade,
+  leg: "entry" | "exit",
+  side: FillRecord["side"],
+  timeSeconds: number,
+  price: number,
+  pnl: number | null,
+): FillRecord {
   return {
-    order_id: `${trade.trade_id}:exit`,
-    timestamp: trade.exit_time * 1000,
+    order_id: `${trade.trade_id}:${leg}`,
+    timestamp: timeSeconds * 1000,
     trade_id: trade.trade_id,
     strategy_id: trade.strategy_id,
     symbol: trade.symbol,
-    side: EXIT_SIDE[trade.side],
-    price: trade.exit_price,
+    side,
+    price,
     quantity: trade.quantity,
     fees: trade.fees,
-    pnl: trade.pnl,
+    pnl,
   };
 }
