@@ -120,6 +120,8 @@ export class PostgresHistory {
   private failures = 0;
   private retryAt = 0;
   private cycle: Promise<void> = Promise.resolve();
+  /** Cycles asked for and not yet finished. */
+  private cycling = 0;
   private closed = false;
   private lastAheadDay = "";
   private readonly counts = {
@@ -162,7 +164,10 @@ export class PostgresHistory {
     const spooled = this.spoolRows();
     if (spooled > 0)
       this.log?.info({ spool_rows: spooled }, "PostgreSQL spool holds rows from an earlier run: replaying");
-    this.flushTimer = setInterval(() => void this.flush(), options.flushIntervalMs ?? 1_000);
+    // One cycle at a time: while PostgreSQL is slow, ticks of the timer do not queue up behind it.
+    this.flushTimer = setInterval(() => {
+      if (!this.cycling) void this.flush();
+    }, options.flushIntervalMs ?? 1_000);
     this.flushTimer.unref();
     const refreshMs = options.aggregateRefreshMs ?? 60_000;
     this.refreshTimer = setInterval(() => void this.refreshAggregate(), refreshMs);
@@ -207,7 +212,17 @@ export class PostgresHistory {
    * so far is in PostgreSQL or in a spool: durable either way.
    */
   flush(): Promise<void> {
-    this.cycle = this.cycle.then(() => this.runCycle());
+    this.cycling++;
+    this.cycle = this.cycle
+      .then(() => this.runCycle())
+      .catch((err: unknown) => {
+        // Only the spool itself can fail here (e.g. its file went away): the rows stay in memory.
+        this.counts.writeErrors++;
+        this.log?.error({ err: errorMessage(err) }, "PostgreSQL spool write failed; rows kept in memory");
+      })
+      .finally(() => {
+        this.cycling--;
+      });
     return this.cycle;
   }
 
@@ -233,9 +248,13 @@ export class PostgresHistory {
   async withClient<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     try {
-      return await work(client);
-    } finally {
+      const result = await work(client);
       client.release();
+      return result;
+    } catch (err) {
+      // A failed connection is not handed out again (a query error costs a reconnect, no more).
+      client.release(true);
+      throw err;
     }
   }
 
@@ -275,8 +294,11 @@ export class PostgresHistory {
   }
 
   private spoolOutbox(table: HistoryTable): void {
-    for (const batch of this.outbox[table].splice(0)) {
+    // One by one, each out of memory only once it is on disk.
+    const outbox = this.outbox[table];
+    for (let batch = outbox[0]; batch; batch = outbox[0]) {
       this.spools[table].append(batch);
+      outbox.shift();
       this.counts.batchesSpooled++;
     }
   }
