@@ -63,6 +63,14 @@ export interface HistoryStats {
   lastWriteMs: number | undefined;
 }
 
+/** PostgreSQL's answers that mean the setting is wrong, not that the server is away (SQLSTATE → what to do). */
+const CONFIGURATION_ERRORS: Record<string, string> = {
+  "3D000": "create the database, e.g. createdb, or fix the URL",
+  "28P01": "check the password (VELOX_POSTGRES_PASSWORD_FILE)",
+  "28000": "the server refuses this user: check pg_hba.conf and the user name",
+  "42501": "the user may not create the history tables: grant it CREATE on the schema",
+};
+
 /** In memory at most this many batches' rows (per table) before they go to the spool instead. */
 const MEMORY_BATCHES = 4;
 const MAX_BACKOFF_MS = 5_000;
@@ -454,10 +462,19 @@ export class PostgresHistory {
   private noteDown(err: unknown): void {
     this.counts.writeErrors++;
     if (this.up || this.failures === 0) {
-      this.log?.warn(
-        { err: errorMessage(err), spool_rows: this.spoolRows() },
-        "PostgreSQL unavailable: history rows go to the spool",
-      );
+      const fix = CONFIGURATION_ERRORS[(err as { code?: string }).code ?? ""];
+      if (fix) {
+        // Not an outage: it stays so until someone changes the setting or the server.
+        this.log?.error(
+          { err: errorMessage(err), spool_rows: this.spoolRows() },
+          `VELOX_POSTGRES_URL: ${errorMessage(err)} (${fix}); history rows go to the spool meanwhile`,
+        );
+      } else {
+        this.log?.warn(
+          { err: errorMessage(err), spool_rows: this.spoolRows() },
+          "PostgreSQL unavailable: history rows go to the spool",
+        );
+      }
     }
     this.up = false;
     this.failures++;

@@ -12,7 +12,8 @@ import { HistoryArchiver } from "../../src/storage/history-archiver.js";
 import { PostgresHistory } from "../../src/storage/postgres-history.js";
 import { currentPgSchema, migratePostgres } from "../../src/storage/postgres-migrate.js";
 import { TradeJournal } from "../../src/storage/trade-journal.js";
-import { createTestDatabase, postgresAvailable, type TestDatabase } from "../helpers/postgres.js";
+import { memoryLogger } from "../helpers/memory-logger.js";
+import { ADMIN_URL, createTestDatabase, postgresAvailable, type TestDatabase } from "../helpers/postgres.js";
 import { hasPgBinaries, PostgresServer } from "../helpers/postgres-server.js";
 import { makeTrade, tempJournalPath } from "../helpers/trades.js";
 
@@ -208,6 +209,29 @@ describe.skipIf(!available)("PostgreSQL history store", () => {
       rowsDuplicate: 0,
     });
     expect((await db.query("SELECT DISTINCT timestamp FROM price_data")).length).toBe(250);
+  });
+
+  it("names VELOX_POSTGRES_URL in one error line when the database does not exist, and spools meanwhile", async () => {
+    const { logger, entries } = memoryLogger();
+    const missing = new URL(ADMIN_URL);
+    missing.pathname = "/velox_no_such_database";
+    const h = new PostgresHistory({
+      url: missing.toString(),
+      spoolDir: mkdtempSync(join(tmpdir(), "velox-pg-")),
+      maxSpoolRows: 1_000,
+      flushIntervalMs: 60_000,
+      logger,
+    });
+    closers.push(() => h.close());
+    h.writePrice(tick("MISS", Date.now()));
+    await h.flush();
+    await h.flush();
+    const errors = entries.filter((e) => e.level === 50);
+    expect(errors).toHaveLength(1);
+    expect(String(errors[0]?.msg)).toMatch(
+      /^VELOX_POSTGRES_URL: database "velox_no_such_database" does not exist \(create the database/,
+    );
+    expect(h.stats()).toMatchObject({ up: false, spoolRows: 1 });
   });
 
   it("refreshes the 1-minute OHLCV view from price_data", async () => {
