@@ -34,6 +34,11 @@ const CONFIG_FLAGS: { flag: string; env: EnvName; description: string }[] = [
   { flag: "--redis-url <url>", env: "VELOX_REDIS_URL", description: "Redis hot cache (unset: none)" },
   { flag: "--influx-url <url>", env: "VELOX_INFLUX_URL", description: "InfluxDB 2 (unset: none)" },
   {
+    flag: "--postgres-url <url>",
+    env: "VELOX_POSTGRES_URL",
+    description: "PostgreSQL / TimescaleDB history store (unset: none)",
+  },
+  {
     flag: "--kafka-brokers <list>",
     env: "VELOX_KAFKA_BROKERS",
     description: "Kafka host:port list (unset: none)",
