@@ -47,6 +47,7 @@ import pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
 import { startApiServer } from "../src/api/server.js";
 import { Engine } from "../src/app/engine.js";
+import { NODE_FLAGS } from "../src/app/node-flags.js";
 import { loadConfig } from "../src/config.js";
 import type { Tick } from "../src/domain/tick.js";
 import { utcDay } from "../src/domain/time.js";
@@ -488,6 +489,8 @@ async function allStoresPhase(redisUrl: string, influxUrl: string) {
 async function inChild<T>(phase: string, extra: string[] = []): Promise<T> {
   const result = join(dir, `${phase}.json`);
   const args = [
+    // The heap settings VELOX itself runs with, so the figures are the product's.
+    ...NODE_FLAGS,
     ...process.execArgv,
     fileURLToPath(import.meta.url),
     "--phase",
@@ -571,7 +574,7 @@ async function replayRun(redisUrl: string, influx: VictoriaMetrics) {
   const logs = join(dir, "replay-logs");
   const child = spawn(
     process.execPath,
-    [...process.execArgv, "src/cli.ts", "replay", csv, "--speed", "max"],
+    [...NODE_FLAGS, ...process.execArgv, "src/cli.ts", "replay", csv, "--speed", "max"],
     {
       env: {
         ...process.env,
