@@ -5,9 +5,8 @@
  * Why: the engine's live heap is small (about 30 MB after a full GC at 500 symbols), but under a
  * high tick rate V8 lets the old generation grow with the machine's memory before collecting it:
  * with its defaults on a 24 GiB machine, an all-stores run of 200,000 ticks over 500 symbols
- * peaked at 344 MB RSS. An explicit old-space limit (1 GiB, 30 times the live heap) makes V8
- * collect earlier: the same run peaked at 234 MB, with about the same time in GC (4.0 s of 30 s).
- * A smaller young generation (`--max-semi-space-size=4`) saved another 35 MB but cost half as much
- * GC again and a tenth of the ticks/s, so it is not used.
+ * peaked at 365 MB RSS. An explicit old-space limit (1 GiB, 30 times the live heap) makes V8
+ * collect early, and a 4 MB semi-space keeps the young generation small: the same run peaked at
+ * about 200 MB, at the same ticks/s (`npm run bench`, README "Performance").
  */
-export const NODE_FLAGS = ["--max-old-space-size=1024"] as const;
+export const NODE_FLAGS = ["--max-old-space-size=1024", "--max-semi-space-size=4"] as const;

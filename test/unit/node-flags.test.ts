@@ -26,8 +26,8 @@ describe("the V8 heap settings", () => {
         },
       ),
     );
-    // The old-space cap plus the young generation (V8's default semi-spaces).
+    // The old-space cap plus the young generation (three semi-spaces of 4 MB).
     expect(limit / 2 ** 20).toBeGreaterThanOrEqual(1024);
-    expect(limit / 2 ** 20).toBeLessThan(1200);
+    expect(limit / 2 ** 20).toBeLessThan(1100);
   });
 });
