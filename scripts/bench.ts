@@ -9,7 +9,8 @@
  * - ceilings: pre-built line protocol through the InfluxDB client to VictoriaMetrics (points/s),
  *   and `redis-benchmark -P 16 -t set` (SETs/s), right before the run they are compared with;
  * - all stores: the same with Redis (cache and event stream) and VictoriaMetrics on, 500 symbols:
- *   ticks/s, InfluxDB points/s including the final flush, tick → visible in Redis (p99), journal
+ *   ticks/s, InfluxDB points/s including the final flush, tick → visible in Redis (p99, polled by a
+ *   probe in a process of its own: scripts/redis-visibility-probe.ts), journal
  *   group-commit latency (p99), peak RSS;
  * - replay: `velox replay --speed max` of a CSV (300,000 ticks over 500 symbols) with every store
  *   on, as a user runs it: every tick must reach the InfluxDB path, points/s against a ceiling
@@ -29,7 +30,7 @@
  *   npm run bench                # full: 1,000,000 ticks over 500 symbols
  *   npm run bench -- --quick
  */
-import { execFile, execFileSync, spawn } from "node:child_process";
+import { execFile, execFileSync, fork, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -440,19 +441,18 @@ async function embeddedPhase() {
 /** Every store on, `allStoresTicks` over `symbols`: the `all-stores` phase. */
 async function allStoresPhase(redisUrl: string, influxUrl: string) {
   const allStores = { seed: 7, rate: 50_000, ticks: SIZES.allStoresTicks, symbols: options.symbols };
-  // Tick → visible in Redis: sample a tick now and then and poll its key until it shows.
-  const probe = new Redis(redisUrl);
-  const visibility: Promise<number>[] = [];
-  const watch = (tick: Tick): Promise<number> => {
-    const sent = performance.now();
-    return (async () => {
-      for (;;) {
-        const ts = Number(await probe.hget(keys.stockPrice(tick.symbol), "timestamp"));
-        if (ts >= Math.round(tick.timestamp)) return performance.now() - sent;
-        await new Promise((r) => setTimeout(r, 2));
-      }
-    })();
-  };
+  // Tick → visible in Redis: a tick now and then is handed to a probe in its own process, which
+  // polls its key until it shows (scripts/redis-visibility-probe.ts).
+  const probe = fork(fileURLToPath(new URL("./redis-visibility-probe.ts", import.meta.url)), [redisUrl], {
+    execArgv: process.execArgv,
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  const watch = (tick: Tick) =>
+    probe.send({
+      symbol: tick.symbol,
+      timestamp: tick.timestamp,
+      sentAt: performance.timeOrigin + performance.now(),
+    });
   let batches = 0;
   const all = await pipeline(
     generateTicks(allStores),
@@ -461,16 +461,18 @@ async function allStoresPhase(redisUrl: string, influxUrl: string) {
     { VELOX_REDIS_URL: redisUrl, VELOX_INFLUX_URL: influxUrl, VELOX_INFLUX_TOKEN: "bench" },
     (tick) => {
       // One sample every 20 batches keeps the probe's own load negligible.
-      if (++batches % 20 === 0) visibility.push(watch(tick));
+      if (++batches % 20 === 0) watch(tick);
     },
   );
   const flushStarted = performance.now();
-  const latencies = await Promise.all(visibility);
+  const latencies = await new Promise<number[]>((resolve) => {
+    probe.once("message", (answer: { latencies: number[] }) => resolve(answer.latencies));
+    probe.send({ done: true });
+  });
   await all.close();
   const influxStats = all.engine.stores.series?.stats();
   // Points/s includes the final flush: what was written, over the time until it was all sent.
   const influxSeconds = all.seconds + (performance.now() - flushStarted) / 1000;
-  probe.disconnect();
   return {
     symbols: options.symbols,
     ticks_per_second: round(all.ticksPerSecond),
