@@ -10,6 +10,7 @@ import { InfluxQueryClient } from "../storage/influx-queries.js";
 import { InfluxWriter } from "../storage/influx-writer.js";
 import { INFLUX_SPOOL_FILE } from "../storage/line-spool.js";
 import { PostgresHistory } from "../storage/postgres-history.js";
+import { DEFAULT_SCHEMA_SETTINGS } from "../storage/postgres-migrate.js";
 import { RedisCache } from "../storage/redis-cache.js";
 import { TradeJournal, type TradeJournalOptions } from "../storage/trade-journal.js";
 
@@ -111,7 +112,7 @@ function openPostgres(
         spoolDir: config.dataDir,
         maxSpoolRows: postgres.spoolMaxRows,
         flushIntervalMs: postgres.flushIntervalMs,
-        settings: { chunkDays: postgres.chunkDays, compressAfterDays: 7 },
+        settings: { ...DEFAULT_SCHEMA_SETTINGS, chunkDays: postgres.chunkDays },
         logger: logging.for("history"),
       }),
   );

@@ -3,6 +3,7 @@ import { errorMessage } from "../domain/errors.js";
 import type { Trade } from "../domain/trade.js";
 import { PG_TABLES } from "../schema/postgres.js";
 import { entryFill, exitFill, type FillRecord, type MetricRecord } from "./history-rows.js";
+import type { StrategyCounters } from "./redis-cache-schemas.js";
 import type { TradeChangeCursor } from "./trade-journal.js";
 
 /** What the archiver needs of the history store. */
@@ -170,13 +171,7 @@ export class HistoryArchiver {
 
 /** What the archiver reads of Redis. */
 export interface FigureSource {
-  getStrategyCounters(strategyId: string): Promise<{
-    signals: Record<string, number>;
-    trades: number;
-    wins: number;
-    losses: number;
-    pnl: number;
-  }>;
+  getStrategyCounters(strategyId: string): Promise<StrategyCounters>;
   getDailyStats(date?: Date): Promise<Record<string, number>>;
   getPerformance(): Promise<Record<string, string | number | boolean | null>>;
 }

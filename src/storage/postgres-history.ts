@@ -446,7 +446,7 @@ export class PostgresHistory {
     }
   }
 
-  /** Refreshes the 1-minute view now (native mode); for tests and the archival pass. */
+  /** Refreshes the 1-minute view now (native mode), as the timer does. */
   refreshNow(): Promise<void> {
     return this.refreshAggregate();
   }
