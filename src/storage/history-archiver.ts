@@ -9,6 +9,8 @@ import type { TradeChangeCursor } from "./trade-journal.js";
 /** What the archiver needs of the history store. */
 export interface ArchiveTarget {
   readonly ready: boolean;
+  /** The last attempt to reach PostgreSQL failed. */
+  readonly unreachable: boolean;
   writeFill(fill: FillRecord): void;
   writeMetrics(rows: readonly MetricRecord[]): void;
   /** Resolves once every row given so far is in PostgreSQL or its spool. */
@@ -91,12 +93,15 @@ export class HistoryArchiver {
     return this.running;
   }
 
-  /** Stops the timer after one last pass, so the run's final state reaches the history store. */
+  /**
+   * Stops the timer after one last pass, so the run's final state reaches the history store; with
+   * PostgreSQL away there is no last pass (the next run's first one covers it).
+   */
   async close(): Promise<void> {
     clearInterval(this.timer);
     clearTimeout(this.first);
     await this.running;
-    await this.runOnce();
+    if (!this.options.target.unreachable) await this.runOnce();
   }
 
   private async pass(): Promise<void> {

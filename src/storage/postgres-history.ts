@@ -271,12 +271,18 @@ export class PostgresHistory {
     return this.migrated && this.up;
   }
 
+  /** Whether the last attempt to reach PostgreSQL failed (false before the first attempt). */
+  get unreachable(): boolean {
+    return this.failures > 0;
+  }
+
   /** Flushes, then closes: what PostgreSQL did not take stays in the spools for the next run. */
   async close(): Promise<void> {
     if (this.closed) return;
     clearInterval(this.flushTimer);
     if (this.refreshTimer) clearInterval(this.refreshTimer);
-    this.retryAt = 0;
+    // Within a retry backoff (PostgreSQL just failed) this spools at once instead of waiting for
+    // another connection attempt: a shutdown with PostgreSQL away is not held up.
     await this.flush();
     // A run's last minutes reach the 1-minute view now, not a timer period after the next start.
     await this.refreshAggregate();
