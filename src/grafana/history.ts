@@ -34,7 +34,7 @@ export function history(options: DashboardOptions = DEFAULT_DASHBOARD_OPTIONS) {
       title: "VELOX · History",
       uid: DASHBOARD_UIDS.history,
       description:
-        "The PostgreSQL history store: 1-minute OHLCV, every fill, and the archived strategy and daily figures.",
+        "The PostgreSQL history store: 1-minute OHLCV, every fill, and the strategy counters archived from Redis.",
       tags: ["history", "postgres"],
       from: "now-7d",
     },
