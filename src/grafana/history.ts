@@ -1,5 +1,5 @@
 import { DASHBOARD_UIDS } from "../schema/grafana.js";
-import { PG_TABLES } from "../schema/postgres.js";
+import { ARCHIVED_METRIC, PG_TABLES } from "../schema/postgres.js";
 import {
   type DashboardOptions,
   DEFAULT_DASHBOARD_OPTIONS,
@@ -210,7 +210,7 @@ LIMIT 500`,
         "Strategy P&L (archived from Redis)",
         "Each strategy's cumulative P&L counter, as the archiver copied it from Redis.",
         MONEY_UNIT,
-        "strategy.pnl",
+        ARCHIVED_METRIC.strategy("pnl"),
       ),
     )
     .withPanel(
@@ -219,7 +219,7 @@ LIMIT 500`,
         "Strategy trades (archived from Redis)",
         "Each strategy's closed-trade counter over time; the slope is trades per interval.",
         "short",
-        "strategy.trades",
+        ARCHIVED_METRIC.strategy("trades"),
       ),
     );
   return d.build();

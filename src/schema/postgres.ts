@@ -44,6 +44,18 @@ export const HISTORY_COLUMNS: Record<HistoryTable, readonly string[]> = {
   metrics_data: ["metric_name", "timestamp", "value", "labels"],
 };
 
+/**
+ * The `metric_name` of each figure the archiver copies from Redis into `metrics_data`; the History
+ * dashboard selects by the same names.
+ */
+export const ARCHIVED_METRIC = {
+  /** A strategy's counter (`strategy.trades`, `strategy.pnl`, …), labelled `strategy_id`. */
+  strategy: (counter: "trades" | "wins" | "losses" | "pnl" | "signals") => `strategy.${counter}`,
+  /** Today's daily figure, labelled `day`. */
+  daily: (name: string) => `daily.${name}`,
+  performance: (name: string) => `performance.${name}`,
+} as const;
+
 export type HistoryMode = "native" | "timescale";
 
 export interface HistorySchemaSettings {

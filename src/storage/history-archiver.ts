@@ -1,7 +1,8 @@
 import type { Logger } from "pino";
 import { errorMessage } from "../domain/errors.js";
+import { utcDay } from "../domain/time.js";
 import type { Trade } from "../domain/trade.js";
-import { PG_TABLES } from "../schema/postgres.js";
+import { ARCHIVED_METRIC, PG_TABLES } from "../schema/postgres.js";
 import { entryFill, exitFill, type FillRecord, type MetricRecord } from "./history-rows.js";
 import type { StrategyCounters } from "./redis-cache-schemas.js";
 import type { TradeChangeCursor } from "./trade-journal.js";
@@ -199,14 +200,15 @@ export async function redisFigures(
   for (const strategy_id of strategyIds) {
     const c = await cache.getStrategyCounters(strategy_id);
     for (const name of ["trades", "wins", "losses", "pnl"] as const)
-      add(`strategy.${name}`, c[name], { strategy_id });
+      add(ARCHIVED_METRIC.strategy(name), c[name], { strategy_id });
     for (const [action, count] of Object.entries(c.signals))
-      add("strategy.signals", count, { strategy_id, action });
+      add(ARCHIVED_METRIC.strategy("signals"), count, { strategy_id, action });
   }
   const day = new Date(now);
   for (const [name, value] of Object.entries(await cache.getDailyStats(day))) {
-    add(`daily.${name}`, value, { day: day.toISOString().slice(0, 10) });
+    add(ARCHIVED_METRIC.daily(name), value, { day: utcDay(day) });
   }
-  for (const [name, value] of Object.entries(await cache.getPerformance())) add(`performance.${name}`, value);
+  for (const [name, value] of Object.entries(await cache.getPerformance()))
+    add(ARCHIVED_METRIC.performance(name), value);
   return rows;
 }
