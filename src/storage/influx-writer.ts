@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import { z } from "zod";
 import { StateError, ValidationError } from "../domain/errors.js";
 import { parseOrThrow } from "../domain/identifiers.js";
+import { batchLines, type LineBatch, LineBatcher } from "./line-batcher.js";
 import { type AnySeriesPoint, type SchemaLine, toLineProtocol } from "./line-protocol.js";
 import { LineSpool, type SpoolBatch } from "./line-spool.js";
 
@@ -11,8 +12,8 @@ import { LineSpool, type SpoolBatch } from "./line-spool.js";
  * points when InfluxDB is away.
  *
  * Path of a point: `write()` serialises it at once (a bad point throws there, in the caller's
- * hands) and appends the line to an in-memory buffer. A batch is cut when the buffer reaches
- * `batchSize` or `flushIntervalMs` after its oldest point arrived, and sent by a single loop with
+ * hands) and appends the line to an in-memory {@link LineBatcher}. A batch is cut when it holds
+ * `batchSize` lines or `flushIntervalMs` after its oldest point arrived, and sent by a single loop with
  * up to `maxInFlight` requests at once (InfluxDB parses them in parallel; each point carries its
  * own timestamp, so the order in which batches arrive does not change what is stored).
  *
@@ -192,14 +193,14 @@ export class InfluxWriter {
   private readonly spool: LineSpool;
   private readonly createdAt = Date.now();
 
-  /** Serialised lines not yet cut into a batch, oldest first. */
-  private buffer: string[] = [];
+  /** Serialised lines not yet sent or spooled, oldest first, in batches of `batchSize`. */
+  private readonly pending: LineBatcher;
   /** Batches being sent straight from memory (only while the spool is empty), at most `maxInFlight`. */
   private readonly inFlight = new Set<Promise<void>>();
   /** Points in those batches. */
   private inFlightPoints = 0;
   /** The batches in flight in the order they were cut, with their outcome once answered. */
-  private readonly answers: { batch: string[]; outcome?: SendOutcome }[] = [];
+  private readonly answers: { batch: LineBatch; outcome?: SendOutcome }[] = [];
   private flushTimer: NodeJS.Timeout | undefined;
   /** Cut the buffer even if it is smaller than a batch (timer, flush(), close()). */
   private flushWanted = false;
@@ -239,6 +240,7 @@ export class InfluxWriter {
     this.log = logger;
     this.batchSize = this.opts.batchSize;
     this.flushIntervalMs = this.opts.flushIntervalMs;
+    this.pending = new LineBatcher(this.batchSize);
     this.client = new InfluxDB({
       url: this.opts.url,
       ...(this.opts.token ? { token: this.opts.token } : {}),
@@ -282,7 +284,7 @@ export class InfluxWriter {
   /** Queues a line a {@link SeriesSerializer} built (already checked). Never waits for the network. */
   writeLine(line: SchemaLine): void {
     this.assertOpen();
-    this.buffer.push(line);
+    this.pending.push(line);
     this.afterEnqueue();
   }
 
@@ -310,7 +312,7 @@ export class InfluxWriter {
    * it does not wait for the spool to drain.
    */
   flush(): Promise<void> {
-    if (this.buffer.length === 0 && this.inFlight.size === 0) return Promise.resolve();
+    if (this.pending.points === 0 && this.inFlight.size === 0) return Promise.resolve();
     this.flushWanted = true;
     const done = new Promise<void>((resolve) => this.flushWaiters.push(resolve));
     this.kick();
@@ -319,7 +321,7 @@ export class InfluxWriter {
 
   /** Points in memory now (buffered or in flight): what a source paces itself by. Cheap. */
   get backlog(): number {
-    return this.buffer.length + this.inFlightPoints;
+    return this.pending.points + this.inFlightPoints;
   }
 
   stats(): InfluxWriterStats {
@@ -332,7 +334,7 @@ export class InfluxWriter {
       droppedPoints: this.spool.droppedPoints - this.droppedButWritten,
       spoolPoints: this.spool.points(),
       spoolBatches: this.spool.batches(),
-      bufferedPoints: this.buffer.length + this.inFlightPoints,
+      bufferedPoints: this.pending.points + this.inFlightPoints,
       up: this.up,
       lastError: this.lastError,
       pointsPerSecond: recentPoints / (windowMs / 1000),
@@ -374,7 +376,7 @@ export class InfluxWriter {
       this.spoolBuffer(true);
     } catch (err) {
       this.log?.error(
-        { err: describeError(err), lostPoints: this.buffer.length },
+        { err: describeError(err), lostPoints: this.pending.points },
         "influx spool unavailable at shutdown: buffered points lost",
       );
     }
@@ -397,7 +399,7 @@ export class InfluxWriter {
 
   private enqueue(lines: readonly string[]): void {
     if (lines.length === 0) return;
-    for (const line of lines) this.buffer.push(line);
+    for (const line of lines) this.pending.push(line);
     this.afterEnqueue();
   }
 
@@ -407,7 +409,7 @@ export class InfluxWriter {
       this.flushWanted = true;
       this.kick();
     }, this.flushIntervalMs);
-    if (this.buffer.length >= this.batchSize) this.kick();
+    if (this.pending.hasFullBatch) this.kick();
   }
 
   private clearFlushTimer(): void {
@@ -470,12 +472,12 @@ export class InfluxWriter {
       }
       const head = this.spool.peek();
       if (head === undefined) return true;
-      this.afterSpoolSend(head, await this.send(head.lines));
+      this.afterSpoolSend(head, await this.send(head));
       return true;
     }
 
     // Direct mode: send from memory, up to `maxInFlight` batches at once.
-    const due = this.buffer.length > 0 && (cutAll || this.buffer.length >= this.batchSize);
+    const due = this.pending.points > 0 && (cutAll || this.pending.hasFullBatch);
     if (!due || this.inFlight.size >= this.opts.maxInFlight) {
       if (this.inFlight.size === 0) return false;
       // Wait for a send to finish: it frees a slot, or may have failed and started the spool.
@@ -491,18 +493,18 @@ export class InfluxWriter {
       await this.sleepUntilNextAttempt();
       return true;
     }
-    const batch = this.buffer.splice(0, this.batchSize);
-    if (this.buffer.length === 0) this.bufferEmptied();
-    this.inFlightPoints += batch.length;
+    const batch = this.pending.take(cutAll) as LineBatch;
+    if (this.pending.points === 0) this.bufferEmptied();
+    this.inFlightPoints += batch.points;
     // Outcomes are handled in the order the batches were cut, whatever order the answers come
     // in: failed batches reach the spool in write order.
-    const slot: { batch: string[]; outcome?: SendOutcome } = { batch };
+    const slot: { batch: LineBatch; outcome?: SendOutcome } = { batch };
     this.answers.push(slot);
     const sending: Promise<void> = this.send(batch).then((outcome) => {
       slot.outcome = outcome;
       while (this.answers[0]?.outcome) {
-        const done = this.answers.shift() as { batch: string[]; outcome: SendOutcome };
-        this.inFlightPoints -= done.batch.length;
+        const done = this.answers.shift() as { batch: LineBatch; outcome: SendOutcome };
+        this.inFlightPoints -= done.batch.points;
         try {
           this.afterDirectSend(done.batch, done.outcome);
         } catch (err) {
@@ -517,18 +519,18 @@ export class InfluxWriter {
     return true;
   }
 
-  private afterDirectSend(batch: string[], outcome: SendOutcome): void {
+  private afterDirectSend(batch: LineBatch, outcome: SendOutcome): void {
     if (outcome.ok) {
-      this.noteSuccess(batch.length);
+      this.noteSuccess(batch.points);
     } else if (outcome.kind === "reject") {
-      this.noteRejected(outcome.error, batch, batch.length);
+      this.noteRejected(outcome.error, batch, batch.points);
     } else {
       this.noteFailure(outcome.error, outcome.kind, "influx write failed: spooling");
       try {
         this.toSpool(batch);
       } catch (err) {
         // Keep the batch in memory, in front of everything newer; the loop retries both.
-        this.buffer = batch.concat(this.buffer);
+        this.pending.putBack(batch);
         this.flushWanted = true;
         throw err;
       }
@@ -542,7 +544,7 @@ export class InfluxWriter {
       this.noteSuccess(head.points);
       this.spoolDelivered();
     } else if (outcome.kind === "reject") {
-      this.noteRejected(outcome.error, head.lines, this.spool.remove(head.id));
+      this.noteRejected(outcome.error, head, this.spool.remove(head.id));
     } else {
       this.noteFailure(outcome.error, outcome.kind, "influx write failed: spooling");
     }
@@ -550,12 +552,16 @@ export class InfluxWriter {
 
   /** Moves full batches (and with `all`, the rest) from memory to the end of the spool. */
   private spoolBuffer(all: boolean): void {
-    while (this.buffer.length >= this.batchSize || (all && this.buffer.length > 0)) {
-      const n = Math.min(this.batchSize, this.buffer.length);
-      this.toSpool(this.buffer.slice(0, n));
-      this.buffer.splice(0, n);
+    for (let batch = this.pending.take(all); batch; batch = this.pending.take(all)) {
+      try {
+        this.toSpool(batch);
+      } catch (err) {
+        // Not spooled: it stays in memory, in front, for the next attempt.
+        this.pending.putBack(batch);
+        throw err;
+      }
     }
-    if (this.buffer.length === 0) this.bufferEmptied();
+    if (this.pending.points === 0) this.bufferEmptied();
     this.settleFlushWaiters(false);
   }
 
@@ -564,9 +570,9 @@ export class InfluxWriter {
     this.clearFlushTimer();
   }
 
-  private toSpool(lines: string[]): void {
-    const dropped = this.spool.append(lines);
-    this.counters.spooledPoints += lines.length;
+  private toSpool(batch: LineBatch): void {
+    const dropped = this.spool.appendBatch(batch);
+    this.counters.spooledPoints += batch.points;
     // Said once per episode (bound reached, or disk full), not once per batch; every dropped point
     // is counted (droppedPoints, velox_influx_points_dropped_total).
     if (dropped > 0 && !this.dropping) {
@@ -596,11 +602,11 @@ export class InfluxWriter {
     this.log?.info({ spoolPoints: this.spool.points() }, "influx spool has room again");
   }
 
-  private async send(lines: string[]): Promise<SendOutcome> {
+  private async send(batch: LineBatch): Promise<SendOutcome> {
     try {
       // The client's transport (auth header, gzip above the threshold, HttpError on ≥ 300), without
       // its WriteApi, whose per-line bookkeeping this class does not need: it cuts its own batches.
-      await this.client.transport.request(this.writePath, lines.join("\n"), {
+      await this.client.transport.request(this.writePath, batch.text, {
         method: "POST",
         headers: { "content-type": "text/plain; charset=utf-8" },
         gzipThreshold: GZIP_THRESHOLD_BYTES,
@@ -631,7 +637,7 @@ export class InfluxWriter {
     }
   }
 
-  private noteRejected(error: unknown, lines: readonly string[], points: number): void {
+  private noteRejected(error: unknown, batch: LineBatch, points: number): void {
     this.counters.failedPoints += points;
     // The server answered: it is reachable, the data was the problem.
     this.failuresInARow = 0;
@@ -639,6 +645,7 @@ export class InfluxWriter {
     this.up = true;
     this.lastError = describeError(error);
     const status = error instanceof HttpError ? error.statusCode : undefined;
+    const lines = batchLines(batch);
     const { line, named } =
       error instanceof HttpError ? offendingLine(error, lines) : { line: lines[0] ?? "", named: false };
     this.log?.error(
@@ -696,7 +703,7 @@ export class InfluxWriter {
 
   private settleFlushWaiters(force: boolean): void {
     if (this.flushWaiters.length === 0) return;
-    if (!force && (this.buffer.length > 0 || this.inFlight.size > 0)) return;
+    if (!force && (this.pending.points > 0 || this.inFlight.size > 0)) return;
     const waiters = this.flushWaiters;
     this.flushWaiters = [];
     for (const resolve of waiters) resolve();

@@ -4,6 +4,7 @@ import Database from "better-sqlite3";
 import { z } from "zod";
 import { StateError, ValidationError } from "../domain/errors.js";
 import { parseOrThrow } from "../domain/identifiers.js";
+import { batchLines, batchOf, type LineBatch } from "./line-batcher.js";
 
 /** The spool's file name inside the data directory (`${dataDir}/influx-spool.db`). */
 export const INFLUX_SPOOL_FILE = "influx-spool.db";
@@ -25,11 +26,11 @@ export interface LineSpoolOptions {
   lockTimeoutMs?: number;
 }
 
-/** One spooled batch: line-protocol lines in the order they were written. */
-export interface SpoolBatch {
-  id: number;
-  lines: string[];
-  points: number;
+/** One spooled batch: its lines in the order they were written, joined as `text`. */
+export interface SpoolBatch extends LineBatch {
+  readonly id: number;
+  /** The lines, split from `text` when asked for. */
+  readonly lines: string[];
 }
 
 const optionsSchema = z.object({
@@ -138,14 +139,23 @@ export class LineSpool {
         throw new ValidationError(`lines.${index}`, "must be one non-empty line");
       }
     }
-    const cut = Math.max(0, lines.length - this.maxPoints);
-    const kept = cut > 0 ? lines.slice(cut) : lines;
-    const text = kept.join("\n");
+    return this.appendBatch(batchOf(lines));
+  }
+
+  /**
+   * Appends a batch whose text is already joined lines (a {@link LineBatcher}'s, whose lines were
+   * checked when they were built), as {@link append} does.
+   */
+  appendBatch(batch: LineBatch): number {
+    if (batch.points === 0) return 0;
+    const cut = Math.max(0, batch.points - this.maxPoints);
+    const kept = cut > 0 ? batchOf(batchLines(batch).slice(cut)) : batch;
+    const { text } = kept;
     let room: { dropped: number; batches: number };
     try {
       room = this.db.transaction(() => {
-        const made = this.makeRoom(kept.length);
-        this.stmt.insert.run(text, kept.length, Date.now());
+        const made = this.makeRoom(kept.points);
+        this.stmt.insert.run(text, kept.points, Date.now());
         return made;
       })();
       this.full = false;
@@ -154,10 +164,10 @@ export class LineSpool {
       // A full disk is a full bound: the oldest batches make room for this one, or, when even
       // that cannot be written, this batch is the one dropped. Counted either way, never thrown.
       this.full = true;
-      return this.appendOnFullDisk(text, kept.length) + cut;
+      return this.appendOnFullDisk(text, kept.points) + cut;
     }
     this.commitRoom(room);
-    this.totalPoints += kept.length;
+    this.totalPoints += kept.points;
     this.batchCount += 1;
     this.dropped += cut;
     return room.dropped + cut;
@@ -199,7 +209,14 @@ export class LineSpool {
   peek(): SpoolBatch | undefined {
     const row = this.stmt.oldest.get() as { id: number; lines: string; points: number } | undefined;
     if (row === undefined) return undefined;
-    return { id: row.id, lines: row.lines.split("\n"), points: row.points };
+    return {
+      id: row.id,
+      text: row.lines,
+      points: row.points,
+      get lines() {
+        return batchLines(this);
+      },
+    };
   }
 
   /**

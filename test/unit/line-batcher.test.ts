@@ -1,0 +1,50 @@
+import { describe, expect, it } from "vitest";
+import { batchLines, batchOf, LineBatcher } from "../../src/storage/line-batcher.js";
+
+/** The InfluxDB writer's memory: lines cut into batches of `batchSize` as they arrive. */
+describe("LineBatcher", () => {
+  const lines = (n: number, tag = "a") => Array.from({ length: n }, (_, i) => `m,s=${tag} v=${i} ${i}`);
+
+  it("cuts full batches in arrival order and counts every line it holds", () => {
+    const batcher = new LineBatcher(3);
+    for (const line of lines(7)) batcher.push(line);
+    expect([batcher.points, batcher.hasFullBatch]).toEqual([7, true]);
+
+    const first = batcher.take(false);
+    expect(first).toEqual(batchOf(lines(7).slice(0, 3)));
+    expect(batcher.take(false)?.text).toBe(lines(7).slice(3, 6).join("\n"));
+    // Only the partial batch is left: it comes out only when asked for.
+    expect(batcher.take(false)).toBeUndefined();
+    expect([batcher.points, batcher.hasFullBatch]).toEqual([1, false]);
+    expect(batcher.take(true)).toEqual({ text: lines(7)[6], points: 1 });
+    expect(batcher.points).toBe(0);
+    expect(batcher.take(true)).toBeUndefined();
+  });
+
+  it("puts a batch back in front of everything newer", () => {
+    const batcher = new LineBatcher(2);
+    for (const line of lines(4)) batcher.push(line);
+    const first = batcher.take(false);
+    if (!first) throw new Error("expected a batch");
+    batcher.push("m,s=b v=9 9");
+    batcher.putBack(first);
+    expect(batcher.points).toBe(5);
+    const out: string[] = [];
+    for (let b = batcher.take(true); b; b = batcher.take(true)) out.push(...batchLines(b));
+    expect(out).toEqual([...lines(4), "m,s=b v=9 9"]);
+  });
+
+  it("grows past its first buffer and keeps text that is not ASCII intact", () => {
+    const batcher = new LineBatcher(10_000);
+    const long = `m,s=x note="${"é€".repeat(200_000)}" 1`;
+    batcher.push("m,s=a v=1 1");
+    batcher.push(long);
+    batcher.push("m,s=b v=2 2");
+    expect(batchLines(batcher.take(true) ?? batchOf([]))).toEqual(["m,s=a v=1 1", long, "m,s=b v=2 2"]);
+  });
+
+  it("splits a batch back into its lines, and an empty one into none", () => {
+    expect(batchLines(batchOf(lines(3)))).toEqual(lines(3));
+    expect(batchLines(batchOf([]))).toEqual([]);
+  });
+});
