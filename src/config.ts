@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
 import { ConfigError } from "./domain/errors.js";
+import { DEFAULT_STOP_INTERVAL_MS } from "./schema/sqlite.js";
 
 /**
  * Every setting VELOX reads, in one zod schema. Values come from VELOX_* environment variables;
@@ -47,6 +48,12 @@ const brokers = optionalText.refine(
 const envSchema = z.object({
   VELOX_DATA_DIR: z.string().trim().min(1).default("./data"),
   VELOX_SQLITE_PATH: optionalText,
+  VELOX_JOURNAL_STOP_INTERVAL_MS: z.coerce
+    .number({ error: "expected milliseconds" })
+    .int("expected a whole number")
+    .min(0, "expected 0 to 60000 ms")
+    .max(60_000, "expected 0 to 60000 ms")
+    .default(DEFAULT_STOP_INTERVAL_MS),
   VELOX_REDIS_URL: url(["redis:", "rediss:"]),
   /** A file holding the Redis password (e.g. the compose stack's secret), put into VELOX_REDIS_URL. */
   VELOX_REDIS_PASSWORD_FILE: optionalText,
@@ -140,6 +147,8 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export interface Config {
   dataDir: string;
   sqlitePath: string;
+  /** A trade's trailing stop is journaled at most this often (0: every commit window). */
+  journalStopIntervalMs: number;
   /** Unset means no Redis: reads fall back to the journal and in-process state. */
   redisUrl: string | undefined;
   /** The write-behind window of the Redis cache: how stale the cache may be, and how often it is written. */
@@ -223,6 +232,7 @@ export function loadConfig(
   return {
     dataDir: v.VELOX_DATA_DIR,
     sqlitePath: v.VELOX_SQLITE_PATH ?? join(v.VELOX_DATA_DIR, "velox.db"),
+    journalStopIntervalMs: v.VELOX_JOURNAL_STOP_INTERVAL_MS,
     redisUrl,
     redisFlushMs: v.VELOX_REDIS_FLUSH_MS,
     influx: {

@@ -41,6 +41,7 @@ export function openStores(
     TradeJournal.open(config.sqlitePath, {
       logger: logging.for("database"),
       observeWrite: hooks.observeJournalWrite,
+      stopIntervalMs: config.journalStopIntervalMs,
     }),
   );
   const cache = config.redisUrl

@@ -98,4 +98,10 @@ CREATE INDEX idx_sl_updates_trade_id_ts ON sl_updates(trade_id, ts);
 ];
 
 /** The schema version this build writes and understands: the last migration's. */
+/**
+ * How often a trade's trailing stop is journaled at most, by default (VELOX_JOURNAL_STOP_INTERVAL_MS):
+ * once a second, so journal rows grow with open trades × seconds, not with ticks.
+ */
+export const DEFAULT_STOP_INTERVAL_MS = 1000;
+
 export const SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

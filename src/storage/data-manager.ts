@@ -209,6 +209,8 @@ export class DataManager implements PipelineStore {
   private readonly backlogLimit: number;
   /** The open journal group: its writes so far and what waits for its commit. */
   private group: { rows: number; timer: NodeJS.Timeout; after: (() => void)[] } | undefined;
+  /** Opens a group when a stop move held back by the journal falls due and no write came since. */
+  private stopsTimer: NodeJS.Timeout | undefined;
   /** Cache writes started behind a commit and not yet answered. */
   private readonly behind = new Set<Promise<void>>();
   private flushing: Promise<void> = Promise.resolve();
@@ -444,6 +446,7 @@ export class DataManager implements PipelineStore {
       this.journal.rollbackGroup();
       return;
     }
+    this.scheduleDueStops();
     for (const publish of group.after) {
       try {
         publish();
@@ -751,6 +754,7 @@ export class DataManager implements PipelineStore {
     this.closed = true;
     await this.settle();
     clearInterval(this.flushTimer);
+    clearTimeout(this.stopsTimer);
     this.stopCacheWatch?.();
     await this.rewarming;
     await this.flushCache();
@@ -801,15 +805,35 @@ export class DataManager implements PipelineStore {
         `a commit failed (${this.journalFailure}); no trade can be recorded any more`,
       );
     }
+    const group = this.openGroup();
+    const result = write();
+    group.rows++;
+    if (group.rows >= this.groupRows) this.commitJournal();
+    return result;
+  }
+
+  private openGroup(): NonNullable<DataManager["group"]> {
     if (!this.group) {
       this.journal.beginGroup();
       const timer = setTimeout(() => this.commitJournal(), this.groupMs);
       this.group = { rows: 0, timer, after: [] };
     }
-    const result = write();
-    this.group.rows++;
-    if (this.group.rows >= this.groupRows) this.commitJournal();
-    return result;
+    return this.group;
+  }
+
+  /**
+   * The journal holds a trade's stop moves back for a while (`stopIntervalMs`); when the ticks
+   * stop, no write would open the group that journals the last of them, so a timer does.
+   */
+  private scheduleDueStops(): void {
+    if (this.stopsTimer !== undefined || this.closed) return;
+    const dueIn = this.journal.stopsDueIn();
+    if (dueIn === undefined) return;
+    this.stopsTimer = setTimeout(() => {
+      this.stopsTimer = undefined;
+      if (this.journalFailure === undefined && !this.closed) this.openGroup();
+    }, dueIn);
+    this.stopsTimer.unref();
   }
 
   /** A cache write behind the caller: errors are counted and logged, never thrown. */

@@ -45,6 +45,15 @@ export interface TradeJournalOptions {
    * for rejected input or a refused state change, which are the caller's errors).
    */
   observeWrite?: (operation: JournalOperation, seconds: number, failed: boolean) => void;
+  /**
+   * Inside groups, a trade's stop moves are journaled at most once per this many ms: a move made
+   * sooner after the trade's last stop row waits (the latest one per trade) for a later commit.
+   * 0 (the default) journals each group's last move per trade; the app sets
+   * VELOX_JOURNAL_STOP_INTERVAL_MS (DEFAULT_STOP_INTERVAL_MS in src/schema/sqlite.ts).
+   */
+  stopIntervalMs?: number;
+  /** Wall clock in ms for `stopIntervalMs`; default `Date.now`. */
+  now?: () => number;
 }
 
 const DAY_SECONDS = 86_400;
@@ -189,8 +198,12 @@ export class TradeJournal {
   private readonly log: Logger | undefined;
   private readonly observeWrite: TradeJournalOptions["observeWrite"];
   private readonly stmt: ReturnType<typeof TradeJournal.prepareAll>;
-  /** Stop moves of the open group waiting for its commit, the last one per trade. */
+  /** Stop moves not yet journaled, the latest one per trade (see {@link trailStop}). */
   private readonly pendingStops = new Map<string, ParsedSlUpdate>();
+  /** When each open trade's last stop row was journaled (wall ms). */
+  private readonly stopWrittenAt = new Map<string, number>();
+  private readonly stopIntervalMs: number;
+  private readonly now: () => number;
 
   private constructor(
     private readonly db: Database.Database,
@@ -199,6 +212,12 @@ export class TradeJournal {
     // The caller passes its component logger (e.g. "database"); the journal does not rename it.
     this.log = options.logger;
     this.observeWrite = options.observeWrite;
+    this.stopIntervalMs = parseOrThrow(
+      z.number().int().nonnegative(),
+      options.stopIntervalMs ?? 0,
+      "stopIntervalMs",
+    );
+    this.now = options.now ?? Date.now;
     this.stmt = TradeJournal.prepareAll(db);
   }
 
@@ -405,6 +424,8 @@ export class TradeJournal {
    * Unknown trade → NotFoundError; already closed → StateError.
    */
   closeTrade(tradeId: string, input: TradeExit, exitConditions?: Conditions): Trade {
+    // The stop the trade had at its exit is its last stop row, whatever waited.
+    this.writePendingStop(assertId(tradeId, "trade_id"));
     return this.timed("close_trade", () => {
       const id = assertId(tradeId, "trade_id");
       const exit = parseOrThrow(tradeExitSchema, input, "exit");
@@ -486,6 +507,7 @@ export class TradeJournal {
         },
         "trade closed",
       );
+      this.stopWrittenAt.delete(id);
       return closed;
     });
   }
@@ -547,21 +569,41 @@ export class TradeJournal {
   }
 
   /**
-   * Records a trailing-stop move. Inside a group only each trade's last move of the group is kept:
-   * it is written just before the group commits, so a stop that trails on every tick costs one row
-   * per trade per group, and the journal's last row of a trade is always its latest stop. Outside
-   * a group it is written at once. Invalid input is refused here, at the call.
+   * Records a trailing-stop move. Inside a group only a trade's latest move is kept, and it is
+   * written when a group commits and the trade's last stop row is at least `stopIntervalMs` old
+   * (its first move at the first commit): a stop that trails on every tick costs one row per
+   * trade per interval, whatever the number of ticks, groups or open trades. The latest move is
+   * always written before the trade's exit, when its history is read, and at close, so the last
+   * row of a closed trade is its final stop. Outside a group it is written at once. Invalid input
+   * is refused here, at the call.
    */
   trailStop(input: SlUpdate): ParsedSlUpdate {
     const update = plainOrParse(slUpdateSchema, input, plainSlUpdate, "sl_update");
     if (!this.inGroup) {
-      this.insertSlUpdate(update);
+      this.pendingStops.delete(update.trade_id);
+      this.writeStop(update);
       return update;
     }
-    // An unknown trade is refused now, as a direct write would be (once per trade and group).
+    // An unknown trade is refused now, as a direct write would be (once per trade and row).
     if (!this.pendingStops.has(update.trade_id)) this.requireTrade(update.trade_id);
     this.pendingStops.set(update.trade_id, update);
     return update;
+  }
+
+  /**
+   * Ms until a waiting stop move is due to be journaled (0: at the next commit), or undefined when
+   * none waits. The caller commits a group then, so that a last move is not held back for long.
+   */
+  stopsDueIn(): number | undefined {
+    if (this.pendingStops.size === 0) return undefined;
+    const now = this.now();
+    let soonest = Number.POSITIVE_INFINITY;
+    for (const id of this.pendingStops.keys()) {
+      const at = this.stopWrittenAt.get(id);
+      if (at === undefined) return 0;
+      soonest = Math.min(soonest, at + this.stopIntervalMs - now);
+    }
+    return Math.max(0, soonest);
   }
 
   /**
@@ -580,9 +622,10 @@ export class TradeJournal {
 
   /** Trailing-stop history of a trade, oldest first. Unknown trade → NotFoundError. */
   getSlUpdates(tradeId: string): StoredSlUpdate[] {
-    // The open group's waiting stop moves go in first, so a read sees every write made so far.
-    if (this.inGroup) this.writePendingStops();
-    return this.stmt.slUpdates.all(this.requireTrade(tradeId)) as StoredSlUpdate[];
+    // The trade's waiting stop move goes in first, so a read sees every write made so far.
+    const id = this.requireTrade(tradeId);
+    this.writePendingStop(id);
+    return this.stmt.slUpdates.all(id) as StoredSlUpdate[];
   }
 
   getTrade(tradeId: string): Trade | undefined {
@@ -720,7 +763,7 @@ export class TradeJournal {
   /** Commits the open group: from here on its writes survive a crash. No group open: nothing. */
   commitGroup(): void {
     if (!this.db.open || !this.db.inTransaction) return;
-    this.writePendingStops();
+    this.writePendingStops(false);
     this.timed("commit_group", () => this.db.exec("COMMIT"));
   }
 
@@ -730,24 +773,47 @@ export class TradeJournal {
     if (this.db.open && this.db.inTransaction) this.db.exec("ROLLBACK");
   }
 
-  /** The group's last stop move per trade (see {@link trailStop}), into the group before it commits. */
-  private writePendingStops(): void {
+  /**
+   * The waiting stop moves (see {@link trailStop}) into the open group before it commits: those
+   * that are due, or with `all` every one.
+   */
+  private writePendingStops(all: boolean): void {
     if (this.pendingStops.size === 0) return;
-    const stops = [...this.pendingStops.values()];
-    this.pendingStops.clear();
-    for (const update of stops) {
-      try {
-        this.insertSlUpdate(update);
-      } catch (err) {
-        // Only a trade that vanished from the journal can refuse its stop; the rest still commit.
-        if (!(err instanceof VeloxError)) throw err;
-        this.log?.warn({ trade_id: update.trade_id, err: err.message }, "stop move not journaled");
-      }
+    const due = this.now() - this.stopIntervalMs;
+    for (const [id, update] of this.pendingStops) {
+      const at = this.stopWrittenAt.get(id);
+      if (!all && at !== undefined && at > due) continue;
+      this.pendingStops.delete(id);
+      this.writeStop(update);
+    }
+  }
+
+  /** A trade's waiting stop move, if it has one, written now (into the open group if any). */
+  private writePendingStop(tradeId: string): void {
+    const update = this.pendingStops.get(tradeId);
+    if (update === undefined) return;
+    this.pendingStops.delete(tradeId);
+    this.writeStop(update);
+  }
+
+  private writeStop(update: ParsedSlUpdate): void {
+    try {
+      this.insertSlUpdate(update);
+      this.stopWrittenAt.set(update.trade_id, this.now());
+    } catch (err) {
+      // Only a trade that vanished from the journal can refuse its stop; the rest still commit.
+      if (!(err instanceof VeloxError) || !this.inGroup) throw err;
+      this.log?.warn({ trade_id: update.trade_id, err: err.message }, "stop move not journaled");
     }
   }
 
   close(): void {
     if (!this.db.open) return;
+    // Every waiting stop move is written before the file closes.
+    if (this.pendingStops.size > 0) {
+      this.beginGroup();
+      this.writePendingStops(true);
+    }
     this.commitGroup();
     this.db.close();
     this.log?.info("trade journal closed");

@@ -72,6 +72,33 @@ describe("DataManager on the journal alone (no Redis, no InfluxDB)", () => {
     await dm.close();
   });
 
+  it("journals a held-back stop move once it is due, with no further write to carry it", async () => {
+    const path = journalPath();
+    const dm = new DataManager({ journal: TradeJournal.open(path, { stopIntervalMs: 200 }) });
+    await dm.openPosition({ trade: trade("S1") });
+    const move = (ts: number, stop: number) =>
+      dm.updateTrailingStop({ trade_id: "S1", ts: T0 + ts, stop, highest_price: stop + 5, sl_type: "atr" });
+    move(1, 96);
+    await dm.settle();
+    // Within the interval: held back, the latest kept. Then the ticks stop.
+    move(2, 97);
+    move(3, 98);
+    await dm.settle();
+    const committed = () => {
+      const reader = TradeJournal.open(path);
+      try {
+        return reader.getSlUpdates("S1").map((u) => u.stop);
+      } finally {
+        reader.close();
+      }
+    };
+    expect(committed()).toEqual([96]);
+    const waited = await until(() => committed().length === 2, 2_000);
+    expect(committed()).toEqual([96, 98]);
+    expect(waited).toBeLessThan(1_000);
+    await dm.close();
+  });
+
   it("writes a trade and its conditions together or not at all", async () => {
     const path = journalPath();
     const dm = new DataManager({ journal: TradeJournal.open(path) });

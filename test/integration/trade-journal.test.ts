@@ -589,6 +589,77 @@ describe("TradeJournal group commit", () => {
     expect(count("sl_updates")).toBe(4);
   });
 
+  it("journals a trade's stop at most once per stopIntervalMs, its final stop always", () => {
+    let now = 1_000_000;
+    const j = openJournal({ stopIntervalMs: 1000, now: () => now });
+    j.insertTrade(newTrade());
+    j.insertTrade(newTrade({ trade_id: "T2" }));
+    const move = (id: string, ts: number, stop: number) =>
+      j.trailStop({ trade_id: id, ts: T0 + ts, stop, highest_price: stop + 2, sl_type: "fixed_percent" });
+    // What is committed, through a connection of its own.
+    const rows = (id: string) => {
+      const db = new Database(dbPath, { readonly: true });
+      try {
+        return db.prepare("SELECT ts, stop FROM sl_updates WHERE trade_id = ? ORDER BY id").all(id) as {
+          ts: number;
+          stop: number;
+        }[];
+      } finally {
+        db.close();
+      }
+    };
+    const group = (moves: () => void) => {
+      j.beginGroup();
+      moves();
+      j.commitGroup();
+    };
+
+    // A trade's first move is journaled at the first commit.
+    group(() => move("T1", 1, 96));
+    expect(j.stopsDueIn()).toBeUndefined();
+    // 10 ms later, many groups of moves: held back, the latest kept, until the interval is over.
+    for (const [i, stop] of [97, 98, 99].entries()) {
+      now += 10;
+      group(() => move("T1", 2 + i, stop));
+    }
+    expect(rows("T1").map((r) => r.stop)).toEqual([96]);
+    expect(j.stopsDueIn()).toBe(1000 - 30);
+    // Another trade is not held back by the first one's row.
+    group(() => move("T2", 1, 50));
+    expect(rows("T2").map((r) => r.stop)).toEqual([50]);
+
+    now += 970;
+    expect(j.stopsDueIn()).toBe(0);
+    group(() => undefined);
+    // The latest move only: 99 at ts 4, not 97 or 98.
+    expect(rows("T1").map((r) => [r.ts - T0, r.stop])).toEqual([
+      [1, 96],
+      [4, 99],
+    ]);
+    expect(j.stopsDueIn()).toBeUndefined();
+
+    // A held-back move is written before its trade's exit, and a read sees it.
+    now += 10;
+    group(() => move("T1", 5, 100));
+    now += 10;
+    group(() => move("T2", 2, 51));
+    expect(j.getSlUpdates("T2").map((u) => u.stop)).toEqual([50, 51]);
+    j.beginGroup();
+    move("T1", 6, 101);
+    j.closeTrade("T1", { exit_time: T0 + 7, exit_price: 101, exit_reason: "stop_loss" });
+    j.commitGroup();
+    expect(rows("T1").map((r) => r.stop)).toEqual([96, 99, 101]);
+
+    // Whatever waits at close is written before the file closes.
+    now += 10;
+    group(() => move("T2", 3, 52));
+    expect(rows("T2").map((r) => r.stop)).toEqual([50, 51]);
+    j.close();
+    const reopened = openJournal();
+    expect(reopened.getSlUpdates("T2").map((u) => u.stop)).toEqual([50, 51, 52]);
+    reopened.close();
+  });
+
   it("refuses a stop move of an unknown trade at the call, also inside a group", () => {
     const j = openJournal();
     j.beginGroup();

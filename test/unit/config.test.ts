@@ -27,6 +27,7 @@ describe("config", () => {
       sqlitePath: "data/velox.db",
       redisUrl: undefined,
       redisFlushMs: 20,
+      journalStopIntervalMs: 1000,
       influx: { url: undefined, org: "velox", bucket: "trading" },
       kafkaBrokers: [],
       apiPort: 5000,
@@ -240,6 +241,16 @@ describe("config", () => {
     expect(loadConfig({ VELOX_REDIS_FLUSH_MS: "250" }).redisFlushMs).toBe(250);
     for (const bad of ["4", "1001", "fast", "2.5"]) {
       expect(() => loadConfig({ VELOX_REDIS_FLUSH_MS: bad }), bad).toThrow(/VELOX_REDIS_FLUSH_MS/);
+    }
+  });
+
+  it("takes how often a trade's stop is journaled from VELOX_JOURNAL_STOP_INTERVAL_MS, 0 to 60000 ms", () => {
+    expect(loadConfig({ VELOX_JOURNAL_STOP_INTERVAL_MS: "0" }).journalStopIntervalMs).toBe(0);
+    expect(loadConfig({ VELOX_JOURNAL_STOP_INTERVAL_MS: "5000" }).journalStopIntervalMs).toBe(5000);
+    for (const bad of ["-1", "60001", "often", "0.5"]) {
+      expect(() => loadConfig({ VELOX_JOURNAL_STOP_INTERVAL_MS: bad }), bad).toThrow(
+        /VELOX_JOURNAL_STOP_INTERVAL_MS/,
+      );
     }
   });
 
