@@ -146,7 +146,42 @@ export class Engine implements MetricsSource {
   }
 
   /** Runs a tick that a source has already validated (CSV replay validates as it parses). */
-  async run(tick: Tick): Promise<TickOutcome | undefined> {
+  async run(tick: Tick): Promise<TickOutcome> {
+    const outcome = this.step(tick);
+    await this.paced();
+    return outcome;
+  }
+
+  /**
+   * Validates and runs a batch of raw ticks (a source's ticks due together) with no await between
+   * them; invalid ones are rejected and counted by the validator. Resolves once a store that fell
+   * behind has caught up (back-pressure, once per batch). Returns the ticks run.
+   */
+  async processBatch(raws: readonly (Tick | Readonly<Record<string, unknown>>)[]): Promise<number> {
+    let ran = 0;
+    for (const raw of raws) {
+      const checked = this.options.validator.validate(raw);
+      if (!checked.ok) continue;
+      this.step(checked.tick);
+      ran++;
+    }
+    await this.paced();
+    return ran;
+  }
+
+  /** As {@link processBatch}, for ticks a source has already validated (CSV replay). */
+  async runBatch(ticks: readonly Tick[]): Promise<void> {
+    for (const tick of ticks) this.step(tick);
+    await this.paced();
+  }
+
+  /** Back-pressure: a store that falls behind slows the source down rather than filling memory. */
+  private paced(): Promise<void> | undefined {
+    return this.stores.data.paced();
+  }
+
+  /** One valid tick through the pipeline, and what it caused published; nothing awaited. */
+  private step(tick: Tick): TickOutcome {
     const started = performance.now();
     const outcome = this.pipeline.onValidTick(tick);
     this.rate.record();
@@ -165,9 +200,6 @@ export class Engine implements MetricsSource {
     // The peak moves with equity itself, not with how often someone reads the drawdown.
     this.equityPeak = Math.max(this.equityPeak, this.pipeline.tracker.equity());
     this.options.observeTick?.((performance.now() - started) / 1000);
-    // Back-pressure: a store that falls behind slows the source down rather than filling memory.
-    const behind = this.stores.data.paced();
-    if (behind) await behind;
     return outcome;
   }
 

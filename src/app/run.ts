@@ -5,7 +5,7 @@ import { type Config, describeConfig, type EnvName } from "../config.js";
 import { ConfigError, errorMessage, VeloxError } from "../domain/errors.js";
 import { createLogger, type VeloxLogger } from "../log.js";
 import { CsvReplay } from "../market/csv-replay.js";
-import { DEFAULT_SYMBOLS, simulatedSector, simulateTicks, symbolNames } from "../market/simulator.js";
+import { DEFAULT_SYMBOLS, simulateBatches, simulatedSector, symbolNames } from "../market/simulator.js";
 import { TickValidator } from "../market/tick-validator.js";
 import { VeloxMetrics } from "../metrics/exporter.js";
 import { startMetricsServer } from "../metrics/server.js";
@@ -40,7 +40,7 @@ export interface ReplayOptions extends CommonRunOptions {
 export async function runSimulation(config: Config, options: SimulateOptions): Promise<number> {
   const symbols = symbolNames(options.symbols ?? DEFAULT_SYMBOLS);
   return drive(config, options, symbols, "simulator", async (logging, engine, signal) => {
-    const ticks = simulateTicks({
+    const batches = simulateBatches({
       seed: options.seed,
       symbols,
       rate: options.rate,
@@ -50,7 +50,7 @@ export async function runSimulation(config: Config, options: SimulateOptions): P
       logger: logging.for("simulator"),
       ...(options.durationSeconds === undefined ? {} : { durationMs: options.durationSeconds * 1000 }),
     });
-    for await (const tick of ticks) await engine.process(tick);
+    for await (const batch of batches) await engine.processBatch(batch);
   });
 }
 
@@ -69,7 +69,7 @@ export async function runReplay(config: Config, options: ReplayOptions): Promise
     const progress = progressBar(replay.totalBytes);
     const timer = setInterval(() => progress.update(replay.progress()), 200);
     try {
-      for await (const tick of replay) await engine.run(tick);
+      for await (const batch of replay.batches()) await engine.runBatch(batch);
     } finally {
       clearInterval(timer);
       progress.stop(replay.progress());

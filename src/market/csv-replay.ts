@@ -5,7 +5,7 @@ import { parse as parseLine } from "csv-parse/sync";
 import type { Logger } from "pino";
 import { ConfigError, errorMessage, StateError, ValidationError } from "../domain/errors.js";
 import type { Tick } from "../domain/tick.js";
-import { Pacer } from "./pacer.js";
+import { MAX_BATCH, Pacer } from "./pacer.js";
 import {
   REQUIRED_TICK_FIELDS,
   type Rejection,
@@ -31,8 +31,6 @@ export const CSV_COLUMNS: readonly TickField[] = TICK_FIELDS;
 export const MAX_ROW_BYTES = 1024 * 1024;
 /** Ticks due within this many ms are handed out without waiting. */
 const PACE_SLACK_MS = 5;
-/** When nothing makes the replay wait, hand control to the event loop this often. */
-const ROWS_PER_TURN = 256;
 
 export interface CsvReplayOptions {
   path: string;
@@ -69,9 +67,10 @@ type ParsedRow =
  * has no field that may hold a line break, so a line break always ends a row. A stray quote then
  * spoils its own line only, and a line longer than `maxBytes` is skipped up to the next break
  * (reported, never held whole in memory): the replay resynchronises at the next line either way.
- * Blank lines are skipped; a UTF-8 BOM is dropped.
+ * Blank lines are skipped; a UTF-8 BOM is dropped. The rows come in arrays, those that end in
+ * one chunk of the file (no await per row); an array may be empty.
  */
-async function* rowsOf(input: AsyncIterable<Buffer>, maxBytes: number): AsyncGenerator<ParsedRow> {
+async function* rowsOf(input: AsyncIterable<Buffer>, maxBytes: number): AsyncGenerator<ParsedRow[]> {
   let parts: Buffer[] = [];
   let size = 0;
   let line = 0;
@@ -95,6 +94,7 @@ async function* rowsOf(input: AsyncIterable<Buffer>, maxBytes: number): AsyncGen
     return fieldsOf(text, line);
   };
   for await (const chunk of input) {
+    const rows: ParsedRow[] = [];
     let start = 0;
     for (;;) {
       const end = chunk.indexOf(10, start);
@@ -111,13 +111,14 @@ async function* rowsOf(input: AsyncIterable<Buffer>, maxBytes: number): AsyncGen
       }
       if (end === -1) break;
       const row = finish();
-      if (row) yield row;
+      if (row) rows.push(row);
       start = end + 1;
     }
+    yield rows;
   }
   if (size > 0 || skipping) {
     const row = finish();
-    if (row) yield row;
+    if (row) yield [row];
   }
 }
 
@@ -145,7 +146,9 @@ export class CsvReplay implements AsyncIterable<Tick> {
     readonly validator: TickValidator,
     readonly totalBytes: number,
     private readonly input: ReadStream,
-    private readonly rows: AsyncIterator<ParsedRow>,
+    private readonly rows: AsyncIterator<ParsedRow[]>,
+    /** Rows read with the header, before the rest of the file. */
+    private readonly firstRows: ParsedRow[],
     private readonly speed: number | "max",
     private readonly signal: AbortSignal | undefined,
     private readonly logger: Logger | undefined,
@@ -169,22 +172,28 @@ export class CsvReplay implements AsyncIterable<Tick> {
     const input = createReadStream(path, { highWaterMark: 64 * 1024 });
     const rows = rowsOf(input, MAX_ROW_BYTES);
 
-    let first: IteratorResult<ParsedRow>;
+    // The first chunks until one ends a line: the header, and the rows that came with it.
+    let read: ParsedRow[] = [];
     try {
-      first = await rows.next();
+      while (read.length === 0) {
+        const next = await rows.next();
+        if (next.done) break;
+        read = next.value;
+      }
     } catch (error) {
       input.destroy();
       throw error;
     }
-    if (first.done) {
+    const [header, ...firstRows] = read;
+    if (header === undefined) {
       input.destroy();
       throw new ValidationError(`${path} header`, "the file is empty; expected a header row");
     }
-    if ("unreadable" in first.value) {
+    if ("unreadable" in header) {
       input.destroy();
-      throw new ValidationError(`${path} header`, `unreadable: ${first.value.unreadable}`);
+      throw new ValidationError(`${path} header`, `unreadable: ${header.unreadable}`);
     }
-    const columns = checkHeader(path, first.value.record, () => input.destroy());
+    const columns = checkHeader(path, header.record, () => input.destroy());
     return new CsvReplay(
       path,
       columns,
@@ -192,6 +201,7 @@ export class CsvReplay implements AsyncIterable<Tick> {
       totalBytes,
       input,
       rows,
+      firstRows,
       speed,
       options.signal,
       options.logger,
@@ -239,25 +249,71 @@ export class CsvReplay implements AsyncIterable<Tick> {
     this.input.destroy();
   }
 
-  /** The valid ticks, in file order. A replay can be iterated once. */
+  /** The valid ticks, in file order, one at a time. A replay can be iterated once. */
   [Symbol.asyncIterator](): AsyncGenerator<Tick> {
+    const batches = this.batches();
+    const { signal } = this;
+    return (async function* () {
+      for await (const batch of batches) {
+        for (const tick of batch) {
+          // An abort ends the replay at once, not after the rest of the batch.
+          if (signal?.aborted) return;
+          yield tick;
+        }
+      }
+    })();
+  }
+
+  /**
+   * The valid ticks in file order, in batches: at most MAX_BATCH, those due together at `speed`,
+   * so a consumer runs a batch without an await per tick. Between batches the event loop gets a
+   * turn every TURN_MS when nothing else makes the replay wait. A replay can be iterated once.
+   */
+  batches(): AsyncGenerator<Tick[]> {
     if (this.started) throw new StateError("a CSV replay can be iterated only once");
     this.started = true;
     return this.replay();
   }
 
-  private async *replay(): AsyncGenerator<Tick> {
-    const { signal } = this;
+  private async *replay(): AsyncGenerator<Tick[]> {
+    const { signal, speed } = this;
     const onAbort = () => this.close();
     signal?.addEventListener("abort", onAbort, { once: true });
-    this.logger?.info({ path: this.path, totalBytes: this.totalBytes, speed: this.speed }, "Replay started");
+    this.logger?.info({ path: this.path, totalBytes: this.totalBytes, speed }, "Replay started");
     let firstTime: number | undefined;
     let wallStart = 0;
-    const pacer = new Pacer({ slackMs: PACE_SLACK_MS, itemsPerTurn: ROWS_PER_TURN, signal });
+    // Until a tick is due, by its own time relative to the first tick's.
+    const dueIn = (timestamp: number) =>
+      speed === "max" ? 0 : wallStart + (timestamp - (firstTime ?? timestamp)) / speed - performance.now();
+    const pacer = new Pacer({ slackMs: PACE_SLACK_MS, signal });
     let reachedEnd = false;
+    let batch: Tick[] = [];
     try {
-      while (!signal?.aborted) {
-        let next: IteratorResult<ParsedRow>;
+      for (let rows = this.firstRows; ; ) {
+        for (const parsed of rows) {
+          if (signal?.aborted) return;
+          const tick = this.row(parsed);
+          if (tick === undefined) continue;
+          if (firstTime === undefined) {
+            firstTime = tick.timestamp;
+            wallStart = performance.now();
+          }
+          let wait = dueIn(tick.timestamp);
+          if (batch.length >= MAX_BATCH || pacer.mustPause(wait)) {
+            // What is due goes out before the replay waits; the consumer's time counts against the wait.
+            if (batch.length > 0) {
+              const out = batch;
+              batch = [];
+              this.ticks += out.length;
+              yield out;
+              wait = dueIn(tick.timestamp);
+            }
+            if (pacer.mustPause(wait) && !(await pacer.pause(wait))) return;
+          }
+          batch.push(tick);
+        }
+        if (signal?.aborted) return;
+        let next: IteratorResult<ParsedRow[]>;
         try {
           next = await this.rows.next();
         } catch (error) {
@@ -268,20 +324,11 @@ export class CsvReplay implements AsyncIterable<Tick> {
           reachedEnd = true;
           break;
         }
-        const tick = this.row(next.value);
-        if (tick === undefined) continue;
-
-        let wait = 0;
-        if (this.speed !== "max") {
-          if (firstTime === undefined) {
-            firstTime = tick.timestamp;
-            wallStart = performance.now();
-          }
-          wait = wallStart + (tick.timestamp - firstTime) / this.speed - performance.now();
-        }
-        if (!(await pacer.wait(wait))) return;
-        this.ticks++;
-        yield tick;
+        rows = next.value;
+      }
+      if (batch.length > 0) {
+        this.ticks += batch.length;
+        yield batch;
       }
     } finally {
       signal?.removeEventListener("abort", onAbort);

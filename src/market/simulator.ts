@@ -6,7 +6,7 @@ import type { RandomGenerator } from "pure-rand/types/RandomGenerator";
 import { z } from "zod";
 import { parseOrThrow, symbolSchema } from "../domain/identifiers.js";
 import type { Tick } from "../domain/tick.js";
-import { Pacer } from "./pacer.js";
+import { MAX_BATCH, Pacer } from "./pacer.js";
 
 /**
  * A seeded market simulator. Each symbol's price follows a geometric Brownian motion with its own
@@ -28,8 +28,6 @@ const SECONDS_PER_YEAR = 365.25 * 24 * 3600;
 const STEPS_PER_BAR = 4;
 /** Discarded outputs after seeding, so nearby seeds do not start on similar numbers. */
 const WARM_UP = 32;
-/** In `max` pacing (or when behind), hand control to the event loop this often. */
-const TICKS_PER_TURN = 256;
 
 const optionsSchema = z
   .object({
@@ -222,9 +220,29 @@ function* ticksOf(settings: Settings): Generator<Tick> {
 /**
  * The ticks of a simulation as an async iterator, paced (`realtime`, the default) or not
  * (`max`). Options are checked at once. Stop it with `signal`, by breaking out of the loop, or
- * with `ticks`/`durationMs`.
+ * with `ticks`/`durationMs`. One tick at a time; a consumer that can take them together uses
+ * {@link simulateBatches}.
  */
 export function simulateTicks(run: SimulationRun = {}): AsyncGenerator<Tick> {
+  const batches = simulateBatches(run);
+  const { signal } = run;
+  return (async function* () {
+    for await (const batch of batches) {
+      for (const tick of batch) {
+        // An abort ends the stream at once, not after the rest of the batch.
+        if (signal?.aborted) return;
+        yield tick;
+      }
+    }
+  })();
+}
+
+/**
+ * The same ticks in batches: the ticks due together (within `batchMs`), at most MAX_BATCH, so a
+ * consumer runs a batch without an await per tick. Between batches the event loop gets a turn
+ * every TURN_MS when nothing else makes the stream wait.
+ */
+export function simulateBatches(run: SimulationRun = {}): AsyncGenerator<Tick[]> {
   const { pacing = "realtime", signal, batchMs = 10, logger, ...options } = run;
   const settings = parseOrThrow(optionsSchema, options, "simulator");
   if (!Number.isFinite(batchMs) || batchMs < 0) throw new RangeError("batchMs must be a non-negative number");
@@ -237,23 +255,39 @@ async function* paced(
   batchMs: number,
   signal: AbortSignal | undefined,
   logger: Logger | undefined,
-): AsyncGenerator<Tick> {
+): AsyncGenerator<Tick[]> {
   const msPerTick = 1000 / settings.rate;
   let emitted = 0;
-  // Ticks due within batchMs are handed out together; the event loop still gets a turn now and then.
-  const pacer = new Pacer({ slackMs: batchMs, itemsPerTurn: TICKS_PER_TURN, signal });
+  const pacer = new Pacer({ slackMs: batchMs, signal });
   logger?.info(
     { seed: settings.seed, symbols: symbolNames(settings.symbols), rate: settings.rate, pacing },
     "Simulator started",
   );
   const wallStart = performance.now();
+  let batch: Tick[] = [];
   try {
     for (const tick of ticksOf(settings)) {
       if (signal?.aborted) return;
-      const wait = pacing === "realtime" ? wallStart + emitted * msPerTick - performance.now() : 0;
-      if (!(await pacer.wait(wait))) return;
-      yield tick;
-      emitted++;
+      // Until this tick is due; its place in the stream: the ticks handed out and those gathered.
+      const dueIn = () =>
+        pacing === "realtime" ? wallStart + (emitted + batch.length) * msPerTick - performance.now() : 0;
+      let wait = dueIn();
+      if (batch.length >= MAX_BATCH || pacer.mustPause(wait)) {
+        // What is due goes out before the stream waits; the consumer's time counts against the wait.
+        if (batch.length > 0) {
+          const out = batch;
+          batch = [];
+          emitted += out.length;
+          yield out;
+          wait = dueIn();
+        }
+        if (pacer.mustPause(wait) && !(await pacer.pause(wait))) return;
+      }
+      batch.push(tick);
+    }
+    if (batch.length > 0 && !signal?.aborted) {
+      emitted += batch.length;
+      yield batch;
     }
   } finally {
     logger?.info({ ticks: emitted, aborted: signal?.aborted ?? false }, "Simulator stopped");

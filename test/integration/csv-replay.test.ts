@@ -7,6 +7,7 @@ import { sampleTicks } from "../../scripts/generate-sample-csv.js";
 import { StateError, ValidationError } from "../../src/domain/errors.js";
 import type { Tick } from "../../src/domain/tick.js";
 import { CSV_COLUMNS, CsvReplay, type CsvReplayOptions, MAX_ROW_BYTES } from "../../src/market/csv-replay.js";
+import { MAX_BATCH } from "../../src/market/pacer.js";
 import { generateTicks } from "../../src/market/simulator.js";
 import type { Rejection, RejectReason } from "../../src/market/tick-validator.js";
 
@@ -118,12 +119,29 @@ describe("CSV replay", () => {
     });
   });
 
+  it("hands the same ticks over in batches of at most MAX_BATCH, and only once", async () => {
+    const path = writeCsv("batches.csv", lines);
+    const { ticks } = await replayAll({ path });
+    const replay = await CsvReplay.open({ path });
+    const batched: Tick[] = [];
+    for await (const batch of replay.batches()) {
+      expect(batch.length).toBeGreaterThan(0);
+      expect(batch.length).toBeLessThanOrEqual(MAX_BATCH);
+      batched.push(...batch);
+    }
+    expect(batched).toEqual(ticks);
+    expect(replay.progress()).toMatchObject({ ticks: ticks.length, done: true });
+    expect(() => replay.batches()).toThrow(StateError);
+  });
+
   it("streams: after the first tick only a chunk of the file has been read", async () => {
     const path = writeCsv("streamed.csv", lines);
     const replay = await CsvReplay.open({ path });
     for await (const _ of replay) {
       const progress = replay.progress();
-      expect(progress.rowsRead).toBe(1);
+      // The first batch of ticks (and the rows rejected on the way), not the file.
+      expect(progress.rowsRead).toBeGreaterThanOrEqual(1);
+      expect(progress.rowsRead).toBeLessThanOrEqual(2 * MAX_BATCH);
       expect(progress.bytesRead).toBeGreaterThan(0);
       expect(progress.bytesRead).toBeLessThan(progress.totalBytes);
       break;

@@ -3,10 +3,12 @@ import { describe, expect, it } from "vitest";
 import { ValidationError } from "../../src/domain/errors.js";
 import type { Tick } from "../../src/domain/tick.js";
 import { tickSchema } from "../../src/domain/tick.js";
+import { MAX_BATCH, TURN_MS } from "../../src/market/pacer.js";
 import {
   DEFAULT_START_TIME,
   DEFAULT_SYMBOLS,
   generateTicks,
+  simulateBatches,
   simulateTicks,
   symbolNames,
 } from "../../src/market/simulator.js";
@@ -26,6 +28,42 @@ describe("simulator", () => {
     expect(a).toHaveLength(400);
     expect(b).toEqual(a);
     expect(c).toEqual(a);
+  });
+
+  it("hands the same ticks over in batches of at most MAX_BATCH, paced or not", async () => {
+    const options = { seed: 7, symbols: 4, rate: 2000, ticks: 1000 };
+    const expected = [...generateTicks(options)];
+    for (const pacing of ["max", "realtime"] as const) {
+      const sizes: number[] = [];
+      const ticks: Tick[] = [];
+      for await (const batch of simulateBatches({ ...options, pacing })) {
+        sizes.push(batch.length);
+        ticks.push(...batch);
+      }
+      expect(ticks, pacing).toEqual(expected);
+      expect(Math.max(...sizes), pacing).toBeLessThanOrEqual(MAX_BATCH);
+      expect(Math.min(...sizes), pacing).toBeGreaterThan(0);
+    }
+  });
+
+  it("gives the event loop a turn every TURN_MS however long a batch takes to run", async () => {
+    // A consumer that spends 2 × TURN_MS on each batch: a timer must still run between batches.
+    let fired = 0;
+    const timer = setInterval(() => fired++, 1);
+    let batches = 0;
+    try {
+      for await (const _ of simulateBatches({ pacing: "max", ticks: 20 * MAX_BATCH })) {
+        const until = performance.now() + 2 * TURN_MS;
+        while (performance.now() < until) {
+          // busy, as the pipeline is
+        }
+        batches++;
+      }
+    } finally {
+      clearInterval(timer);
+    }
+    expect(batches).toBe(20);
+    expect(fired).toBeGreaterThanOrEqual(batches - 2);
   });
 
   it("gives different ticks for a different seed", () => {
