@@ -196,14 +196,14 @@ export class TradingPipeline {
 
     const values = this.indicators.update(tick);
     this.store.storeValidTick(tick);
-    if (Object.keys(values).length > 0) {
+    if (hasAny(values)) {
       this.store.storeIndicators(tick.symbol, values, tick.timestamp, this.periods);
     }
 
     const bars = this.bars.update(tick);
     for (const closed of bars) {
       this.barsClosed.set(closed.bar.timeframe, (this.barsClosed.get(closed.bar.timeframe) ?? 0) + 1);
-      if (Object.keys(closed.named).length > 0) {
+      if (hasAny(closed.named)) {
         this.store.storeBarIndicators(tick.symbol, closed.named, closed.bar.end, this.barPeriods);
       }
     }
@@ -212,9 +212,15 @@ export class TradingPipeline {
     const signals: Signal[] = [];
     for (const strategy of this.strategies) {
       if (!tradesSymbol(strategy, tick.symbol)) continue;
-      const view = this.viewOf(strategy.id, tick, values, bars);
-      if (!view) continue;
-      const signal = strategy.onTick(view.tick, view.values, this.tracker.position(strategy.id, tick.symbol));
+      const position = this.tracker.position(strategy.id, tick.symbol);
+      const timeframe = this.strategyTimeframes.get(strategy.id);
+      let signal: Signal | undefined;
+      if (timeframe === undefined || timeframe === "tick") signal = strategy.onTick(tick, values, position);
+      else {
+        const view = this.barView(timeframe, tick, bars);
+        if (!view) continue;
+        signal = strategy.onTick(view.tick, view.values, position);
+      }
       if (!signal) continue;
       signals.push(signal);
       this.countSignal(signal);
@@ -225,19 +231,16 @@ export class TradingPipeline {
   }
 
   /**
-   * What a strategy decides on: a tick strategy sees every tick and the tick indicators; a bar
-   * strategy only the bars of its timeframe, when one closes, with that timeframe's indicators
-   * under their plain names. Its price is the tick's that closed the bar (the first of the next
+   * What a bar strategy decides on (a tick strategy sees every tick and the tick indicators): only
+   * the bars of its timeframe, when one closes, with that timeframe's indicators under their plain
+   * names. Its price is the tick's that closed the bar (the first of the next
    * bucket): the price an order placed on the closed bar would fill at.
    */
-  private viewOf(
-    strategyId: string,
+  private barView(
+    timeframe: string,
     tick: Tick,
-    values: IndicatorValues,
     bars: readonly ClosedBar[],
   ): { tick: Tick; values: IndicatorValues } | undefined {
-    const timeframe = this.strategyTimeframes.get(strategyId);
-    if (timeframe === undefined || timeframe === "tick") return { tick, values };
     const closed = bars.find((b) => b.bar.timeframe === timeframe);
     if (!closed) return undefined;
     const { bar } = closed;
@@ -334,4 +337,10 @@ export function pipelineFromConfig(
     strategyTimeframes: new Map(config.strategies.map((s) => [s.id, s.timeframe])),
     barsKept: config.market.screener.lookback_bars + 1,
   });
+}
+
+/** Whether an object has an own enumerable key, without building the array of them (per tick). */
+function hasAny(values: object): boolean {
+  for (const _ in values) return true;
+  return false;
 }
