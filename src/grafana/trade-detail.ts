@@ -159,7 +159,7 @@ FROM ${TABLES.trades} WHERE ${TRADE}`,
         id: 11,
         title: "Stop-loss (journal)",
         description:
-          "Every stop-loss move the journal recorded, with the highest price it trailed; works without InfluxDB.",
+          'The stop-loss as the journal recorded it (the latest stop at most once a second, and the final one), with the highest price it trailed; works without InfluxDB. Every move is in "Price and trailing stop" (InfluxDB).',
         unit: MONEY_UNIT,
         targets: [
           sqlSeries(
