@@ -5,7 +5,7 @@ import { parse as parseLine } from "csv-parse/sync";
 import type { Logger } from "pino";
 import { ConfigError, errorMessage, StateError, ValidationError } from "../domain/errors.js";
 import type { Tick } from "../domain/tick.js";
-import { MAX_BATCH, Pacer } from "./pacer.js";
+import { MAX_BATCH, oneByOne, Pacer } from "./pacer.js";
 import {
   REQUIRED_TICK_FIELDS,
   type Rejection,
@@ -251,17 +251,7 @@ export class CsvReplay implements AsyncIterable<Tick> {
 
   /** The valid ticks, in file order, one at a time. A replay can be iterated once. */
   [Symbol.asyncIterator](): AsyncGenerator<Tick> {
-    const batches = this.batches();
-    const { signal } = this;
-    return (async function* () {
-      for await (const batch of batches) {
-        for (const tick of batch) {
-          // An abort ends the replay at once, not after the rest of the batch.
-          if (signal?.aborted) return;
-          yield tick;
-        }
-      }
-    })();
+    return oneByOne(this.batches(), this.signal);
   }
 
   /**

@@ -65,3 +65,16 @@ export class Pacer {
     return this.mustPause(delayMs) ? this.pause(delayMs) : true;
   }
 }
+
+/**
+ * A batched stream one item at a time, for consumers that take ticks singly. An abort ends it at
+ * once, not after the rest of the batch.
+ */
+export async function* oneByOne<T>(batches: AsyncIterable<T[]>, signal?: AbortSignal): AsyncGenerator<T> {
+  for await (const batch of batches) {
+    for (const item of batch) {
+      if (signal?.aborted) return;
+      yield item;
+    }
+  }
+}

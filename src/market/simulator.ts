@@ -6,7 +6,7 @@ import type { RandomGenerator } from "pure-rand/types/RandomGenerator";
 import { z } from "zod";
 import { parseOrThrow, symbolSchema } from "../domain/identifiers.js";
 import type { Tick } from "../domain/tick.js";
-import { MAX_BATCH, Pacer } from "./pacer.js";
+import { MAX_BATCH, oneByOne, Pacer } from "./pacer.js";
 
 /**
  * A seeded market simulator. Each symbol's price follows a geometric Brownian motion with its own
@@ -224,17 +224,7 @@ function* ticksOf(settings: Settings): Generator<Tick> {
  * {@link simulateBatches}.
  */
 export function simulateTicks(run: SimulationRun = {}): AsyncGenerator<Tick> {
-  const batches = simulateBatches(run);
-  const { signal } = run;
-  return (async function* () {
-    for await (const batch of batches) {
-      for (const tick of batch) {
-        // An abort ends the stream at once, not after the rest of the batch.
-        if (signal?.aborted) return;
-        yield tick;
-      }
-    }
-  })();
+  return oneByOne(simulateBatches(run), run.signal);
 }
 
 /**
