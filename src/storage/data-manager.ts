@@ -20,7 +20,7 @@ import type {
   StopUpdateInput,
 } from "../trading/stores.js";
 import { entryFill, exitFill, type FillRecord } from "./history-rows.js";
-import { type AnySeriesPoint, type SchemaLine, SERIALIZERS } from "./line-protocol.js";
+import type { AnySeriesPoint } from "./line-protocol.js";
 import type {
   CacheWindow,
   Candidate,
@@ -44,8 +44,16 @@ import type { StrategyStats } from "./trade-stats.js";
 export interface TimeSeriesWriter {
   /** Non-blocking; throws only on a point that breaks the schema. */
   write(point: AnySeriesPoint): void;
-  /** A line from the measurement's SeriesSerializer (the hot path); absent: `write` is used. */
-  writeLine?(line: SchemaLine): void;
+  /**
+   * One point through the measurement's SeriesSerializer (the hot path; throws as `write` does);
+   * absent: `write` is used.
+   */
+  writeSeries?<M extends MeasurementName>(
+    measurement: M,
+    tags: SeriesPoint<M>["tags"],
+    fields: SeriesPoint<M>["fields"],
+    timestampNs: string,
+  ): void;
   close(): Promise<void>;
   /** Points held in memory, not yet sent or spooled (absent: the writer holds none). */
   readonly backlog?: number;
@@ -785,7 +793,7 @@ export class DataManager implements PipelineStore {
     const series = this.series;
     if (!series) return;
     try {
-      if (series.writeLine) series.writeLine(SERIALIZERS[measurement].line(tags, fields, timestampNs));
+      if (series.writeSeries) series.writeSeries(measurement, tags, fields, timestampNs);
       else series.write({ measurement, tags, fields, timestampNs } as AnySeriesPoint);
     } catch (err) {
       // The writer counts its own rejections; this keeps a bad point from failing a fill.

@@ -3,8 +3,9 @@ import type { Logger } from "pino";
 import { z } from "zod";
 import { StateError, ValidationError } from "../domain/errors.js";
 import { parseOrThrow } from "../domain/identifiers.js";
+import type { MeasurementName, SeriesPoint } from "../schema/influx.js";
 import { batchLines, type LineBatch, LineBatcher } from "./line-batcher.js";
-import { type AnySeriesPoint, type SchemaLine, toLineProtocol } from "./line-protocol.js";
+import { type AnySeriesPoint, SERIALIZERS, toLineProtocol } from "./line-protocol.js";
 import { LineSpool, type SpoolBatch } from "./line-spool.js";
 
 /**
@@ -281,10 +282,20 @@ export class InfluxWriter {
     this.enqueue([line]);
   }
 
-  /** Queues a line a {@link SeriesSerializer} built (already checked). Never waits for the network. */
-  writeLine(line: SchemaLine): void {
+  /**
+   * Queues one point of `measurement`, written by its {@link SERIALIZERS} entry straight into the
+   * batch (the hot path: no point object, no line string). Throws ValidationError as
+   * `SeriesSerializer.line` does, having queued nothing; StateError after close(). Never waits
+   * for the network.
+   */
+  writeSeries<M extends MeasurementName>(
+    measurement: M,
+    tags: SeriesPoint<M>["tags"],
+    fields: SeriesPoint<M>["fields"],
+    timestampNs: string,
+  ): void {
     this.assertOpen();
-    this.pending.push(line);
+    SERIALIZERS[measurement].writeTo(this.pending, tags, fields, timestampNs);
     this.afterEnqueue();
   }
 

@@ -26,7 +26,15 @@ export function batchOf(lines: readonly string[]): LineBatch {
 
 const INITIAL_BYTES = 1 << 20;
 
-export class LineBatcher {
+/** Where a serialiser writes a line piece by piece (see `SeriesSerializer.writeTo`). */
+export interface LineSink {
+  /** Appends ASCII text to the line being written. */
+  append(ascii: string): void;
+  /** Ends the line being written. */
+  endLine(): void;
+}
+
+export class LineBatcher implements LineSink {
   /** Full batches, oldest first. */
   private readonly sealed: LineBatch[] = [];
   private sealedPoints = 0;
@@ -54,6 +62,27 @@ export class LineBatcher {
     const room = line.length * 3 + 1;
     if (this.openBytes + room > this.open.length) this.grow(room);
     this.openBytes += this.open.write(line, this.openBytes, "utf8");
+    this.open[this.openBytes++] = 0x0a;
+    if (++this.openLines >= this.batchSize) this.seal();
+  }
+
+  /**
+   * Appends ASCII text (line protocol built from schema names, checked tag values and numbers) to
+   * the line being written, byte by byte: no string is built for the line, and nothing crosses
+   * into C++ for a few bytes. A line is written whole, between two turns of the event loop.
+   */
+  append(ascii: string): void {
+    const n = ascii.length;
+    if (this.openBytes + n + 1 > this.open.length) this.grow(n + 1);
+    const bytes = this.open;
+    let at = this.openBytes;
+    for (let i = 0; i < n; i++) bytes[at++] = ascii.charCodeAt(i);
+    this.openBytes = at;
+  }
+
+  /** Ends the line {@link append} wrote. */
+  endLine(): void {
+    if (this.openBytes + 1 > this.open.length) this.grow(1);
     this.open[this.openBytes++] = 0x0a;
     if (++this.openLines >= this.batchSize) this.seal();
   }

@@ -7,6 +7,7 @@ import {
   type MeasurementName,
   type SeriesPoint,
 } from "../schema/influx.js";
+import type { LineSink } from "./line-batcher.js";
 
 /**
  * Serialisation of a {@link SeriesPoint} to one line of InfluxDB line protocol, checked against
@@ -46,6 +47,8 @@ interface CompiledMeasurement {
   checkedValues: Set<string>;
   /** Field names, sorted, with their types. */
   fields: readonly (readonly [string, FieldType])[];
+  /** Per field (same order): its text as the line's first field (` name=`) and as a later one (`,name=`). */
+  fieldTexts: readonly (readonly [string, string])[];
 }
 
 const COMPILED = new Map<string, CompiledMeasurement>(
@@ -56,6 +59,9 @@ const COMPILED = new Map<string, CompiledMeasurement>(
       tags: [...def.tags].sort(),
       checkedValues: new Set<string>(),
       fields: (Object.entries(def.fields) as [string, FieldType][]).sort(([a], [b]) => (a < b ? -1 : 1)),
+      fieldTexts: Object.keys(def.fields)
+        .sort()
+        .map((field) => [` ${field}=`, `,${field}=`] as const),
     },
   ]),
 );
@@ -176,32 +182,73 @@ export class SeriesSerializer<M extends MeasurementName> {
    * that is not a finite number (or not a safe integer for an integer field), no field at all.
    */
   line(tags: SeriesPoint<M>["tags"], fields: SeriesPoint<M>["fields"], timestampNs: string): SchemaLine {
-    const tagValues = tags as Record<string, unknown>;
+    const text = new TextSink();
+    this.writeTo(text, tags, fields, timestampNs);
+    return text.line as SchemaLine;
+  }
+
+  /**
+   * Writes the point's line into `sink`, piece by piece, without building it:
+   * the hot path (a tick's ten points). Checks come first, so a point that throws (as `line`
+   * throws) writes nothing.
+   */
+  writeTo(
+    sink: LineSink,
+    tags: SeriesPoint<M>["tags"],
+    fields: SeriesPoint<M>["fields"],
+    timestampNs: string,
+  ): void {
     const values = fields as Record<string, unknown>;
+    if (!this.plain(tags as Record<string, unknown>, values, timestampNs)) {
+      sink.append(this.slow(tags, fields, timestampNs));
+      sink.endLine();
+      return;
+    }
+    // Throws (before anything is written) for a tag value that breaks the identifier rule.
+    const prefix = this.prefix(tags as Record<string, unknown>);
+    sink.append(prefix);
+    const { fields: defs, fieldTexts } = this.compiled;
+    let first = true;
+    for (let i = 0; i < defs.length; i++) {
+      const [name, type] = defs[i] as readonly [string, FieldType];
+      const value = values[name];
+      if (value === undefined) continue;
+      const [asFirst, asNext] = fieldTexts[i] as readonly [string, string];
+      sink.append(first ? asFirst : asNext);
+      first = false;
+      sink.append(String(value));
+      if (type === "integer") sink.append("i");
+    }
+    sink.append(" ");
+    sink.append(timestampNs);
+    sink.endLine();
+  }
+
+  /**
+   * Whether a point takes the fast path as it is: every field a finite number (a safe integer for
+   * an integer field) of the schema, at least one, every tag there, a plain timestamp.
+   */
+  private plain(
+    tags: Record<string, unknown>,
+    values: Record<string, unknown>,
+    timestampNs: string,
+  ): boolean {
     const { def } = this.compiled;
-    let fieldText = "";
+    let fieldCount = 0;
     for (const [name, type] of this.compiled.fields) {
       const value = values[name];
       if (value === undefined) continue;
-      if (typeof value !== "number" || !Number.isFinite(value)) return this.slow(tags, fields, timestampNs);
-      if (type === "integer") {
-        if (!Number.isSafeInteger(value)) return this.slow(tags, fields, timestampNs);
-        fieldText += fieldText === "" ? `${name}=${value}i` : `,${name}=${value}i`;
-      } else {
-        fieldText += fieldText === "" ? `${name}=${value}` : `,${name}=${value}`;
-      }
+      if (typeof value !== "number" || !Number.isFinite(value)) return false;
+      if (type === "integer" && !Number.isSafeInteger(value)) return false;
+      fieldCount++;
     }
-    // Anything unusual (no field, a field or tag the schema lacks, a timestamp that is negative,
-    // zero-padded or beyond int64) takes the checking path, which throws or normalises.
-    if (fieldText === "" || !plainTimestamp(timestampNs)) return this.slow(tags, fields, timestampNs);
+    if (fieldCount === 0 || !plainTimestamp(timestampNs)) return false;
     for (const name in values) {
-      if (values[name] !== undefined && !Object.hasOwn(def.fields, name))
-        return this.slow(tags, fields, timestampNs);
+      if (values[name] !== undefined && !Object.hasOwn(def.fields, name)) return false;
     }
     let tagCount = 0;
-    for (const _ in tagValues) tagCount++;
-    if (tagCount !== this.compiled.tags.length) return this.slow(tags, fields, timestampNs);
-    return `${this.prefix(tagValues)} ${fieldText} ${timestampNs}` as SchemaLine;
+    for (const _ in tags) tagCount++;
+    return tagCount === this.compiled.tags.length;
   }
 
   private slow(tags: unknown, fields: unknown, timestampNs: string): SchemaLine {
@@ -261,6 +308,15 @@ export class SeriesSerializer<M extends MeasurementName> {
     const [name] = this.compiled.fields[0] as readonly [string, FieldType];
     return { [name]: 0 };
   }
+}
+
+/** A sink that keeps the one line written to it as a string (for {@link SeriesSerializer.line}). */
+class TextSink implements LineSink {
+  line = "";
+  append(ascii: string): void {
+    this.line += ascii;
+  }
+  endLine(): void {}
 }
 
 /** One serialiser per measurement, shared (their caches are per measurement). */

@@ -2,6 +2,7 @@ import { Point } from "@influxdata/influxdb-client";
 import { describe, expect, it } from "vitest";
 import { ValidationError } from "../../src/domain/errors.js";
 import { INFLUX_SCHEMA, MEASUREMENTS, type MeasurementDef, msToNs } from "../../src/schema/influx.js";
+import { batchLines, LineBatcher } from "../../src/storage/line-batcher.js";
 import {
   type AnySeriesPoint,
   SERIALIZERS,
@@ -141,5 +142,38 @@ describe("per-measurement serialisers (the hot path)", () => {
     // Normalised, not refused: a zero-padded timestamp loses its padding on both paths.
     const padded = { ...good, timestampNs: "000123" };
     expect(serialize(padded)).toBe(toLineProtocol(padded));
+  });
+
+  it("write the same lines straight into a batch, and nothing of a point they refuse", () => {
+    const batcher = new LineBatcher(100_000);
+    const expected: string[] = [];
+    const write = (p: AnySeriesPoint) =>
+      (SERIALIZERS[p.measurement] as SeriesSerializer<typeof p.measurement>).writeTo(
+        batcher,
+        p.tags as never,
+        p.fields as never,
+        p.timestampNs,
+      );
+    for (const m of MEASUREMENTS) {
+      for (let i = 0; i < 300; i++) {
+        const point = pointOf(m, i);
+        write(point);
+        expected.push(toLineProtocol(point));
+        // A refused point between good ones leaves no trace in the batch.
+        if (i % 50 === 0) {
+          expect(() => write({ ...point, fields: { bogus: 1 } } as unknown as AnySeriesPoint)).toThrow(
+            ValidationError,
+          );
+          expect(() =>
+            write({
+              ...point,
+              tags: { ...point.tags, [Object.keys(point.tags)[0] as string]: "a b" },
+            } as never),
+          ).toThrow(ValidationError);
+        }
+      }
+    }
+    expect(batcher.points).toBe(expected.length);
+    expect(batchLines(batcher.take(true) ?? { text: "", points: 0 })).toEqual(expected);
   });
 });
