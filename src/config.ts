@@ -63,6 +63,12 @@ const envSchema = z.object({
     .min(5, "expected 5 to 1000 ms")
     .max(1000, "expected 5 to 1000 ms")
     .default(20),
+  VELOX_REDIS_INDICATORS_MS: z.coerce
+    .number({ error: "expected milliseconds" })
+    .int("expected a whole number")
+    .min(5, "expected 5 to 60000 ms")
+    .max(60_000, "expected 5 to 60000 ms")
+    .default(250),
   VELOX_INFLUX_URL: url(["http:", "https:"]),
   VELOX_INFLUX_TOKEN: optionalText,
   /** A file holding the token (e.g. written by the compose stack's InfluxDB init script). */
@@ -153,6 +159,8 @@ export interface Config {
   redisUrl: string | undefined;
   /** The write-behind window of the Redis cache: how stale the cache may be, and how often it is written. */
   redisFlushMs: number;
+  /** How often the indicator hashes go with a cache window at most (they are most of its bytes). */
+  redisIndicatorsMs: number;
   /** Unset `url` means no InfluxDB. */
   influx: {
     url: string | undefined;
@@ -235,6 +243,7 @@ export function loadConfig(
     journalStopIntervalMs: v.VELOX_JOURNAL_STOP_INTERVAL_MS,
     redisUrl,
     redisFlushMs: v.VELOX_REDIS_FLUSH_MS,
+    redisIndicatorsMs: v.VELOX_REDIS_INDICATORS_MS,
     influx: {
       url: v.VELOX_INFLUX_URL,
       token: influxToken,

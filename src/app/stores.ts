@@ -85,6 +85,7 @@ export function openStores(
     history,
     historyStore: postgres?.history,
     cacheFlushMs: config.redisFlushMs,
+    cacheIndicatorsMs: config.redisIndicatorsMs,
     logger: logging.for("database"),
   });
   return { journal, cache, series, postgres, data };

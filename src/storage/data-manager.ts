@@ -84,6 +84,12 @@ export interface DataManagerOptions {
   logger?: Logger | undefined;
   /** Write-behind window for hot-cache writes (latest ticks, indicators, position marks). */
   cacheFlushMs?: number;
+  /**
+   * Indicator hashes go with a window at most this often (default 0: with every window). They
+   * are most of a window's bytes (a dozen fields per symbol) and are read by people, not by the
+   * tick path; prices, signals and stops keep the window's own pace.
+   */
+  cacheIndicatorsMs?: number;
   /** The PostgreSQL history store (price, trade and metrics history); absent: none. */
   historyStore?: HistoryRowWriter | undefined;
   /**
@@ -215,6 +221,9 @@ export class DataManager implements PipelineStore {
   private readonly groupMs: number;
   private readonly groupRows: number;
   private readonly backlogLimit: number;
+  private readonly indicatorsMs: number;
+  /** When the last window with indicator hashes was cut (performance.now()). */
+  private indicatorsAt = Number.NEGATIVE_INFINITY;
   /** The open journal group: its writes so far and what waits for its commit. */
   private group: { rows: number; timer: NodeJS.Timeout; after: (() => void)[] } | undefined;
   /** Opens a group when a stop move held back by the journal falls due and no write came since. */
@@ -245,6 +254,7 @@ export class DataManager implements PipelineStore {
         stop: last?.stop ?? trade.stop_loss_initial,
       });
     }
+    this.indicatorsMs = options.cacheIndicatorsMs ?? 0;
     this.flushTimer = setInterval(() => void this.flushCache(), options.cacheFlushMs ?? 250);
     this.flushTimer.unref();
     if (this.cache) {
@@ -765,7 +775,7 @@ export class DataManager implements PipelineStore {
     clearTimeout(this.stopsTimer);
     this.stopCacheWatch?.();
     await this.rewarming;
-    await this.flushCache();
+    await this.flushCache(true);
     await this.series?.close();
     await this.historyStore?.close();
     await this.cache?.close();
@@ -877,11 +887,15 @@ export class DataManager implements PipelineStore {
    * counters, position marks — as one pipeline: Redis work grows with symbols and windows, not
    * with ticks or signals.
    */
-  private flushCache(): Promise<void> {
+  private flushCache(final = false): Promise<void> {
     this.flushing = this.flushing.then(async () => {
+      // Indicator hashes wait for their own pace (cacheIndicatorsMs); the last window takes them all.
+      const now = performance.now();
+      const withIndicators = final || now - this.indicatorsAt >= this.indicatorsMs;
+      if (withIndicators && this.pendingIndicators.size > 0) this.indicatorsAt = now;
       const waiting =
         this.pendingTicks.size +
-        this.pendingIndicators.size +
+        (withIndicators ? this.pendingIndicators.size : 0) +
         this.pendingMarks.size +
         this.pendingSignals.size +
         this.pendingSignalCounts.size +
@@ -895,7 +909,9 @@ export class DataManager implements PipelineStore {
       if (waiting === 0 && !monitoring?.documents.length && !monitoring?.gone.length) return;
       const window: CacheWindow = {
         ticks: [...this.pendingTicks.values()],
-        indicators: [...this.pendingIndicators].map((symbol) => this.indicatorHash(symbol)),
+        indicators: withIndicators
+          ? [...this.pendingIndicators].map((symbol) => this.indicatorHash(symbol))
+          : [],
         signals: [...this.pendingSignals.values()],
         signalCounts: [...this.pendingSignalCounts.values()],
         daily: [...this.pendingDaily.values()],
@@ -918,7 +934,7 @@ export class DataManager implements PipelineStore {
           });
       }
       this.pendingTicks.clear();
-      this.pendingIndicators.clear();
+      if (withIndicators) this.pendingIndicators.clear();
       this.pendingMarks.clear();
       this.pendingSignals.clear();
       this.pendingSignalCounts.clear();

@@ -255,6 +255,32 @@ describe.skipIf(skip)("DataManager with a real Redis", () => {
     expect(daily.trades_closed).toBeGreaterThanOrEqual(42);
   });
 
+  it("sends indicator hashes at their own pace, prices with every window, and both at close", async () => {
+    const cache = await RedisCache.connect(server.url);
+    dm = new DataManager({
+      journal: TradeJournal.open(journalPath()),
+      cache,
+      cacheFlushMs: 20,
+      cacheIndicatorsMs: 60_000,
+    });
+    const at = Date.now();
+    const tick = (symbol: string, close: number, ms: number) =>
+      dm?.storeTick({ symbol, timestamp: ms, open: close, high: close, low: close, close, volume: 10 });
+    // The first window takes the first indicators; later ones wait for the pace.
+    tick("IND", 100, at);
+    dm.storeIndicators("IND", { rsi_14: 40 }, at);
+    await until(async () => (await probe.hget(keys.stockIndicators("IND"), "rsi_14")) === "40", 2_000);
+    tick("IND", 101, at + 1);
+    dm.storeIndicators("IND", { rsi_14: 41 }, at + 1);
+    await until(async () => (await probe.hget(keys.stockPrice("IND"), "close")) === "101", 2_000);
+    // Several windows later the price is there, the indicators still the first ones.
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await probe.hget(keys.stockIndicators("IND"), "rsi_14")).toBe("40");
+    await dm.close();
+    dm = undefined;
+    expect(await probe.hget(keys.stockIndicators("IND"), "rsi_14")).toBe("41");
+  });
+
   it("keeps journaling fills while Redis is killed, serves open positions from the journal, and re-warms within 2 s of its return", async () => {
     const cache = await RedisCache.connect(server.url);
     dm = new DataManager({ journal: TradeJournal.open(journalPath()), cache, cacheFlushMs: 50 });

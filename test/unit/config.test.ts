@@ -27,6 +27,7 @@ describe("config", () => {
       sqlitePath: "data/velox.db",
       redisUrl: undefined,
       redisFlushMs: 20,
+      redisIndicatorsMs: 250,
       journalStopIntervalMs: 1000,
       influx: { url: undefined, org: "velox", bucket: "trading" },
       kafkaBrokers: [],
@@ -241,6 +242,13 @@ describe("config", () => {
     expect(loadConfig({ VELOX_REDIS_FLUSH_MS: "250" }).redisFlushMs).toBe(250);
     for (const bad of ["4", "1001", "fast", "2.5"]) {
       expect(() => loadConfig({ VELOX_REDIS_FLUSH_MS: bad }), bad).toThrow(/VELOX_REDIS_FLUSH_MS/);
+    }
+  });
+
+  it("takes the indicator hashes' pace from VELOX_REDIS_INDICATORS_MS, 5 to 60000 ms", () => {
+    expect(loadConfig({ VELOX_REDIS_INDICATORS_MS: "1000" }).redisIndicatorsMs).toBe(1000);
+    for (const bad of ["4", "60001", "slow", "2.5"]) {
+      expect(() => loadConfig({ VELOX_REDIS_INDICATORS_MS: bad }), bad).toThrow(/VELOX_REDIS_INDICATORS_MS/);
     }
   });
 
