@@ -282,7 +282,8 @@ export class SeriesSerializer<M extends MeasurementName> {
       fields: this.probeFields(),
       timestampNs: "0",
     } as AnySeriesPoint);
-    const prefix = probe.slice(0, probe.indexOf(" "));
+    // A flat copy, not a slice of the probe line: it is read byte by byte on every point.
+    const prefix = Buffer.from(probe.slice(0, probe.indexOf(" ")), "latin1").toString("latin1");
     if (this.cached >= PREFIX_CACHE_MAX) {
       this.prefixes = new Map();
       this.cached = 0;
