@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import { z } from "zod";
-import { idSchema, nonNegative, positivePrice, symbolSchema } from "../domain/identifiers.js";
+import { idSchema, nonNegative, parseOrThrow, positivePrice, symbolSchema } from "../domain/identifiers.js";
+import { utcDay } from "../domain/time.js";
 
 /**
  * What the hot cache holds, as schemas and types: every time is epoch milliseconds, so hashes
@@ -176,3 +177,23 @@ export interface RedisCacheOptions {
 }
 
 export type StateListener = (connected: boolean) => void;
+
+/** Validates a caller-supplied date before it becomes part of a key. */
+export function dayOf(date: Date): string {
+  return utcDay(parseOrThrow(z.date(), date, "date"));
+}
+
+/** A JSON value as the cache stores it: finite numbers, strings, booleans, null, arrays, plain objects. */
+function isJsonValue(value: unknown, depth = 0): boolean {
+  if (value === null || typeof value === "string" || typeof value === "boolean") return true;
+  if (typeof value === "number") return Number.isFinite(value);
+  if (depth > 32 || typeof value !== "object") return false;
+  if (Array.isArray(value)) return value.every((v) => isJsonValue(v, depth + 1));
+  if (Object.getPrototypeOf(value) !== Object.prototype) return false;
+  for (const key in value) if (!isJsonValue((value as Record<string, unknown>)[key], depth + 1)) return false;
+  return true;
+}
+
+export function isJsonObject(value: unknown): boolean {
+  return typeof value === "object" && value !== null && !Array.isArray(value) && isJsonValue(value);
+}

@@ -2,15 +2,13 @@ import { performance } from "node:perf_hooks";
 import { type ChainableCommander, Redis } from "ioredis";
 import type { Logger } from "pino";
 import { z } from "zod";
-import { errorMessage, StoreUnavailableError, ValidationError } from "../domain/errors.js";
-import { assertId, assertSymbol, parseOrThrow, plainOrParse, symbolSchema } from "../domain/identifiers.js";
-import { utcDay } from "../domain/time.js";
+import { errorMessage, StoreUnavailableError } from "../domain/errors.js";
+import { assertId, assertSymbol, parseOrThrow } from "../domain/identifiers.js";
 import { channels, keys, patterns, symbolFromActivePositionsKey, TTL } from "../schema/redis-keys.js";
 import {
   type CacheWindow,
   type Candidate,
-  candidateSchema,
-  count,
+  dayOf,
   type FlatRecord,
   fieldName,
   flatRecordSchema,
@@ -35,17 +33,10 @@ import {
   stopStateSchema,
   tickSchema,
 } from "./redis-cache-schemas.js";
+import { putRankedCandidates, putWatchlist, validateCandidates, validateWatchlist } from "./redis-market.js";
 import { failFastRedisOptions } from "./redis-options.js";
 import { DELETE_POSITION, upsertPosition, validatePositionWrite } from "./redis-positions.js";
-import {
-  type HashWrite,
-  plainIndicators,
-  plainTick,
-  putIndicators,
-  putLatestTick,
-  validateIndicatorWrite,
-  writeHashes,
-} from "./redis-window.js";
+import { putIndicators, putLatestTick, validateIndicatorWrite, windowWriter } from "./redis-window.js";
 
 export type {
   CacheWindow,
@@ -229,103 +220,8 @@ export class RedisCache {
    * so Redis cost grows with the number of symbols, not the tick rate. Each key's write is atomic.
    */
   async writeLatest(batch: CacheWindow): Promise<void> {
-    // Hot data (one hash per symbol and kind) is checked by hand; zod runs only to name a fault.
-    const hashes: HashWrite[] = [];
-    (batch.ticks ?? []).forEach((t, i) => {
-      const { symbol, ...fields } = plainTick(t) ? t : parseOrThrow(tickSchema, t, `ticks.${i}`);
-      hashes.push({ key: keys.stockPrice(symbol), ttl: TTL.latestTick, replace: false, fields });
-    });
-    (batch.indicators ?? []).forEach((w, i) => {
-      const { symbol, values, timestamp } = plainIndicators(w)
-        ? w
-        : validateIndicatorWrite(w, `indicators.${i}`);
-      // Replace, not merge: an indicator no longer computed must not linger with an old value.
-      hashes.push({
-        key: keys.stockIndicators(symbol),
-        ttl: TTL.indicators,
-        replace: true,
-        fields: { ...values, timestamp },
-      });
-    });
-    (batch.stopStates ?? []).forEach((w, i) => {
-      hashes.push({
-        key: keys.stopState(assertId(w.tradeId, `stopStates.${i}.tradeId`)),
-        ttl: TTL.stopState,
-        replace: false,
-        fields: parseOrThrow(stopStateSchema, w.state, `stopStates.${i}.state`),
-      });
-    });
-    const signals = (batch.signals ?? []).map((w, i) => ({
-      key: keys.signal(parseOrThrow(signalType, w.type, `signals.${i}.type`), assertSymbol(w.symbol)),
-      value: JSON.stringify(parseOrThrow(signalSchema, w.signal, `signals.${i}.signal`)),
-    }));
-    const counts = (batch.signalCounts ?? []).map((c, i) => ({
-      key: keys.strategyStats(assertId(c.strategyId, `signalCounts.${i}.strategyId`)),
-      field: `signals:${parseOrThrow(fieldName, c.action, `signalCounts.${i}.action`)}`,
-      by: parseOrThrow(z.number().int().positive(), c.count, `signalCounts.${i}.count`),
-    }));
-    const daily = (batch.daily ?? []).map((d, i) => ({
-      key: keys.dailyStats(dayOf(d.date)),
-      field: parseOrThrow(fieldName, d.metric, `daily.${i}.metric`),
-      by: parseOrThrow(z.number(), d.amount, `daily.${i}.amount`),
-    }));
-    const results = (batch.tradeResults ?? []).map((r, i) => ({
-      key: keys.strategyStats(assertId(r.strategyId, `tradeResults.${i}.strategyId`)),
-      trades: parseOrThrow(count, r.trades, `tradeResults.${i}.trades`),
-      wins: parseOrThrow(count, r.wins, `tradeResults.${i}.wins`),
-      losses: parseOrThrow(count, r.losses, `tradeResults.${i}.losses`),
-      pnl: parseOrThrow(z.number(), r.pnl, `tradeResults.${i}.pnl`),
-    }));
-    const stopDeletes = (batch.stopDeletes ?? []).map((id, i) =>
-      keys.stopState(assertId(id, `stopDeletes.${i}`)),
-    );
-    const monitoring = (batch.monitoring ?? []).map((m, i) => ({
-      key: keys.positionMonitoring(assertSymbol(m.symbol, `monitoring.${i}.symbol`)),
-      // Checked by hand (many per window); zod only names a fault.
-      value: JSON.stringify(
-        plainOrParse(jsonObjectSchema, m.document, isJsonObject, `monitoring.${i}.document`),
-      ),
-    }));
-    const monitoringDeletes = (batch.monitoringDeletes ?? []).map((symbol, i) =>
-      keys.positionMonitoring(assertSymbol(symbol, `monitoringDeletes.${i}`)),
-    );
-    const scan = batch.scan && {
-      candidates: validateCandidates(batch.scan.candidates, "scan.candidates"),
-      watchlist: validateWatchlist(batch.scan.watchlist, "scan.watchlist"),
-      context: JSON.stringify(parseOrThrow(jsonObjectSchema, batch.scan.context, "scan.context")),
-    };
-    const small =
-      signals.length +
-      counts.length +
-      daily.length +
-      results.length +
-      stopDeletes.length +
-      monitoring.length +
-      monitoringDeletes.length +
-      (scan ? 1 : 0);
-    if (hashes.length + small === 0) return;
-    await this.exec((tx) => {
-      // Every hash of the window in one script call: one command, not three per symbol.
-      if (hashes.length > 0) writeHashes(tx, hashes);
-      for (const w of signals) tx.set(w.key, w.value, "EX", TTL.signal);
-      for (const c of counts) tx.hincrby(c.key, c.field, c.by);
-      for (const d of daily) tx.hincrbyfloat(d.key, d.field, d.by).expire(d.key, TTL.dailyStats);
-      for (const r of results) {
-        tx.hincrby(r.key, "trades", r.trades);
-        if (r.wins > 0) tx.hincrby(r.key, "wins", r.wins);
-        if (r.losses > 0) tx.hincrby(r.key, "losses", r.losses);
-        tx.hincrbyfloat(r.key, "pnl", r.pnl);
-      }
-      // After the sets: a stop set and deleted within one window ends deleted.
-      if (stopDeletes.length > 0) tx.del(...stopDeletes);
-      for (const m of monitoring) tx.set(m.key, m.value, "EX", TTL.positionMonitoring);
-      if (monitoringDeletes.length > 0) tx.del(...monitoringDeletes);
-      if (scan) {
-        putRankedCandidates(tx, scan.candidates);
-        putWatchlist(tx, scan.watchlist);
-        tx.set(keys.marketContext(), scan.context, "EX", TTL.marketContext);
-      }
-    });
+    const write = windowWriter(batch);
+    if (write) await this.exec(write);
   }
 
   async getIndicators(symbol: string): Promise<IndicatorSnapshot | null> {
@@ -660,11 +556,6 @@ export class RedisCache {
   }
 }
 
-/** Validates a caller-supplied date before it becomes part of a key. */
-function dayOf(date: Date): string {
-  return utcDay(parseOrThrow(z.date(), date, "date"));
-}
-
 function numbers(hash: Record<string, string>): Record<string, number> {
   return Object.fromEntries(Object.entries(hash).map(([field, value]) => [field, Number(value)]));
 }
@@ -697,59 +588,4 @@ async function closeClient(client: Redis): Promise<void> {
 
 function unavailable(err: unknown): StoreUnavailableError {
   return new StoreUnavailableError("redis", errorMessage(err), { cause: err });
-}
-
-function validateWatchlist(symbols: readonly string[], field: string): string[] {
-  return parseOrThrow(z.array(symbolSchema), symbols, field);
-}
-
-function validateCandidates(candidates: readonly Candidate[], field: string): Candidate[] {
-  const list = parseOrThrow(z.array(candidateSchema), candidates, field);
-  const seen = new Set<string>();
-  list.forEach((c, i) => {
-    if (seen.has(c.symbol)) throw new ValidationError(`${field}.${i}.symbol`, `duplicate ${c.symbol}`);
-    seen.add(c.symbol);
-  });
-  return list;
-}
-
-/** Replaces the watchlist, keeping the given order. */
-function putWatchlist(tx: ChainableCommander, list: readonly string[]): void {
-  const key = keys.watchlist();
-  tx.del(key);
-  if (list.length > 0) tx.rpush(key, ...list);
-}
-
-/** Replaces the ranked set and its details; old members disappear. */
-function putRankedCandidates(tx: ChainableCommander, list: readonly Candidate[]): void {
-  const ranked = keys.candidatesRanked();
-  const details = keys.candidatesDetails();
-  tx.del(ranked, details);
-  if (list.length === 0) return;
-  tx.zadd(ranked, ...list.flatMap((c) => [c.score, c.symbol]));
-  tx.hset(
-    details,
-    Object.fromEntries(
-      list.map((c) => [
-        c.symbol,
-        JSON.stringify({ price: c.price, signals: c.signals, timestamp: c.timestamp }),
-      ]),
-    ),
-  );
-  tx.expire(ranked, TTL.candidates).expire(details, TTL.candidates);
-}
-
-/** A JSON value as the cache stores it: finite numbers, strings, booleans, null, arrays, plain objects. */
-function isJsonValue(value: unknown, depth = 0): boolean {
-  if (value === null || typeof value === "string" || typeof value === "boolean") return true;
-  if (typeof value === "number") return Number.isFinite(value);
-  if (depth > 32 || typeof value !== "object") return false;
-  if (Array.isArray(value)) return value.every((v) => isJsonValue(v, depth + 1));
-  if (Object.getPrototypeOf(value) !== Object.prototype) return false;
-  for (const key in value) if (!isJsonValue((value as Record<string, unknown>)[key], depth + 1)) return false;
-  return true;
-}
-
-function isJsonObject(value: unknown): boolean {
-  return typeof value === "object" && value !== null && !Array.isArray(value) && isJsonValue(value);
 }

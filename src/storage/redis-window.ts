@@ -1,17 +1,30 @@
 import type { ChainableCommander } from "ioredis";
-import { assertSymbol, parseOrThrow, SYMBOL_PATTERN } from "../domain/identifiers.js";
+import { z } from "zod";
+import { assertId, assertSymbol, parseOrThrow, plainOrParse, SYMBOL_PATTERN } from "../domain/identifiers.js";
 import { keys, TTL } from "../schema/redis-keys.js";
 import {
+  type CacheWindow,
+  count,
+  dayOf,
   epochMs,
   FIELD_NAME,
+  fieldName,
   type IndicatorWrite,
   indicatorValuesSchema,
+  isJsonObject,
+  jsonObjectSchema,
   type LatestTick,
+  signalSchema,
+  signalType,
+  stopStateSchema,
+  tickSchema,
 } from "./redis-cache-schemas.js";
+import { putRankedCandidates, putWatchlist, validateCandidates, validateWatchlist } from "./redis-market.js";
 
 /**
- * The write-behind window's way to Redis: a window's hashes (latest ticks, indicators, stop
- * states) in one script call, with cheap checks for the hot values (zod only names a fault).
+ * The write-behind window's way to Redis ({@link windowWriter}): a window's hashes (latest ticks,
+ * indicators, stop states) in one script call, then its counters, signals, monitoring documents
+ * and market scan, with cheap checks for the hot values (zod only names a fault).
  */
 
 export function putLatestTick(tx: ChainableCommander, { symbol, ...fields }: LatestTick): void {
@@ -91,4 +104,109 @@ export function putIndicators(tx: ChainableCommander, { symbol, values, timestam
   tx.del(key)
     .hset(key, { ...values, timestamp })
     .expire(key, TTL.indicators);
+}
+
+/**
+ * What a cache window writes, checked (a bad entry is a ValidationError naming it, e.g.
+ * `ticks.3.close`), as one transaction's commands: every hash in one script call, then the small
+ * writes. Undefined when the window holds nothing.
+ */
+export function windowWriter(batch: CacheWindow): ((tx: ChainableCommander) => void) | undefined {
+  // Hot data (one hash per symbol and kind) is checked by hand; zod runs only to name a fault.
+  const hashes: HashWrite[] = [];
+  (batch.ticks ?? []).forEach((t, i) => {
+    const { symbol, ...fields } = plainTick(t) ? t : parseOrThrow(tickSchema, t, `ticks.${i}`);
+    hashes.push({ key: keys.stockPrice(symbol), ttl: TTL.latestTick, replace: false, fields });
+  });
+  (batch.indicators ?? []).forEach((w, i) => {
+    const { symbol, values, timestamp } = plainIndicators(w)
+      ? w
+      : validateIndicatorWrite(w, `indicators.${i}`);
+    // Replace, not merge: an indicator no longer computed must not linger with an old value.
+    hashes.push({
+      key: keys.stockIndicators(symbol),
+      ttl: TTL.indicators,
+      replace: true,
+      fields: { ...values, timestamp },
+    });
+  });
+  (batch.stopStates ?? []).forEach((w, i) => {
+    hashes.push({
+      key: keys.stopState(assertId(w.tradeId, `stopStates.${i}.tradeId`)),
+      ttl: TTL.stopState,
+      replace: false,
+      fields: parseOrThrow(stopStateSchema, w.state, `stopStates.${i}.state`),
+    });
+  });
+  const signals = (batch.signals ?? []).map((w, i) => ({
+    key: keys.signal(parseOrThrow(signalType, w.type, `signals.${i}.type`), assertSymbol(w.symbol)),
+    value: JSON.stringify(parseOrThrow(signalSchema, w.signal, `signals.${i}.signal`)),
+  }));
+  const counts = (batch.signalCounts ?? []).map((c, i) => ({
+    key: keys.strategyStats(assertId(c.strategyId, `signalCounts.${i}.strategyId`)),
+    field: `signals:${parseOrThrow(fieldName, c.action, `signalCounts.${i}.action`)}`,
+    by: parseOrThrow(z.number().int().positive(), c.count, `signalCounts.${i}.count`),
+  }));
+  const daily = (batch.daily ?? []).map((d, i) => ({
+    key: keys.dailyStats(dayOf(d.date)),
+    field: parseOrThrow(fieldName, d.metric, `daily.${i}.metric`),
+    by: parseOrThrow(z.number(), d.amount, `daily.${i}.amount`),
+  }));
+  const results = (batch.tradeResults ?? []).map((r, i) => ({
+    key: keys.strategyStats(assertId(r.strategyId, `tradeResults.${i}.strategyId`)),
+    trades: parseOrThrow(count, r.trades, `tradeResults.${i}.trades`),
+    wins: parseOrThrow(count, r.wins, `tradeResults.${i}.wins`),
+    losses: parseOrThrow(count, r.losses, `tradeResults.${i}.losses`),
+    pnl: parseOrThrow(z.number(), r.pnl, `tradeResults.${i}.pnl`),
+  }));
+  const stopDeletes = (batch.stopDeletes ?? []).map((id, i) =>
+    keys.stopState(assertId(id, `stopDeletes.${i}`)),
+  );
+  const monitoring = (batch.monitoring ?? []).map((m, i) => ({
+    key: keys.positionMonitoring(assertSymbol(m.symbol, `monitoring.${i}.symbol`)),
+    // Checked by hand (many per window); zod only names a fault.
+    value: JSON.stringify(
+      plainOrParse(jsonObjectSchema, m.document, isJsonObject, `monitoring.${i}.document`),
+    ),
+  }));
+  const monitoringDeletes = (batch.monitoringDeletes ?? []).map((symbol, i) =>
+    keys.positionMonitoring(assertSymbol(symbol, `monitoringDeletes.${i}`)),
+  );
+  const scan = batch.scan && {
+    candidates: validateCandidates(batch.scan.candidates, "scan.candidates"),
+    watchlist: validateWatchlist(batch.scan.watchlist, "scan.watchlist"),
+    context: JSON.stringify(parseOrThrow(jsonObjectSchema, batch.scan.context, "scan.context")),
+  };
+  const small =
+    signals.length +
+    counts.length +
+    daily.length +
+    results.length +
+    stopDeletes.length +
+    monitoring.length +
+    monitoringDeletes.length +
+    (scan ? 1 : 0);
+  if (hashes.length + small === 0) return undefined;
+  return (tx) => {
+    // Every hash of the window in one script call: one command, not three per symbol.
+    if (hashes.length > 0) writeHashes(tx, hashes);
+    for (const w of signals) tx.set(w.key, w.value, "EX", TTL.signal);
+    for (const c of counts) tx.hincrby(c.key, c.field, c.by);
+    for (const d of daily) tx.hincrbyfloat(d.key, d.field, d.by).expire(d.key, TTL.dailyStats);
+    for (const r of results) {
+      tx.hincrby(r.key, "trades", r.trades);
+      if (r.wins > 0) tx.hincrby(r.key, "wins", r.wins);
+      if (r.losses > 0) tx.hincrby(r.key, "losses", r.losses);
+      tx.hincrbyfloat(r.key, "pnl", r.pnl);
+    }
+    // After the sets: a stop set and deleted within one window ends deleted.
+    if (stopDeletes.length > 0) tx.del(...stopDeletes);
+    for (const m of monitoring) tx.set(m.key, m.value, "EX", TTL.positionMonitoring);
+    if (monitoringDeletes.length > 0) tx.del(...monitoringDeletes);
+    if (scan) {
+      putRankedCandidates(tx, scan.candidates);
+      putWatchlist(tx, scan.watchlist);
+      tx.set(keys.marketContext(), scan.context, "EX", TTL.marketContext);
+    }
+  };
 }
