@@ -44,31 +44,27 @@ const brokers = optionalText.refine(
   { message: "expected a comma-separated list of host:port" },
 );
 
+/** A whole number of milliseconds from `min` to `max`, `fallback` when unset. */
+function milliseconds(min: number, max: number, fallback: number) {
+  const range = `expected ${min} to ${max} ms`;
+  return z.coerce
+    .number({ error: "expected milliseconds" })
+    .int("expected a whole number")
+    .min(min, range)
+    .max(max, range)
+    .default(fallback);
+}
+
 /** The raw variables, by their environment names. */
 const envSchema = z.object({
   VELOX_DATA_DIR: z.string().trim().min(1).default("./data"),
   VELOX_SQLITE_PATH: optionalText,
-  VELOX_JOURNAL_STOP_INTERVAL_MS: z.coerce
-    .number({ error: "expected milliseconds" })
-    .int("expected a whole number")
-    .min(0, "expected 0 to 60000 ms")
-    .max(60_000, "expected 0 to 60000 ms")
-    .default(DEFAULT_STOP_INTERVAL_MS),
+  VELOX_JOURNAL_STOP_INTERVAL_MS: milliseconds(0, 60_000, DEFAULT_STOP_INTERVAL_MS),
   VELOX_REDIS_URL: url(["redis:", "rediss:"]),
   /** A file holding the Redis password (e.g. the compose stack's secret), put into VELOX_REDIS_URL. */
   VELOX_REDIS_PASSWORD_FILE: optionalText,
-  VELOX_REDIS_FLUSH_MS: z.coerce
-    .number({ error: "expected milliseconds" })
-    .int("expected a whole number")
-    .min(5, "expected 5 to 1000 ms")
-    .max(1000, "expected 5 to 1000 ms")
-    .default(20),
-  VELOX_REDIS_INDICATORS_MS: z.coerce
-    .number({ error: "expected milliseconds" })
-    .int("expected a whole number")
-    .min(5, "expected 5 to 60000 ms")
-    .max(60_000, "expected 5 to 60000 ms")
-    .default(250),
+  VELOX_REDIS_FLUSH_MS: milliseconds(5, 1000, 20),
+  VELOX_REDIS_INDICATORS_MS: milliseconds(5, 60_000, 250),
   VELOX_INFLUX_URL: url(["http:", "https:"]),
   VELOX_INFLUX_TOKEN: optionalText,
   /** A file holding the token (e.g. written by the compose stack's InfluxDB init script). */
@@ -78,12 +74,7 @@ const envSchema = z.object({
   VELOX_INFLUX_PARAMS_MODE: z
     .enum(["prelude", "api"], { error: "expected prelude (InfluxDB OSS) or api (InfluxDB Cloud)" })
     .default("prelude"),
-  VELOX_INFLUX_FLUSH_MS: z.coerce
-    .number({ error: "expected milliseconds" })
-    .int("expected a whole number")
-    .min(10, "expected 10 to 1000 ms")
-    .max(1000, "expected 10 to 1000 ms")
-    .default(1000),
+  VELOX_INFLUX_FLUSH_MS: milliseconds(10, 1000, 1000),
   VELOX_INFLUX_SPOOL_MAX_POINTS: z.coerce
     .number({ error: "expected a number of points" })
     .int("expected a whole number")
@@ -97,12 +88,7 @@ const envSchema = z.object({
    * profile is on).
    */
   VELOX_POSTGRES_PASSWORD_FILE: optionalText,
-  VELOX_POSTGRES_FLUSH_MS: z.coerce
-    .number({ error: "expected milliseconds" })
-    .int("expected a whole number")
-    .min(50, "expected 50 to 10000 ms")
-    .max(10_000, "expected 50 to 10000 ms")
-    .default(1000),
+  VELOX_POSTGRES_FLUSH_MS: milliseconds(50, 10_000, 1000),
   VELOX_POSTGRES_SPOOL_MAX_ROWS: z.coerce
     .number({ error: "expected a number of rows" })
     .int("expected a whole number")
