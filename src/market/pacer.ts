@@ -23,7 +23,8 @@ export interface PacerOptions {
 /**
  * Paces a stream of items: sleeps until an item is due, and when none makes it wait, still yields
  * a macrotask turn every `turnMs`, so that timers and I/O run. A batching source asks
- * {@link mustPause} per item (no await) and hands over what it has gathered before it pauses.
+ * {@link mustPause} per item (no await), and hands over what it has gathered before it calls
+ * {@link pause}.
  */
 export class Pacer {
   private readonly slackMs: number;
@@ -58,11 +59,6 @@ export class Pacer {
     }
     this.turnAt = performance.now();
     return !signal?.aborted;
-  }
-
-  /** {@link pause} when {@link mustPause}, for a source that hands out one item at a time. */
-  async wait(delayMs: number): Promise<boolean> {
-    return this.mustPause(delayMs) ? this.pause(delayMs) : true;
   }
 }
 
