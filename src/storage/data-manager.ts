@@ -907,6 +907,17 @@ export class DataManager implements PipelineStore {
       // Documents are built only when they can be written: a down cache would drop them.
       const monitoring = this.cache?.connected ? this.monitoringSource?.() : undefined;
       if (waiting === 0 && !monitoring?.documents.length && !monitoring?.gone.length) return;
+      // Marks go with the window: one round trip per window, not two.
+      const marks: PositionWrite[] = [];
+      for (const id of this.pendingMarks) {
+        const state = this.open.get(id);
+        if (state)
+          marks.push({
+            strategyId: state.trade.strategy_id,
+            symbol: state.trade.symbol,
+            position: positionFor(state),
+          });
+      }
       const window: CacheWindow = {
         ticks: [...this.pendingTicks.values()],
         indicators: withIndicators
@@ -920,19 +931,10 @@ export class DataManager implements PipelineStore {
         stopDeletes: [...this.pendingStopDeletes],
         monitoring: monitoring?.documents ?? [],
         monitoringDeletes: monitoring?.gone ?? [],
+        positions: marks,
         scan: this.pendingScan,
       };
       this.pendingScan = undefined;
-      const marks: PositionWrite[] = [];
-      for (const id of this.pendingMarks) {
-        const state = this.open.get(id);
-        if (state)
-          marks.push({
-            strategyId: state.trade.strategy_id,
-            symbol: state.trade.symbol,
-            position: positionFor(state),
-          });
-      }
       this.pendingTicks.clear();
       if (withIndicators) this.pendingIndicators.clear();
       this.pendingMarks.clear();
@@ -942,10 +944,7 @@ export class DataManager implements PipelineStore {
       this.pendingTradeResults.clear();
       this.pendingStops.clear();
       this.pendingStopDeletes.clear();
-      await this.cacheWrite(async (cache) => {
-        await cache.writeLatest(window);
-        if (marks.length > 0) await cache.setPositions(marks);
-      });
+      await this.cacheWrite((cache) => cache.writeLatest(window));
     });
     return this.flushing;
   }

@@ -126,6 +126,8 @@ export interface CacheWindow {
   /** Position monitoring documents (positions:monitoring:{symbol}), and symbols no longer held. */
   monitoring?: readonly { symbol: string; document: JsonObject }[];
   monitoringDeletes?: readonly string[];
+  /** Open positions' marks (`positions:active:{symbol}`), each published as a change. */
+  positions?: readonly PositionWrite[];
   /** The latest market scan: ranked candidates, the watchlist they make, the market context. */
   scan?: MarketScanWrite | undefined;
 }

@@ -20,6 +20,7 @@ import {
   tickSchema,
 } from "./redis-cache-schemas.js";
 import { putRankedCandidates, putWatchlist, validateCandidates, validateWatchlist } from "./redis-market.js";
+import { upsertPosition, validatePositionWrite } from "./redis-positions.js";
 
 /**
  * The write-behind window's way to Redis ({@link windowWriter}): a window's hashes (latest ticks,
@@ -169,6 +170,7 @@ export function windowWriter(batch: CacheWindow): ((tx: ChainableCommander) => v
       plainOrParse(jsonObjectSchema, m.document, isJsonObject, `monitoring.${i}.document`),
     ),
   }));
+  const positions = (batch.positions ?? []).map((w, i) => validatePositionWrite(w, `positions.${i}`));
   const monitoringDeletes = (batch.monitoringDeletes ?? []).map((symbol, i) =>
     keys.positionMonitoring(assertSymbol(symbol, `monitoringDeletes.${i}`)),
   );
@@ -185,6 +187,7 @@ export function windowWriter(batch: CacheWindow): ((tx: ChainableCommander) => v
     stopDeletes.length +
     monitoring.length +
     monitoringDeletes.length +
+    positions.length +
     (scan ? 1 : 0);
   if (hashes.length + small === 0) return undefined;
   return (tx) => {
@@ -203,6 +206,7 @@ export function windowWriter(batch: CacheWindow): ((tx: ChainableCommander) => v
     if (stopDeletes.length > 0) tx.del(...stopDeletes);
     for (const m of monitoring) tx.set(m.key, m.value, "EX", TTL.positionMonitoring);
     if (monitoringDeletes.length > 0) tx.del(...monitoringDeletes);
+    for (const p of positions) upsertPosition(tx, p);
     if (scan) {
       putRankedCandidates(tx, scan.candidates);
       putWatchlist(tx, scan.watchlist);

@@ -218,6 +218,42 @@ describe.skipIf(skip)("RedisCache against a real redis-server", () => {
     expect(await admin.pubsub("NUMSUB", channels.positionChanges)).toEqual([channels.positionChanges, 0]);
   });
 
+  it("writes a window's position marks in the window's one transaction, and publishes them", async () => {
+    const received: PositionChange[] = [];
+    const unsubscribe = await cache.subscribePositionChanges((change) => received.push(change));
+    const tick = {
+      symbol: "INFY",
+      last: 2455,
+      open: 2450,
+      high: 2460,
+      low: 2440,
+      close: 2455,
+      volume: 10,
+      bid: 2454,
+      ask: 2456,
+      timestamp: NOW,
+    };
+    await cache.writeLatest({
+      ticks: [tick],
+      positions: [{ strategyId: "rsi_agg", symbol: "INFY", position: { ...position, current_price: 2455 } }],
+    });
+    expect(await cache.getPosition("rsi_agg", "INFY")).toEqual({ ...position, current_price: 2455 });
+    expect(await cache.getLatestTick("INFY")).toEqual(tick);
+    await until(() => received.length >= 1, 2_000);
+    expect(received).toEqual([
+      { type: "opened", strategy_id: "rsi_agg", symbol: "INFY", ...position, current_price: 2455 },
+    ]);
+    // A bad mark fails the whole window, naming it; nothing of the window is written.
+    await expect(
+      cache.writeLatest({
+        ticks: [{ ...tick, symbol: "TCS" }],
+        positions: [{ strategyId: "bad id!", symbol: "TCS", position }],
+      }),
+    ).rejects.toThrow(expect.objectContaining({ field: "positions.0.strategyId" }));
+    expect(await cache.getLatestTick("TCS")).toBeNull();
+    await unsubscribe();
+  });
+
   it("round-trips monitoring, signals, stop state and market context with their TTLs", async () => {
     const monitoring = {
       technical_signals: { rsi_1m: { value: 78.5, signal: "overbought" } },
