@@ -121,7 +121,11 @@ const percentile = (values: number[], p: number) => {
 const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 const round = (n: number, digits = 0) => Number(n.toFixed(digits));
 
-/** Pre-built lines through the client's WriteApi: what the InfluxDB path could do at best here. */
+/**
+ * Pre-built lines through the client's WriteApi: what the InfluxDB path could do at best here.
+ * The best of three passes, as the floors are: one pass read from 1.1 to 1.8 million points/s
+ * four minutes apart, and a ratio is only as steady as what it is divided by.
+ */
 async function influxCeiling(url: string): Promise<number> {
   const lines: string[] = [];
   const t0 = Date.now() - 3_600_000;
@@ -135,15 +139,19 @@ async function influxCeiling(url: string): Promise<number> {
       }),
     );
   }
-  const write = new InfluxDB({ url, token: "bench" }).getWriteApi("velox", "trading", "ns", {
-    batchSize: 5_000,
-    flushInterval: 0,
-    gzipThreshold: 1000,
-  });
-  const started = performance.now();
-  for (let i = 0; i < lines.length; i += 5_000) write.writeRecords(lines.slice(i, i + 5_000));
-  await write.close();
-  return lines.length / ((performance.now() - started) / 1000);
+  let best = 0;
+  for (let pass = 0; pass < 3; pass++) {
+    const write = new InfluxDB({ url, token: "bench" }).getWriteApi("velox", "trading", "ns", {
+      batchSize: 5_000,
+      flushInterval: 0,
+      gzipThreshold: 1000,
+    });
+    const started = performance.now();
+    for (let i = 0; i < lines.length; i += 5_000) write.writeRecords(lines.slice(i, i + 5_000));
+    await write.close();
+    best = Math.max(best, lines.length / ((performance.now() - started) / 1000));
+  }
+  return best;
 }
 
 function redisCeiling(port: number): number {
