@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import { errorMessage, StoreUnavailableError } from "../domain/errors.js";
+import { errorMessage, StoreUnavailableError, ValidationError } from "../domain/errors.js";
 import { assertId, parseOrThrow } from "../domain/identifiers.js";
 import type { Signal } from "../domain/signal.js";
 import { type Tick, type TickInput, tickSchema } from "../domain/tick.js";
@@ -231,6 +231,8 @@ export class DataManager implements PipelineStore {
   /** Cache writes started behind a commit and not yet answered. */
   private readonly behind = new Set<Promise<void>>();
   private flushing: Promise<void> = Promise.resolve();
+  /** The last window's error, until a window is written (logged once, not per window). */
+  private windowError: string | undefined;
   private rewarming: Promise<void> | undefined;
   private stopCacheWatch: (() => void) | undefined;
   private closed = false;
@@ -532,6 +534,7 @@ export class DataManager implements PipelineStore {
     timestampMs: number,
     periods: Record<string, number> = {},
   ): void {
+    assertFiniteValues(values);
     this.writeIndicatorPoints(symbol, values, timestampMs, periods);
     this.tickIndicators.set(symbol, { symbol, values, timestamp: Math.round(timestampMs) });
     this.pendingIndicators.add(symbol);
@@ -548,6 +551,7 @@ export class DataManager implements PipelineStore {
     timestampMs: number,
     periods: Record<string, number> = {},
   ): void {
+    assertFiniteValues(values);
     this.writeIndicatorPoints(symbol, values, timestampMs, periods);
     const held = this.barIndicators.get(symbol);
     if (held) {
@@ -944,7 +948,18 @@ export class DataManager implements PipelineStore {
       this.pendingTradeResults.clear();
       this.pendingStops.clear();
       this.pendingStopDeletes.clear();
-      await this.cacheWrite((cache) => cache.writeLatest(window));
+      try {
+        await this.cacheWrite((cache) => cache.writeLatest(window));
+        this.windowError = undefined;
+      } catch (err) {
+        // A window refused whole (an entry that fails its check) is counted and named, loudly
+        // once per fault; the chain of windows must not die with it, or the cache would never be
+        // written again.
+        this.counters.cacheWriteErrors++;
+        const message = errorMessage(err);
+        if (message !== this.windowError) this.log?.warn({ err: message }, "cache window not written");
+        this.windowError = message;
+      }
     });
     return this.flushing;
   }
@@ -1039,4 +1054,13 @@ function viewOf(trade: Trade, cached: Position | undefined): OpenPositionView {
     unrealized_pnl_pct: pnl === null ? null : pnlPercent(pnl, trade.entry_price, trade.quantity),
     stop_loss: cached?.stop_loss ?? trade.stop_loss_initial,
   };
+}
+
+/** Indicator values the cache and the time series can hold: finite numbers only. */
+function assertFiniteValues(values: Record<string, number>): void {
+  for (const name in values) {
+    if (!Number.isFinite(values[name])) {
+      throw new ValidationError(`indicators.${name}`, `must be a finite number, got ${String(values[name])}`);
+    }
+  }
 }

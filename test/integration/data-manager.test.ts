@@ -2,6 +2,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
+import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { NotFoundError, StateError, ValidationError } from "../../src/domain/errors.js";
 import type { NewTrade } from "../../src/domain/trade.js";
@@ -253,6 +254,45 @@ describe.skipIf(skip)("DataManager with a real Redis", () => {
     expect(stats.pnl).toBeCloseTo(journalPnl, 6);
     const daily = await cache.getDailyStats();
     expect(daily.trades_closed).toBeGreaterThanOrEqual(42);
+  });
+
+  it("counts and logs a cache window it cannot write, once, and the next windows still go out", async () => {
+    const cache = await RedisCache.connect(server.url);
+    const lines: string[] = [];
+    const logger = pino({ level: "warn" }, { write: (line: string) => lines.push(line) });
+    dm = new DataManager({ journal: TradeJournal.open(journalPath()), cache, cacheFlushMs: 60_000, logger });
+    const flush = () => (dm as unknown as { flushCache(): Promise<void> }).flushCache();
+    const at = Date.now();
+    // Indicator values the cache could not hold are refused at the call, naming the value.
+    expect(() => dm?.storeIndicators("BAD", { rsi_14: Number.NaN }, at)).toThrow(
+      expect.objectContaining({ field: "indicators.rsi_14" }),
+    );
+    // A signal with a price the cache refuses spoils its window (twice: logged once).
+    const signal = {
+      strategy_id: "rsi_agg",
+      symbol: "BAD",
+      kind: "entry" as const,
+      action: "BUY" as const,
+      price: Number.NaN,
+      timestamp: at,
+      reason: "test",
+      indicators: {},
+      confidence: 0.5,
+      settings: {},
+    };
+    for (let i = 0; i < 2; i++) {
+      dm.recordSignal(signal);
+      await expect(flush()).resolves.toBeUndefined();
+    }
+    expect(dm.stats().cacheWriteErrors).toBe(2);
+    const logged = lines.map((line) => JSON.parse(line) as { msg: string; err: string });
+    expect(logged).toEqual([
+      expect.objectContaining({ msg: "cache window not written", err: expect.stringContaining("signals.0") }),
+    ]);
+    // The cache is not dead: the next window is written.
+    dm.storeTick({ symbol: "GOOD", timestamp: at, open: 1, high: 1, low: 1, close: 1, volume: 1 });
+    await flush();
+    expect(await probe.hget(keys.stockPrice("GOOD"), "close")).toBe("1");
   });
 
   it("sends indicator hashes at their own pace, prices with every window, and both at close", async () => {
