@@ -155,18 +155,14 @@ export class Engine implements MetricsSource {
   /**
    * Validates and runs a batch of raw ticks (a source's ticks due together) with no await between
    * them; invalid ones are rejected and counted by the validator. Resolves once a store that fell
-   * behind has caught up (back-pressure, once per batch). Returns the ticks run.
+   * behind has caught up (back-pressure, once per batch).
    */
-  async processBatch(raws: readonly (Tick | Readonly<Record<string, unknown>>)[]): Promise<number> {
-    let ran = 0;
+  async processBatch(raws: readonly (Tick | Readonly<Record<string, unknown>>)[]): Promise<void> {
     for (const raw of raws) {
       const checked = this.options.validator.validate(raw);
-      if (!checked.ok) continue;
-      this.step(checked.tick);
-      ran++;
+      if (checked.ok) this.step(checked.tick);
     }
     await this.paced();
-    return ran;
   }
 
   /** As {@link processBatch}, for ticks a source has already validated (CSV replay). */

@@ -52,18 +52,19 @@ interface CompiledMeasurement {
 }
 
 const COMPILED = new Map<string, CompiledMeasurement>(
-  (Object.entries(INFLUX_SCHEMA) as [MeasurementName, MeasurementDef][]).map(([name, def]) => [
-    name,
-    {
-      def,
-      tags: [...def.tags].sort(),
-      checkedValues: new Set<string>(),
-      fields: (Object.entries(def.fields) as [string, FieldType][]).sort(([a], [b]) => (a < b ? -1 : 1)),
-      fieldTexts: Object.keys(def.fields)
-        .sort()
-        .map((field) => [` ${field}=`, `,${field}=`] as const),
-    },
-  ]),
+  (Object.entries(INFLUX_SCHEMA) as [MeasurementName, MeasurementDef][]).map(([name, def]) => {
+    const fields = (Object.entries(def.fields) as [string, FieldType][]).sort(([a], [b]) => (a < b ? -1 : 1));
+    return [
+      name,
+      {
+        def,
+        tags: [...def.tags].sort(),
+        checkedValues: new Set<string>(),
+        fields,
+        fieldTexts: fields.map(([field]) => [` ${field}=`, `,${field}=`] as const),
+      },
+    ];
+  }),
 );
 
 /**

@@ -212,14 +212,15 @@ export class TradingPipeline {
     const signals: Signal[] = [];
     for (const strategy of this.strategies) {
       if (!tradesSymbol(strategy, tick.symbol)) continue;
-      const position = this.tracker.position(strategy.id, tick.symbol);
       const timeframe = this.strategyTimeframes.get(strategy.id);
       let signal: Signal | undefined;
-      if (timeframe === undefined || timeframe === "tick") signal = strategy.onTick(tick, values, position);
-      else {
+      if (timeframe === undefined || timeframe === "tick") {
+        // A tick strategy sees the tick as it is: no view object per tick.
+        signal = strategy.onTick(tick, values, this.tracker.position(strategy.id, tick.symbol));
+      } else {
         const view = this.barView(timeframe, tick, bars);
         if (!view) continue;
-        signal = strategy.onTick(view.tick, view.values, position);
+        signal = strategy.onTick(view.tick, view.values, this.tracker.position(strategy.id, tick.symbol));
       }
       if (!signal) continue;
       signals.push(signal);
@@ -339,7 +340,7 @@ export function pipelineFromConfig(
   });
 }
 
-/** Whether an object has an own enumerable key, without building the array of them (per tick). */
+/** Whether a plain object has a key, without building the array of them (per tick). */
 function hasAny(values: object): boolean {
   for (const _ in values) return true;
   return false;
