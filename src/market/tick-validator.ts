@@ -168,7 +168,7 @@ export class TickValidator {
    * is a missing value; empty `bid`/`ask` are absent). Returns the Tick, or the rejection, which
    * has already been counted, reported and (the first of its reason) logged.
    */
-  validate(raw: Readonly<Record<string, unknown>>, context: RawContext = {}): Validation {
+  validate(raw: Readonly<Record<string, unknown>>, context?: RawContext): Validation {
     const found = this.check(raw);
     if ("reason" in found) {
       const { reason, ...details } = found;
@@ -176,7 +176,7 @@ export class TickValidator {
       if (typeof symbol === "string" && symbol !== "") details.symbol = symbol;
       return { ok: false, rejection: this.reject(reason, { ...details, ...context }) };
     }
-    const tick = found.tick;
+    const tick = found;
     const last = this.lastBySymbol.get(tick.symbol);
     if (last !== undefined && (tick.timestamp < last || (tick.timestamp === last && !this.allowEqual))) {
       const rejection = this.reject("out_of_order", {
@@ -233,12 +233,14 @@ export class TickValidator {
     return this.lastBySymbol.get(symbol);
   }
 
-  private check(raw: Readonly<Record<string, unknown>>): { tick: Tick } | Rejection {
+  /** The tick, or why it is rejected (a Rejection has a `reason`, a Tick never does). */
+  private check(raw: Readonly<Record<string, unknown>>): Tick | Rejection {
     if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
       return { reason: "malformed_row", message: "expected an object of tick fields", value: String(raw) };
     }
-    for (const key of Object.keys(raw)) {
-      if (!KNOWN_KEYS.has(key)) {
+    // for…in, not Object.keys: no array per tick.
+    for (const key in raw) {
+      if (Object.hasOwn(raw, key) && !KNOWN_KEYS.has(key)) {
         return { reason: "unknown_column", field: key, value: raw[key], message: `unknown field "${key}"` };
       }
     }
@@ -263,7 +265,15 @@ export class TickValidator {
         message: "symbol must match [A-Z0-9._-]{1,32}",
       };
     }
-    const input: Record<string, number | string> = { symbol, timestamp, source: this.source };
+    const numbers: TickNumbers = {
+      open: 0,
+      high: 0,
+      low: 0,
+      close: 0,
+      volume: 0,
+      bid: undefined,
+      ask: undefined,
+    };
     for (const field of NUMERIC_FIELDS) {
       const value = raw[field];
       if ((field === "bid" || field === "ask") && isBlank(value)) continue;
@@ -271,13 +281,18 @@ export class TickValidator {
       if (n === undefined) {
         return { reason: "not_a_number", field, value, message: `${field} is not a finite number` };
       }
-      input[field] = n;
+      numbers[field] = n;
     }
     // The schema's rules, checked by hand on the hot path; zod runs only to classify a failure.
-    const tick = acceptedTick(input, symbol, timestamp, this.source);
-    if (tick) return { tick };
+    const tick = acceptedTick(numbers, symbol, timestamp, this.source);
+    if (tick) return tick;
+    const input: Record<string, number | string> = { symbol, timestamp, source: this.source };
+    for (const field of NUMERIC_FIELDS) {
+      const n = numbers[field];
+      if (n !== undefined) input[field] = n;
+    }
     const result = tickSchema.safeParse(input);
-    if (result.success) return { tick: result.data };
+    if (result.success) return result.data;
     // The first issue by reason order, so a tick with several faults is always classified alike.
     let best: { reason: RejectReason; field: string; message: string } | undefined;
     for (const issue of result.error.issues) {
@@ -296,25 +311,24 @@ export class TickValidator {
   }
 }
 
+/** A raw tick's numbers, parsed and finite; bid and ask may be absent. */
+interface TickNumbers {
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+  volume: number;
+  bid: number | undefined;
+  ask: number | undefined;
+}
+
 /**
- * The tick when `fields` (finite numbers, a valid symbol and timestamp) pass every rule of
+ * The tick when its numbers (finite, with a valid symbol and timestamp) pass every rule of
  * `tickSchema` — positive prices, volume ≥ 0, high ≥ low, bid ≤ ask — else undefined. The same
  * object zod would return, built without it: a test holds the two to the same verdicts.
  */
-function acceptedTick(
-  fields: Readonly<Record<string, number | string>>,
-  symbol: string,
-  timestamp: number,
-  source: string,
-): Tick | undefined {
-  // Required fields are present and finite here (checked above); bid and ask may be absent.
-  const open = fields.open as number;
-  const high = fields.high as number;
-  const low = fields.low as number;
-  const close = fields.close as number;
-  const volume = fields.volume as number;
-  const bid = fields.bid as number | undefined;
-  const ask = fields.ask as number | undefined;
+function acceptedTick(n: TickNumbers, symbol: string, timestamp: number, source: string): Tick | undefined {
+  const { open, high, low, close, volume, bid, ask } = n;
   if (!(open > 0 && high > 0 && low > 0 && close > 0 && volume >= 0 && high >= low)) return undefined;
   if (bid !== undefined && !(bid > 0)) return undefined;
   if (ask !== undefined && !(ask > 0)) return undefined;

@@ -45,8 +45,9 @@ export interface TimeSeriesWriter {
   /** Non-blocking; throws only on a point that breaks the schema. */
   write(point: AnySeriesPoint): void;
   /**
-   * One point through the measurement's SeriesSerializer (the hot path; throws as `write` does);
-   * absent: `write` is used.
+   * One point through the measurement's SeriesSerializer (the hot path; throws as `write` does).
+   * It reads `tags` and `fields` during the call and keeps neither, so a caller may refill the
+   * same objects for its next point. Absent: `write` is used.
    */
   writeSeries?<M extends MeasurementName>(
     measurement: M,
@@ -184,6 +185,17 @@ export class DataManager implements PipelineStore {
   private readonly log: Logger | undefined;
   private readonly open = new Map<string, OpenState>();
   private readonly pendingTicks = new Map<string, LatestTick>();
+  /**
+   * The tags and fields of the per-tick points, refilled for each: `writeSeries` reads them
+   * during the call and keeps neither (it writes the line there and then). `write` gets fresh ones.
+   */
+  private readonly scratch = {
+    tickTags: { symbol: "", source: "" },
+    tickFields: { open: 0, high: 0, low: 0, close: 0, volume: 0, bid: 0, ask: 0 },
+    indicatorTags: { symbol: "", indicator_type: "" },
+    value: { value: 0 },
+    withPeriod: { value: 0, period: 0 },
+  };
   /** Per symbol, the latest tick indicators and bar indicators (by timeframe name), kept across windows. */
   private readonly tickIndicators = new Map<string, IndicatorWrite>();
   private readonly barIndicators = new Map<string, { values: Record<string, number>; timestamp: number }>();
@@ -506,25 +518,45 @@ export class DataManager implements PipelineStore {
    * as the symbol's latest for Redis. Not parsed again: a tick is validated once, at its source.
    */
   storeValidTick(tick: Tick): void {
-    // A tick without a quote is quoted at its close.
-    const bar = {
-      open: tick.open,
-      high: tick.high,
-      low: tick.low,
-      close: tick.close,
-      volume: tick.volume,
-      bid: tick.bid ?? tick.close,
-      ask: tick.ask ?? tick.close,
-    };
-    if (this.series)
-      this.writeSeriesNs("ticks", { symbol: tick.symbol, source: tick.source }, bar, msToNs(tick.timestamp));
+    const series = this.series;
+    if (series) {
+      // A tick without a quote is quoted at its close.
+      const bid = tick.bid ?? tick.close;
+      const ask = tick.ask ?? tick.close;
+      const ns = msToNs(tick.timestamp);
+      if (series.writeSeries) {
+        const { tickTags: tags, tickFields: fields } = this.scratch;
+        tags.symbol = tick.symbol;
+        tags.source = tick.source;
+        fields.open = tick.open;
+        fields.high = tick.high;
+        fields.low = tick.low;
+        fields.close = tick.close;
+        fields.volume = tick.volume;
+        fields.bid = bid;
+        fields.ask = ask;
+        this.writeSeriesNs("ticks", tags, fields, ns);
+      } else {
+        const { open, high, low, close, volume } = tick;
+        const fields = { open, high, low, close, volume, bid, ask };
+        this.writeSeriesNs("ticks", { symbol: tick.symbol, source: tick.source }, fields, ns);
+      }
+    }
     this.historyStore?.writePrice(tick);
-    this.pendingTicks.set(tick.symbol, {
-      symbol: tick.symbol,
-      last: tick.close,
-      ...bar,
-      timestamp: Math.round(tick.timestamp),
-    });
+    // Without a cache there is no window to hold the latest tick for.
+    if (this.cache)
+      this.pendingTicks.set(tick.symbol, {
+        symbol: tick.symbol,
+        last: tick.close,
+        open: tick.open,
+        high: tick.high,
+        low: tick.low,
+        close: tick.close,
+        volume: tick.volume,
+        bid: tick.bid ?? tick.close,
+        ask: tick.ask ?? tick.close,
+        timestamp: Math.round(tick.timestamp),
+      });
   }
 
   /** Records indicator values (name → value, with optional periods) for a symbol at the tick's time. */
@@ -536,7 +568,13 @@ export class DataManager implements PipelineStore {
   ): void {
     assertFiniteValues(values);
     this.writeIndicatorPoints(symbol, values, timestampMs, periods);
-    this.tickIndicators.set(symbol, { symbol, values, timestamp: Math.round(timestampMs) });
+    // Refilled in place, not an entry per tick (a window takes a copy: indicatorHash).
+    const held = this.tickIndicators.get(symbol);
+    const timestamp = Math.round(timestampMs);
+    if (held) {
+      held.values = values;
+      held.timestamp = timestamp;
+    } else this.tickIndicators.set(symbol, { symbol, values, timestamp });
     this.pendingIndicators.add(symbol);
   }
 
@@ -568,13 +606,28 @@ export class DataManager implements PipelineStore {
     timestampMs: number,
     periods: Record<string, number>,
   ): void {
-    if (!this.series) return;
+    const series = this.series;
+    if (!series) return;
     const ns = msToNs(timestampMs);
+    const { indicatorTags, value: valueOnly, withPeriod } = this.scratch;
     for (const name in values) {
       const value = values[name] as number;
       const period = periods[name];
-      const fields = period === undefined ? { value } : { value, period };
-      this.writeSeriesNs("indicators", { symbol, indicator_type: name }, fields, ns);
+      if (series.writeSeries) {
+        indicatorTags.symbol = symbol;
+        indicatorTags.indicator_type = name;
+        let fields: { value: number; period?: number } = valueOnly;
+        if (period === undefined) valueOnly.value = value;
+        else {
+          withPeriod.value = value;
+          withPeriod.period = period;
+          fields = withPeriod;
+        }
+        this.writeSeriesNs("indicators", indicatorTags, fields, ns);
+      } else {
+        const fields = period === undefined ? { value } : { value, period };
+        this.writeSeriesNs("indicators", { symbol, indicator_type: name }, fields, ns);
+      }
     }
   }
 
@@ -968,7 +1021,8 @@ export class DataManager implements PipelineStore {
   private indicatorHash(symbol: string): IndicatorWrite {
     const tick = this.tickIndicators.get(symbol);
     const bars = this.barIndicators.get(symbol);
-    if (!bars) return tick as IndicatorWrite;
+    // A copy: the held entry is refilled by the next tick (storeIndicators).
+    if (!bars) return { ...(tick as IndicatorWrite) };
     return {
       symbol,
       values: { ...bars.values, ...tick?.values },

@@ -117,6 +117,11 @@ export function indicatorPeriods(config: IndicatorConfig): Record<string, number
   return periods;
 }
 
+/** Sets `name` when the indicator gave a finite value. */
+function put(values: IndicatorValues, name: string, value: number | null | undefined): void {
+  if (value !== null && value !== undefined && Number.isFinite(value)) values[name] = value;
+}
+
 /** The indicators of one symbol. */
 export class IndicatorSet {
   private readonly rsi: [string, RSI][];
@@ -141,28 +146,26 @@ export class IndicatorSet {
   update(tick: Pick<Tick, "high" | "low" | "close">): IndicatorValues {
     const { close } = tick;
     const values: IndicatorValues = {};
-    const put = (name: string, value: number | null | undefined) => {
-      if (value !== null && value !== undefined && Number.isFinite(value)) values[name] = value;
-    };
-    for (const [name, rsi] of this.rsi) put(name, rsi.add(close));
+    for (const [name, rsi] of this.rsi) put(values, name, rsi.add(close));
     for (const [name, ema] of this.ema) {
       ema.add(close);
-      if (ema.isStable) put(name, ema.getResultOrThrow());
+      if (ema.isStable) put(values, name, ema.getResultOrThrow());
     }
-    for (const [name, atr] of this.atr) put(name, atr.add({ high: tick.high, low: tick.low, close }));
+    // The tick is the candle (ATR keeps the previous one): no object per tick and period.
+    for (const [name, atr] of this.atr) put(values, name, atr.add(tick));
     const macd = this.macd.add(close);
     if (macd) {
-      put(indicatorName.macd, macd.macd);
+      put(values, indicatorName.macd, macd.macd);
       if (this.macdSignal.isStable) {
-        put(indicatorName.macdSignal, macd.signal);
-        put(indicatorName.macdHistogram, macd.histogram);
+        put(values, indicatorName.macdSignal, macd.signal);
+        put(values, indicatorName.macdHistogram, macd.histogram);
       }
     }
     const bands = this.bollinger.add(close);
     if (bands) {
-      put(indicatorName.bollingerUpper, bands.upper);
-      put(indicatorName.bollingerLower, bands.lower);
-      put(indicatorName.bollingerWidth, bands.upper - bands.lower);
+      put(values, indicatorName.bollingerUpper, bands.upper);
+      put(values, indicatorName.bollingerLower, bands.lower);
+      put(values, indicatorName.bollingerWidth, bands.upper - bands.lower);
     }
     this.latest = values;
     return values;
