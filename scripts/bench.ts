@@ -55,7 +55,7 @@ import { utcDay } from "../src/domain/time.js";
 import type { Trade } from "../src/domain/trade.js";
 import { createLogger } from "../src/log.js";
 import { MAX_BATCH, Pacer } from "../src/market/pacer.js";
-import { generateTicks, symbolNames } from "../src/market/simulator.js";
+import { DEFAULT_SYMBOLS, generateTicks, symbolNames } from "../src/market/simulator.js";
 import { TickValidator } from "../src/market/tick-validator.js";
 import { VeloxMetrics } from "../src/metrics/exporter.js";
 import { startMetricsServer } from "../src/metrics/server.js";
@@ -437,12 +437,35 @@ async function embeddedPhase() {
   process.stderr.write("bench: HTTP under autocannon…\n");
   const http = await httpBench(embedded.engine, embedded.metrics);
   await embedded.close();
-  // After the run, so its ticks in memory touch none of the run's figures.
-  const floor = designFloor([
-    ...generateTicks({ seed: 7, rate: 2000, ticks: Math.min(SIZES.embeddedTicks, 100_000) }),
-  ]);
+  // The same run over the all-stores run's symbols, each ticking at the pace it had among 3, so
+  // only the width of the universe differs: what a tick costs at 500 symbols against 3.
+  process.stderr.write(`bench: embedded pipeline over ${options.symbols} symbols…\n`);
+  const wideRate = Math.round((2000 * options.symbols) / DEFAULT_SYMBOLS.length);
+  const wideTicks = { seed: 7, rate: wideRate, ticks: SIZES.embeddedTicks, symbols: options.symbols };
+  const wide = await pipeline(
+    generateTicks(wideTicks),
+    SIZES.embeddedTicks,
+    symbolNames(options.symbols),
+    {},
+  );
+  await wide.close();
+  // After the runs, so their ticks in memory touch none of the runs' figures.
+  const floorTicks = Math.min(SIZES.embeddedTicks, 100_000);
+  const floor = designFloor([...generateTicks({ seed: 7, rate: 2000, ticks: floorTicks })]);
+  const wideFloor = designFloor([...generateTicks({ ...wideTicks, ticks: floorTicks })]);
   return {
     ticks_per_second: round(embedded.ticksPerSecond),
+    wide: {
+      symbols: options.symbols,
+      ticks_per_second: round(wide.ticksPerSecond),
+      /** Cost per tick over `symbols` ÷ cost per tick over 3 (1: independent of the universe). */
+      cost_per_tick_ratio: round(embedded.ticksPerSecond / wide.ticksPerSecond, 2),
+      floor_pipeline_ticks_per_second: wideFloor.pipeline_ticks_per_second,
+      floor_cost_per_tick_ratio: round(
+        floor.pipeline_ticks_per_second / wideFloor.pipeline_ticks_per_second,
+        2,
+      ),
+    },
     journal_commit_p99_ms: round(percentile(embedded.commitLatencies, 0.99), 2),
     scrape_mean_ms: round(scrape.meanMs, 2),
     scrape_series: scrape.series,
@@ -736,6 +759,14 @@ try {
     ["embedded peak RSS (MB)", results.embedded.rss_peak_mb],
     ["  floor: pipeline, no stores (ticks/s)", results.embedded.floor.pipeline_ticks_per_second],
     ["  floor: indicator library alone (ticks/s)", results.embedded.floor.indicators_ticks_per_second],
+    [
+      `embedded over ${results.embedded.wide.symbols} symbols (ticks/s; cost per tick ÷ 3 symbols')`,
+      `${results.embedded.wide.ticks_per_second}; ${results.embedded.wide.cost_per_tick_ratio}`,
+    ],
+    [
+      `  its floor (ticks/s; cost per tick ÷ 3 symbols')`,
+      `${results.embedded.wide.floor_pipeline_ticks_per_second}; ${results.embedded.wide.floor_cost_per_tick_ratio}`,
+    ],
     [`all stores, ${options.symbols} symbols (ticks/s)`, results.all_stores.ticks_per_second],
     ["all stores InfluxDB (points/s)", results.all_stores.influx_points_per_second],
     ["  ÷ InfluxDB ceiling", results.all_stores.ratio_to_influx_ceiling],

@@ -125,20 +125,22 @@ function put(values: IndicatorValues, name: string, value: number | null | undef
 /** The indicators of one symbol. */
 export class IndicatorSet {
   private readonly rsi: [string, RSI][];
-  private readonly ema: [string, EMA][];
+  private readonly ema: [string, EMA, number][];
   private readonly atr: [string, ATR][];
   private readonly macd: MACD;
-  private readonly macdSignal: EMA;
   private readonly bollinger: BollingerBands;
   private latest: IndicatorValues = {};
+  /** Closes fed so far (every EMA has seen as many). */
+  private closes = 0;
+  /** MACD values so far: what its signal line has seen. */
+  private macdValues = 0;
 
   constructor(readonly config: IndicatorConfig = DEFAULT_INDICATOR_CONFIG) {
     validate(config);
     this.rsi = config.rsi.map((p) => [indicatorName.rsi(p), new RSI(p)]);
-    this.ema = config.ema.map((p) => [indicatorName.ema(p), new EMA(p)]);
+    this.ema = config.ema.map((p) => [indicatorName.ema(p), new EMA(p), p]);
     this.atr = config.atr.map((p) => [indicatorName.atr(p), new ATR(p)]);
-    this.macdSignal = new EMA(config.macd.signal);
-    this.macd = new MACD(new EMA(config.macd.fast), new EMA(config.macd.slow), this.macdSignal);
+    this.macd = new MACD(new EMA(config.macd.fast), new EMA(config.macd.slow), new EMA(config.macd.signal));
     this.bollinger = new BollingerBands(config.bollinger.period, config.bollinger.stdDev);
   }
 
@@ -146,17 +148,21 @@ export class IndicatorSet {
   update(tick: Pick<Tick, "high" | "low" | "close">): IndicatorValues {
     const { close } = tick;
     const values: IndicatorValues = {};
+    // Readiness is counted here: the library's EMA answers isStable by throwing and catching an
+    // error until it has seen `period` values, a stack trace per tick and EMA while warming up.
+    const closes = ++this.closes;
     for (const [name, rsi] of this.rsi) put(values, name, rsi.add(close));
-    for (const [name, ema] of this.ema) {
-      ema.add(close);
-      if (ema.isStable) put(values, name, ema.getResultOrThrow());
+    for (const [name, ema, period] of this.ema) {
+      const value = ema.add(close);
+      if (closes >= period) put(values, name, value);
     }
     // The tick is the candle (ATR keeps the previous one): no object per tick and period.
     for (const [name, atr] of this.atr) put(values, name, atr.add(tick));
     const macd = this.macd.add(close);
     if (macd) {
       put(values, indicatorName.macd, macd.macd);
-      if (this.macdSignal.isStable) {
+      // Each MACD value is one input of its signal line.
+      if (++this.macdValues >= this.config.macd.signal) {
         put(values, indicatorName.macdSignal, macd.signal);
         put(values, indicatorName.macdHistogram, macd.histogram);
       }

@@ -71,9 +71,9 @@ export class SupertrendStrategy implements Strategy {
       };
       this.state.set(tick.symbol, s);
     }
-    const bar = { high: tick.high, low: tick.low, close: tick.close };
-    const atr = s.atr.add(bar);
-    const result = s.supertrend.add(bar);
+    // The tick is the candle (both keep the previous one): no object per tick.
+    const atr = s.atr.add(tick);
+    const result = s.supertrend.add(tick);
     if (result === null || atr === null) return undefined;
 
     const previousTrend = s.trend;
