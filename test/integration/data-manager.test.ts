@@ -459,4 +459,50 @@ describe.skipIf(skipVm)("DataManager with the InfluxDB write path (VictoriaMetri
       timestamps: [t + 5_000],
     });
   });
+
+  it("writes each tick and indicator point with its own tags and fields, one after another", async () => {
+    // The hot path refills one set of tag and field objects per point: no point may carry
+    // another's symbol, value or period.
+    const dir = mkdtempSync(join(tmpdir(), "velox-dm-vm-"));
+    const series = new InfluxWriter({
+      url: vm.url,
+      org: "velox",
+      bucket: "trading",
+      spoolPath: join(dir, "spool.db"),
+      flushIntervalMs: 50,
+    });
+    const dm = new DataManager({ journal: TradeJournal.open(join(dir, "velox.db")), series });
+    const t = T0 * 1000 + 60_000;
+    dm.storeTick({
+      symbol: "RFA",
+      timestamp: t,
+      open: 10,
+      high: 11,
+      low: 9,
+      close: 10.5,
+      volume: 1,
+      bid: 10.4,
+      ask: 10.6,
+    });
+    dm.storeTick({ symbol: "RFB", timestamp: t + 1, open: 20, high: 21, low: 19, close: 20.5, volume: 2 });
+    dm.storeIndicators("RFA", { rsi_14: 31, macd: -0.25, ema_20: 10.2 }, t, { rsi_14: 14, ema_20: 20 });
+    dm.storeIndicators("RFB", { macd: 0.75, rsi_14: 64 }, t + 1, { rsi_14: 14 });
+    await dm.close();
+
+    const value = async (query: string) => {
+      const found = await vm.exportSeries(query);
+      expect(found, query).toHaveLength(1);
+      return found[0]?.values;
+    };
+    expect(await value('ticks_bid{symbol="RFA"}')).toEqual([10.4]);
+    expect(await value('ticks_bid{symbol="RFB"}')).toEqual([20.5]); // no quote: quoted at its close
+    expect(await value('ticks_volume{symbol="RFB"}')).toEqual([2]);
+    expect(await value('indicators_value{symbol="RFA",indicator_type="macd"}')).toEqual([-0.25]);
+    expect(await value('indicators_value{symbol="RFA",indicator_type="ema_20"}')).toEqual([10.2]);
+    expect(await value('indicators_period{symbol="RFA",indicator_type="ema_20"}')).toEqual([20]);
+    expect(await value('indicators_value{symbol="RFB",indicator_type="rsi_14"}')).toEqual([64]);
+    expect(await value('indicators_value{symbol="RFB",indicator_type="macd"}')).toEqual([0.75]);
+    // MACD has no period; one written right after a point with a period must not carry it.
+    expect(await vm.exportSeries('indicators_period{indicator_type="macd"}')).toEqual([]);
+  });
 });
