@@ -187,7 +187,7 @@ export class DataManager implements PipelineStore {
   private readonly pendingTicks = new Map<string, LatestTick>();
   /**
    * The tags and fields of the per-tick points, refilled for each: `writeSeries` reads them
-   * during the call and keeps neither (it writes the line there and then). `write` gets fresh ones.
+   * during the call and keeps neither (it writes the line there and then); `write` gets copies.
    */
   private readonly scratch = {
     tickTags: { symbol: "", source: "" },
@@ -520,27 +520,18 @@ export class DataManager implements PipelineStore {
   storeValidTick(tick: Tick): void {
     const series = this.series;
     if (series) {
+      const { tickTags: tags, tickFields: fields } = this.scratch;
+      tags.symbol = tick.symbol;
+      tags.source = tick.source;
+      fields.open = tick.open;
+      fields.high = tick.high;
+      fields.low = tick.low;
+      fields.close = tick.close;
+      fields.volume = tick.volume;
       // A tick without a quote is quoted at its close.
-      const bid = tick.bid ?? tick.close;
-      const ask = tick.ask ?? tick.close;
-      const ns = msToNs(tick.timestamp);
-      if (series.writeSeries) {
-        const { tickTags: tags, tickFields: fields } = this.scratch;
-        tags.symbol = tick.symbol;
-        tags.source = tick.source;
-        fields.open = tick.open;
-        fields.high = tick.high;
-        fields.low = tick.low;
-        fields.close = tick.close;
-        fields.volume = tick.volume;
-        fields.bid = bid;
-        fields.ask = ask;
-        this.writeSeriesNs("ticks", tags, fields, ns);
-      } else {
-        const { open, high, low, close, volume } = tick;
-        const fields = { open, high, low, close, volume, bid, ask };
-        this.writeSeriesNs("ticks", { symbol: tick.symbol, source: tick.source }, fields, ns);
-      }
+      fields.bid = tick.bid ?? tick.close;
+      fields.ask = tick.ask ?? tick.close;
+      this.writeSeriesNs("ticks", tags, fields, msToNs(tick.timestamp));
     }
     this.historyStore?.writePrice(tick);
     // Without a cache there is no window to hold the latest tick for.
@@ -606,27 +597,21 @@ export class DataManager implements PipelineStore {
     timestampMs: number,
     periods: Record<string, number>,
   ): void {
-    const series = this.series;
-    if (!series) return;
+    if (!this.series) return;
     const ns = msToNs(timestampMs);
-    const { indicatorTags, value: valueOnly, withPeriod } = this.scratch;
+    const { indicatorTags: tags, value: valueOnly, withPeriod } = this.scratch;
+    tags.symbol = symbol;
     for (const name in values) {
       const value = values[name] as number;
       const period = periods[name];
-      if (series.writeSeries) {
-        indicatorTags.symbol = symbol;
-        indicatorTags.indicator_type = name;
-        let fields: { value: number; period?: number } = valueOnly;
-        if (period === undefined) valueOnly.value = value;
-        else {
-          withPeriod.value = value;
-          withPeriod.period = period;
-          fields = withPeriod;
-        }
-        this.writeSeriesNs("indicators", indicatorTags, fields, ns);
+      tags.indicator_type = name;
+      if (period === undefined) {
+        valueOnly.value = value;
+        this.writeSeriesNs("indicators", tags, valueOnly, ns);
       } else {
-        const fields = period === undefined ? { value } : { value, period };
-        this.writeSeriesNs("indicators", { symbol, indicator_type: name }, fields, ns);
+        withPeriod.value = value;
+        withPeriod.period = period;
+        this.writeSeriesNs("indicators", tags, withPeriod, ns);
       }
     }
   }
@@ -861,7 +846,14 @@ export class DataManager implements PipelineStore {
     if (!series) return;
     try {
       if (series.writeSeries) series.writeSeries(measurement, tags, fields, timestampNs);
-      else series.write({ measurement, tags, fields, timestampNs } as AnySeriesPoint);
+      // `write` may keep its point; the hot path's tags and fields are refilled for the next one.
+      else
+        series.write({
+          measurement,
+          tags: { ...tags },
+          fields: { ...fields },
+          timestampNs,
+        } as AnySeriesPoint);
     } catch (err) {
       // The writer counts its own rejections; this keeps a bad point from failing a fill.
       this.counters.seriesPointsRejected++;

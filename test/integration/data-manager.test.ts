@@ -399,7 +399,8 @@ describe.skipIf(skipVm)("DataManager with the InfluxDB write path (VictoriaMetri
     await vm.stop();
   });
 
-  it("records every measurement with the event's own timestamps and the trade_id on position snapshots", async () => {
+  /** A DataManager with a journal and an InfluxWriter to this VictoriaMetrics. */
+  function dataManagerWithSeries(): DataManager {
     const dir = mkdtempSync(join(tmpdir(), "velox-dm-vm-"));
     const series = new InfluxWriter({
       url: vm.url,
@@ -408,7 +409,11 @@ describe.skipIf(skipVm)("DataManager with the InfluxDB write path (VictoriaMetri
       spoolPath: join(dir, "spool.db"),
       flushIntervalMs: 50,
     });
-    const dm = new DataManager({ journal: TradeJournal.open(join(dir, "velox.db")), series });
+    return new DataManager({ journal: TradeJournal.open(join(dir, "velox.db")), series });
+  }
+
+  it("records every measurement with the event's own timestamps and the trade_id on position snapshots", async () => {
+    const dm = dataManagerWithSeries();
     const t = T0 * 1000;
     dm.storeTick({ symbol: "AAA", timestamp: t, open: 100, high: 101, low: 99, close: 100.5, volume: 10 });
     dm.storeIndicators("AAA", { rsi_14: 28.5 }, t, { rsi_14: 14 });
@@ -463,15 +468,7 @@ describe.skipIf(skipVm)("DataManager with the InfluxDB write path (VictoriaMetri
   it("writes each tick and indicator point with its own tags and fields, one after another", async () => {
     // The hot path refills one set of tag and field objects per point: no point may carry
     // another's symbol, value or period.
-    const dir = mkdtempSync(join(tmpdir(), "velox-dm-vm-"));
-    const series = new InfluxWriter({
-      url: vm.url,
-      org: "velox",
-      bucket: "trading",
-      spoolPath: join(dir, "spool.db"),
-      flushIntervalMs: 50,
-    });
-    const dm = new DataManager({ journal: TradeJournal.open(join(dir, "velox.db")), series });
+    const dm = dataManagerWithSeries();
     const t = T0 * 1000 + 60_000;
     dm.storeTick({
       symbol: "RFA",
