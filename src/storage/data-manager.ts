@@ -518,8 +518,7 @@ export class DataManager implements PipelineStore {
    * as the symbol's latest for Redis. Not parsed again: a tick is validated once, at its source.
    */
   storeValidTick(tick: Tick): void {
-    const series = this.series;
-    if (series) {
+    if (this.series) {
       const { tickTags: tags, tickFields: fields } = this.scratch;
       tags.symbol = tick.symbol;
       tags.source = tick.source;
