@@ -425,10 +425,13 @@ class DiscardingStore implements PipelineStore {
   storeBarIndicators(): void {}
 }
 
+/** Ticks per second (simulated time) of the embedded run over the simulator's default symbols. */
+const EMBEDDED_RATE = 2000;
+
 /** The embedded pipeline, its scrape time and the HTTP figures: the `embedded` phase. */
 async function embeddedPhase() {
   const embedded = await pipeline(
-    generateTicks({ seed: 7, rate: 2000, ticks: SIZES.embeddedTicks }),
+    generateTicks({ seed: 7, rate: EMBEDDED_RATE, ticks: SIZES.embeddedTicks }),
     SIZES.embeddedTicks,
     symbolNames(),
     {},
@@ -440,7 +443,7 @@ async function embeddedPhase() {
   // The same run over the all-stores run's symbols, each ticking at the pace it had among 3, so
   // only the width of the universe differs: what a tick costs at 500 symbols against 3.
   process.stderr.write(`bench: embedded pipeline over ${options.symbols} symbols…\n`);
-  const wideRate = Math.round((2000 * options.symbols) / DEFAULT_SYMBOLS.length);
+  const wideRate = Math.round((EMBEDDED_RATE * options.symbols) / DEFAULT_SYMBOLS.length);
   const wideTicks = { seed: 7, rate: wideRate, ticks: SIZES.embeddedTicks, symbols: options.symbols };
   const wide = await pipeline(
     generateTicks(wideTicks),
@@ -451,7 +454,7 @@ async function embeddedPhase() {
   await wide.close();
   // After the runs, so their ticks in memory touch none of the runs' figures.
   const floorTicks = Math.min(SIZES.embeddedTicks, 100_000);
-  const floor = designFloor([...generateTicks({ seed: 7, rate: 2000, ticks: floorTicks })]);
+  const floor = designFloor([...generateTicks({ seed: 7, rate: EMBEDDED_RATE, ticks: floorTicks })]);
   const wideFloor = designFloor([...generateTicks({ ...wideTicks, ticks: floorTicks })]);
   return {
     ticks_per_second: round(embedded.ticksPerSecond),
