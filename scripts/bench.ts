@@ -30,7 +30,7 @@
  *   npm run bench                # full: 1,000,000 ticks over 500 symbols
  *   npm run bench -- --quick
  */
-import { execFile, execFileSync, fork, spawn } from "node:child_process";
+import { type ChildProcess, execFile, execFileSync, fork, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -479,15 +479,33 @@ async function embeddedPhase() {
   };
 }
 
+/**
+ * The tick → Redis probe (scripts/redis-visibility-probe.ts), once it is connected: the run must
+ * not start before, or its first samples would measure the probe's start-up.
+ */
+async function startVisibilityProbe(redisUrl: string): Promise<ChildProcess> {
+  const probe = fork(fileURLToPath(new URL("./redis-visibility-probe.ts", import.meta.url)), [redisUrl], {
+    execArgv: process.execArgv,
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  await new Promise<void>((resolve, reject) => {
+    const exited = (code: number | null) =>
+      reject(new Error(`the Redis probe exited with ${code} before it was ready`));
+    probe.once("exit", exited);
+    probe.once("message", () => {
+      probe.off("exit", exited);
+      resolve();
+    });
+  });
+  return probe;
+}
+
 /** Every store on, `allStoresTicks` over `symbols`: the `all-stores` phase. */
 async function allStoresPhase(redisUrl: string, influxUrl: string) {
   const allStores = { seed: 7, rate: 50_000, ticks: SIZES.allStoresTicks, symbols: options.symbols };
   // Tick → visible in Redis: a tick now and then is handed to a probe in its own process, which
   // polls its key until it shows (scripts/redis-visibility-probe.ts).
-  const probe = fork(fileURLToPath(new URL("./redis-visibility-probe.ts", import.meta.url)), [redisUrl], {
-    execArgv: process.execArgv,
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
-  });
+  const probe = await startVisibilityProbe(redisUrl);
   const watch = (tick: Tick) =>
     probe.send({
       symbol: tick.symbol,

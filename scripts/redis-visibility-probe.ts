@@ -4,7 +4,8 @@
  * process gets round to asking. The bench sends `{symbol, timestamp, sentAt}` over IPC for a
  * sampled tick (`sentAt`: wall-clock ms, high resolution, when the engine had processed it); the
  * probe polls `stocks:price:{symbol}` every millisecond until its `timestamp` reaches the tick's,
- * and on `{done: true}` answers with every latency in ms.
+ * and on `{done: true}` answers with every latency in ms. It says `{ready: true}` once connected:
+ * samples sent before that would count its own start-up (a few hundred ms) as latency.
  *
  *   started by scripts/bench.ts with the Redis URL as its argument
  */
@@ -28,6 +29,8 @@ async function watch(sample: Sample): Promise<number> {
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
 }
+
+redis.once("ready", () => process.send?.({ ready: true }));
 
 process.on("message", (message: Sample | { done: true }) => {
   if ("done" in message) {
