@@ -167,6 +167,9 @@ interface OpenState {
 
 const EXIT_ACTION: Record<TradeSide, "BUY" | "SELL"> = { long: "SELL", short: "BUY" };
 
+/** Cache windows sent and unanswered at most; then the next waits for a reply (see flushIfDue). */
+const MAX_WINDOWS_IN_FLIGHT = 4;
+
 /**
  * One façade over the stores. The journal (SQLite) is the truth and is written first: its failure
  * fails the operation. Redis and InfluxDB are optional and independent: when Redis is absent or
@@ -242,7 +245,11 @@ export class DataManager implements PipelineStore {
   private stopsTimer: NodeJS.Timeout | undefined;
   /** Cache writes started behind a commit and not yet answered. */
   private readonly behind = new Set<Promise<void>>();
-  private flushing: Promise<void> = Promise.resolve();
+  private readonly flushMs: number;
+  /** When the last cache window was cut (performance.now()). */
+  private windowAt = performance.now();
+  /** Cache windows sent and not yet answered (one connection: Redis applies them in order). */
+  private readonly windows = new Set<Promise<void>>();
   /** The last window's error, until a window is written (logged once, not per window). */
   private windowError: string | undefined;
   private rewarming: Promise<void> | undefined;
@@ -269,7 +276,10 @@ export class DataManager implements PipelineStore {
       });
     }
     this.indicatorsMs = options.cacheIndicatorsMs ?? 0;
-    this.flushTimer = setInterval(() => void this.flushCache(), options.cacheFlushMs ?? 250);
+    this.flushMs = options.cacheFlushMs ?? 250;
+    // Behind a busy source the window goes out between its batches (see paced); the timer is for
+    // a source that went quiet, so it looks twice per window.
+    this.flushTimer = setInterval(() => this.flushIfDue(), this.flushMs / 2);
     this.flushTimer.unref();
     if (this.cache) {
       this.stopCacheWatch = this.cache.onStateChange((connected) => {
@@ -442,11 +452,13 @@ export class DataManager implements PipelineStore {
   }
 
   /**
-   * Undefined (nothing to wait for) unless the time-series writer is behind, holding more than
-   * `seriesBacklogLimit` points in memory; then a promise that settles once it has sent or spooled
-   * them. Sources wait for it between ticks.
+   * Called by sources between two batches of ticks. Sends the cache window if it is due, then
+   * returns undefined (nothing to wait for) unless the time-series writer is behind, holding more
+   * than `seriesBacklogLimit` points in memory; then a promise that settles once it has sent or
+   * spooled them.
    */
   paced(): Promise<void> | undefined {
+    this.flushIfDue();
     const series = this.series;
     if (!series?.flush || (series.backlog ?? 0) <= this.backlogLimit) return undefined;
     this.counters.seriesPaced++;
@@ -931,81 +943,104 @@ export class DataManager implements PipelineStore {
   }
 
   /**
-   * Sends the coalesced window — latest ticks, indicators, signals and stop states, summed
-   * counters, position marks — as one pipeline: Redis work grows with symbols and windows, not
-   * with ticks or signals.
+   * Cuts a cache window once `cacheFlushMs` has passed since the last, unless
+   * MAX_WINDOWS_IN_FLIGHT are still unanswered: a frozen Redis holds a few windows, never a queue
+   * (what waits meanwhile is coalesced in the pending maps).
    */
-  private flushCache(final = false): Promise<void> {
-    this.flushing = this.flushing.then(async () => {
-      // Indicator hashes wait for their own pace (cacheIndicatorsMs); the last window takes them all.
-      const now = performance.now();
-      const withIndicators = final || now - this.indicatorsAt >= this.indicatorsMs;
-      if (withIndicators && this.pendingIndicators.size > 0) this.indicatorsAt = now;
-      const waiting =
-        this.pendingTicks.size +
-        (withIndicators ? this.pendingIndicators.size : 0) +
-        this.pendingMarks.size +
-        this.pendingSignals.size +
-        this.pendingSignalCounts.size +
-        this.pendingTradeResults.size +
-        this.pendingDaily.size +
-        this.pendingStops.size +
-        this.pendingStopDeletes.size +
-        (this.pendingScan ? 1 : 0);
-      // Documents are built only when they can be written: a down cache would drop them.
-      const monitoring = this.cache?.connected ? this.monitoringSource?.() : undefined;
-      if (waiting === 0 && !monitoring?.documents.length && !monitoring?.gone.length) return;
-      // Marks go with the window: one round trip per window, not two.
-      const marks: PositionWrite[] = [];
-      for (const id of this.pendingMarks) {
-        const state = this.open.get(id);
-        if (state)
-          marks.push({
-            strategyId: state.trade.strategy_id,
-            symbol: state.trade.symbol,
-            position: positionFor(state),
-          });
-      }
-      const window: CacheWindow = {
-        ticks: [...this.pendingTicks.values()],
-        indicators: withIndicators
-          ? [...this.pendingIndicators].map((symbol) => this.indicatorHash(symbol))
-          : [],
-        signals: [...this.pendingSignals.values()],
-        signalCounts: [...this.pendingSignalCounts.values()],
-        daily: [...this.pendingDaily.values()],
-        tradeResults: [...this.pendingTradeResults.values()],
-        stopStates: [...this.pendingStops].map(([tradeId, state]) => ({ tradeId, state })),
-        stopDeletes: [...this.pendingStopDeletes],
-        monitoring: monitoring?.documents ?? [],
-        monitoringDeletes: monitoring?.gone ?? [],
-        positions: marks,
-        scan: this.pendingScan,
-      };
-      this.pendingScan = undefined;
-      this.pendingTicks.clear();
-      if (withIndicators) this.pendingIndicators.clear();
-      this.pendingMarks.clear();
-      this.pendingSignals.clear();
-      this.pendingSignalCounts.clear();
-      this.pendingDaily.clear();
-      this.pendingTradeResults.clear();
-      this.pendingStops.clear();
-      this.pendingStopDeletes.clear();
-      try {
-        await this.cacheWrite((cache) => cache.writeLatest(window));
-        this.windowError = undefined;
-      } catch (err) {
-        // A window refused whole (an entry that fails its check) is counted and named, loudly
-        // once per fault; the chain of windows must not die with it, or the cache would never be
-        // written again.
-        this.counters.cacheWriteErrors++;
-        const message = errorMessage(err);
-        if (message !== this.windowError) this.log?.warn({ err: message }, "cache window not written");
-        this.windowError = message;
-      }
-    });
-    return this.flushing;
+  private flushIfDue(): void {
+    if (this.windows.size >= MAX_WINDOWS_IN_FLIGHT || performance.now() - this.windowAt < this.flushMs)
+      return;
+    void this.flushCache();
+  }
+
+  /**
+   * Sends the coalesced window — latest ticks, indicators, signals and stop states, summed
+   * counters, position marks — as one transaction: Redis work grows with symbols and windows, not
+   * with ticks or signals. A window does not wait for the one before it to be answered: behind a
+   * busy event loop the reply is read late, and a tick would wait for it. The final window goes
+   * after every other is answered.
+   */
+  private async flushCache(final = false): Promise<void> {
+    if (final) await Promise.all(this.windows);
+    const sent = this.sendWindow(final);
+    this.windows.add(sent);
+    try {
+      await sent;
+    } finally {
+      this.windows.delete(sent);
+    }
+  }
+
+  /** Cuts the window now (synchronously, so windows leave in order) and resolves once it is answered. */
+  private async sendWindow(final: boolean): Promise<void> {
+    // Indicator hashes wait for their own pace (cacheIndicatorsMs); the last window takes them all.
+    const now = performance.now();
+    this.windowAt = now;
+    const withIndicators = final || now - this.indicatorsAt >= this.indicatorsMs;
+    if (withIndicators && this.pendingIndicators.size > 0) this.indicatorsAt = now;
+    const waiting =
+      this.pendingTicks.size +
+      (withIndicators ? this.pendingIndicators.size : 0) +
+      this.pendingMarks.size +
+      this.pendingSignals.size +
+      this.pendingSignalCounts.size +
+      this.pendingTradeResults.size +
+      this.pendingDaily.size +
+      this.pendingStops.size +
+      this.pendingStopDeletes.size +
+      (this.pendingScan ? 1 : 0);
+    // Documents are built only when they can be written: a down cache would drop them.
+    const monitoring = this.cache?.connected ? this.monitoringSource?.() : undefined;
+    if (waiting === 0 && !monitoring?.documents.length && !monitoring?.gone.length) return;
+    // Marks go with the window: one round trip per window, not two.
+    const marks: PositionWrite[] = [];
+    for (const id of this.pendingMarks) {
+      const state = this.open.get(id);
+      if (state)
+        marks.push({
+          strategyId: state.trade.strategy_id,
+          symbol: state.trade.symbol,
+          position: positionFor(state),
+        });
+    }
+    const window: CacheWindow = {
+      ticks: [...this.pendingTicks.values()],
+      indicators: withIndicators
+        ? [...this.pendingIndicators].map((symbol) => this.indicatorHash(symbol))
+        : [],
+      signals: [...this.pendingSignals.values()],
+      signalCounts: [...this.pendingSignalCounts.values()],
+      daily: [...this.pendingDaily.values()],
+      tradeResults: [...this.pendingTradeResults.values()],
+      stopStates: [...this.pendingStops].map(([tradeId, state]) => ({ tradeId, state })),
+      stopDeletes: [...this.pendingStopDeletes],
+      monitoring: monitoring?.documents ?? [],
+      monitoringDeletes: monitoring?.gone ?? [],
+      positions: marks,
+      scan: this.pendingScan,
+    };
+    this.pendingScan = undefined;
+    this.pendingTicks.clear();
+    if (withIndicators) this.pendingIndicators.clear();
+    this.pendingMarks.clear();
+    this.pendingSignals.clear();
+    this.pendingSignalCounts.clear();
+    this.pendingDaily.clear();
+    this.pendingTradeResults.clear();
+    this.pendingStops.clear();
+    this.pendingStopDeletes.clear();
+    try {
+      await this.cacheWrite((cache) => cache.writeLatest(window));
+      this.windowError = undefined;
+    } catch (err) {
+      // A window refused whole (an entry that fails its check) is counted and named, loudly
+      // once per fault; the windows after it must still go out, or the cache would never be
+      // written again.
+      this.counters.cacheWriteErrors++;
+      const message = errorMessage(err);
+      if (message !== this.windowError) this.log?.warn({ err: message }, "cache window not written");
+      this.windowError = message;
+    }
   }
 
   /** A symbol's indicator hash: its bar indicators, then its tick indicators (the hash's timestamp). */

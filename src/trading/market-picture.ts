@@ -70,7 +70,7 @@ export class MarketPicture {
     const documents: MonitoringDocument[] = [];
     for (const [symbol, held] of bySymbol) {
       // Rebuilt when a position opens or closes, else at most once per MONITORING_INTERVAL_MS of
-      // tick time: a window every 20 ms must not rebuild hundreds of documents each time.
+      // tick time: a window every 10 ms must not rebuild hundreds of documents each time.
       const latest = Math.max(...held.map((p) => p.last_timestamp));
       const key = `${held.map((p) => p.trade_id).join(";")}@${Math.floor(latest / MONITORING_INTERVAL_MS)}`;
       if (this.monitored.get(symbol) === key) continue;

@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -319,6 +320,65 @@ describe.skipIf(skip)("DataManager with a real Redis", () => {
     await dm.close();
     dm = undefined;
     expect(await probe.hget(keys.stockIndicators("IND"), "rsi_14")).toBe("41");
+  });
+
+  /**
+   * What Redis holds now, read by redis-cli while this process's event loop is blocked: no timer
+   * and no reply of ours can run meanwhile, so only what was already sent can show.
+   */
+  const closeNow = (symbol: string) =>
+    execFileSync("redis-cli", ["-p", String(server.port), "HGET", keys.stockPrice(symbol), "close"], {
+      encoding: "utf8",
+    }).trim();
+  /** Blocks the event loop for `ms`: a busy source, behind which every timer fires late. */
+  const busy = (ms: number) => {
+    const until = performance.now() + ms;
+    while (performance.now() < until) {}
+  };
+  const tickOf = (symbol: string, close: number) => ({
+    symbol,
+    timestamp: Date.now(),
+    open: close,
+    high: close,
+    low: close,
+    close,
+    volume: 1,
+  });
+
+  it("sends a due window between two batches, though the event loop was too busy for its timer", async () => {
+    const cache = await RedisCache.connect(server.url);
+    dm = new DataManager({ journal: TradeJournal.open(journalPath()), cache, cacheFlushMs: 100 });
+    dm.storeTick(tickOf("BUSY", 7));
+    busy(150);
+    expect(closeNow("BUSY")).toBe("");
+    // The source's turn between batches; then only microtasks, no timer, before Redis is read.
+    await dm.paced();
+    await Promise.resolve();
+    expect(closeNow("BUSY")).toBe("7");
+  });
+
+  it("sends windows without waiting for the last one's reply, at most four, and loses none", async () => {
+    const cache = await RedisCache.connect(server.url);
+    dm = new DataManager({ journal: TradeJournal.open(journalPath()), cache, cacheFlushMs: 50 });
+    const pid = server.pid as number;
+    process.kill(pid, "SIGSTOP");
+    try {
+      // Six windows' worth, one symbol each, while Redis answers nothing.
+      for (const [i, symbol] of ["W1", "W2", "W3", "W4", "W5", "W6"].entries()) {
+        dm.storeTick(tickOf(symbol, i + 1));
+        busy(60);
+        await dm.paced();
+        await Promise.resolve();
+      }
+    } finally {
+      process.kill(pid, "SIGCONT");
+    }
+    // Four windows were on the wire; the rest waits in the process, coalesced.
+    busy(200);
+    expect(["W1", "W2", "W3", "W4", "W5", "W6"].map(closeNow)).toEqual(["1", "2", "3", "4", "", ""]);
+    // Once the replies are read, what waited goes out too.
+    await until(async () => (await probe.hget(keys.stockPrice("W6"), "close")) === "6", 2_000);
+    expect(await probe.hget(keys.stockPrice("W5"), "close")).toBe("5");
   });
 
   it("keeps journaling fills while Redis is killed, serves open positions from the journal, and re-warms within 2 s of its return", async () => {
