@@ -107,7 +107,10 @@ export class Engine implements MetricsSource {
     );
     // Monitoring documents are built once per cache window, for the positions marked since.
     this.stores.data.setMonitoringSource(() => {
-      const { documents, gone } = this.picture.monitoring(this.pipeline.tracker.positions());
+      const { tracker } = this.pipeline;
+      const { documents, gone } = this.picture.monitoring(tracker.takeChangedSymbols(), (symbol) =>
+        tracker.positionsOf(symbol),
+      );
       return {
         documents: documents.map((d) => ({
           symbol: d.symbol,

@@ -57,33 +57,36 @@ export class MarketPicture {
   }
 
   /**
-   * Monitoring documents of the held symbols whose positions were marked since the last call, and
-   * the symbols no longer held (their documents go).
+   * Monitoring documents of the `changed` symbols (opened, marked or closed since the last call)
+   * that are still held, and those of them no longer held (their documents go). `positionsOf`
+   * gives a symbol's open positions. Work grows with the symbols that ticked, not with every
+   * position held.
    */
-  monitoring(positions: readonly OpenPosition[]): { documents: MonitoringDocument[]; gone: string[] } {
-    const bySymbol = new Map<string, OpenPosition[]>();
-    for (const p of positions) {
-      const list = bySymbol.get(p.symbol);
-      if (list) list.push(p);
-      else bySymbol.set(p.symbol, [p]);
-    }
+  monitoring(
+    changed: Iterable<string>,
+    positionsOf: (symbol: string) => readonly OpenPosition[],
+  ): { documents: MonitoringDocument[]; gone: string[] } {
     const documents: MonitoringDocument[] = [];
-    for (const [symbol, held] of bySymbol) {
+    const gone: string[] = [];
+    for (const symbol of changed) {
+      const held = positionsOf(symbol);
+      if (held.length === 0) {
+        if (this.monitored.delete(symbol)) gone.push(symbol);
+        continue;
+      }
       // Rebuilt when a position opens or closes, else at most once per MONITORING_INTERVAL_MS of
-      // tick time: a window every 10 ms must not rebuild hundreds of documents each time.
-      const latest = Math.max(...held.map((p) => p.last_timestamp));
-      const key = `${held.map((p) => p.trade_id).join(";")}@${Math.floor(latest / MONITORING_INTERVAL_MS)}`;
+      // tick time: a window every few ms must not rebuild hundreds of documents each time.
+      let latest = Number.NEGATIVE_INFINITY;
+      let ids = "";
+      for (const p of held) {
+        latest = Math.max(latest, p.last_timestamp);
+        ids += `${p.trade_id};`;
+      }
+      const key = `${ids}@${Math.floor(latest / MONITORING_INTERVAL_MS)}`;
       if (this.monitored.get(symbol) === key) continue;
       this.monitored.set(symbol, key);
       const document = this.monitor.document(symbol, held, latest);
       if (document) documents.push(document);
-    }
-    const gone: string[] = [];
-    for (const symbol of this.monitored.keys()) {
-      if (!bySymbol.has(symbol)) {
-        gone.push(symbol);
-        this.monitored.delete(symbol);
-      }
     }
     return { documents, gone };
   }

@@ -104,6 +104,8 @@ export class PositionTracker {
   private readonly held = new Map<string, Held>();
   /** The keys of `held` by symbol, in opening order: a tick visits only its own symbol's positions. */
   private readonly keysBySymbol = new Map<string, Set<string>>();
+  /** Symbols whose positions opened, were marked or closed since the last takeChangedSymbols(). */
+  private readonly changed = new Set<string>();
   /** Keys with a journal write in flight, so a second signal cannot open the same position twice. */
   private readonly busy = new Set<string>();
   private realized = 0;
@@ -135,6 +137,28 @@ export class PositionTracker {
 
   positions(): OpenPosition[] {
     return [...this.held.values()].map((h) => ({ ...h.position }));
+  }
+
+  /** The open positions of `symbol`, in opening order (copies). */
+  positionsOf(symbol: string): OpenPosition[] {
+    const keys = this.keysBySymbol.get(symbol);
+    if (!keys) return [];
+    const list: OpenPosition[] = [];
+    for (const key of keys) {
+      const held = this.held.get(key);
+      if (held) list.push({ ...held.position });
+    }
+    return list;
+  }
+
+  /**
+   * The symbols whose positions opened, were marked or closed since the last call (for one
+   * consumer: the monitoring documents, rebuilt per cache window for those symbols only).
+   */
+  takeChangedSymbols(): string[] {
+    const symbols = [...this.changed];
+    this.changed.clear();
+    return symbols;
   }
 
   /** Realized plus unrealized P&L now: the equity curve the drawdown is measured on. */
@@ -484,6 +508,7 @@ export class PositionTracker {
     this.held.set(key, held);
     this.unrealized += held.position.unrealized_pnl;
     const symbol = held.position.symbol;
+    this.changed.add(symbol);
     let keys = this.keysBySymbol.get(symbol);
     if (!keys) {
       keys = new Set();
@@ -529,12 +554,14 @@ export class PositionTracker {
     const held = this.held.get(key);
     if (held) this.unrealized -= held.position.unrealized_pnl;
     this.held.delete(key);
+    this.changed.add(symbol);
     const keys = this.keysBySymbol.get(symbol);
     keys?.delete(key);
     if (keys?.size === 0) this.keysBySymbol.delete(symbol);
   }
 
   private mark(position: OpenPosition, price: number, timestamp: number): void {
+    this.changed.add(position.symbol);
     position.last_price = price;
     position.last_timestamp = timestamp;
     position.max_price = Math.max(position.max_price, price);

@@ -235,6 +235,26 @@ describe("PositionTracker over a real journal", () => {
     expect((await dm.getOpenPositions()).length).toBe(3);
   });
 
+  it("names the symbols whose positions opened, were marked or closed since it was last asked", async () => {
+    const { dm } = dataManager();
+    const t = tracker(dm);
+    expect(t.takeChangedSymbols()).toEqual([]);
+    await t.onSignal(signal());
+    await t.onSignal(signal({ symbol: "TCS" }));
+    expect(t.takeChangedSymbols().sort()).toEqual(["RELIANCE", "TCS"]);
+    expect(t.takeChangedSymbols()).toEqual([]);
+    // A tick of a symbol held marks it; a tick of one not held changes nothing.
+    t.onTick(tick(1_000, 101, "TCS"));
+    t.onTick(tick(1_000, 50, "INFY"));
+    expect(t.takeChangedSymbols()).toEqual(["TCS"]);
+    expect(t.positionsOf("TCS")).toMatchObject([{ trade_id: "rsi_mr-TCS-1", last_price: 101 }]);
+    expect(t.positionsOf("INFY")).toEqual([]);
+    // Through the stop: closed, changed, and no longer held.
+    t.onTick(tick(2_000, 90, "TCS"));
+    expect(t.takeChangedSymbols()).toEqual(["TCS"]);
+    expect(t.positionsOf("TCS")).toEqual([]);
+  });
+
   it("writes at most one snapshot per interval of tick time per position", async () => {
     const { dm, series } = dataManager();
     const t = tracker(dm, {}, 1000);
