@@ -63,7 +63,7 @@ const envSchema = z.object({
   VELOX_REDIS_URL: url(["redis:", "rediss:"]),
   /** A file holding the Redis password (e.g. the compose stack's secret), put into VELOX_REDIS_URL. */
   VELOX_REDIS_PASSWORD_FILE: optionalText,
-  VELOX_REDIS_FLUSH_MS: milliseconds(5, 1000, 10),
+  VELOX_REDIS_FLUSH_MS: milliseconds(5, 1000, 5),
   VELOX_REDIS_INDICATORS_MS: milliseconds(5, 60_000, 250),
   VELOX_INFLUX_URL: url(["http:", "https:"]),
   VELOX_INFLUX_TOKEN: optionalText,

@@ -278,8 +278,8 @@ export class DataManager implements PipelineStore {
     this.indicatorsMs = options.cacheIndicatorsMs ?? 0;
     this.flushMs = options.cacheFlushMs ?? 250;
     // Behind a busy source the window goes out between its batches (see paced); the timer is for
-    // a source that went quiet, so it looks twice per window.
-    this.flushTimer = setInterval(() => this.flushIfDue(), this.flushMs / 2);
+    // a source that went quiet (what it left waits at most two windows).
+    this.flushTimer = setInterval(() => this.flushIfDue(), this.flushMs);
     this.flushTimer.unref();
     if (this.cache) {
       this.stopCacheWatch = this.cache.onStateChange((connected) => {

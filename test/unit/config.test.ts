@@ -26,7 +26,7 @@ describe("config", () => {
       dataDir: "./data",
       sqlitePath: "data/velox.db",
       redisUrl: undefined,
-      redisFlushMs: 10,
+      redisFlushMs: 5,
       redisIndicatorsMs: 250,
       journalStopIntervalMs: 1000,
       influx: { url: undefined, org: "velox", bucket: "trading" },
