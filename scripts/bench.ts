@@ -8,6 +8,7 @@
  *   the pipeline over a store that keeps nothing;
  * - ceilings: pre-built line protocol through the InfluxDB client to VictoriaMetrics (points/s),
  *   and `redis-benchmark -P 16 -t set` (SETs/s), right before the run they are compared with;
+ *   that run starts once VictoriaMetrics has merged what the ceiling wrote (it is idle again);
  * - all stores: the same with Redis (cache and event stream) and VictoriaMetrics on, 500 symbols:
  *   ticks/s, InfluxDB points/s including the final flush, tick → visible in Redis (p99, polled by a
  *   probe in a process of its own: scripts/redis-visibility-probe.ts), journal
@@ -31,7 +32,7 @@
  *   npm run bench -- --quick
  */
 import { type ChildProcess, execFile, execFileSync, fork, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { cpus, tmpdir } from "node:os";
@@ -151,6 +152,33 @@ async function influxCeiling(url: string): Promise<number> {
     best = Math.max(best, lines.length / ((performance.now() - started) / 1000));
   }
   return best;
+}
+
+/**
+ * Waits until process `pid` uses less than 5 % of a core over half a second (at most 30 s), and
+ * returns the seconds waited. VictoriaMetrics merges what a ceiling wrote for seconds after it
+ * answered; a run started meanwhile would share the two cores with that leftover work, which is
+ * not VELOX's. Without /proc (not Linux) it does not wait.
+ */
+async function settled(pid: number | undefined): Promise<number> {
+  const statFile = `/proc/${pid}/stat`;
+  // utime and stime, fields 14 and 15 of /proc/PID/stat (after the command name in parentheses).
+  const cpuTicks = () => {
+    const fields = readFileSync(statFile, "utf8").split(") ")[1]?.split(" ") ?? [];
+    return Number(fields[11]) + Number(fields[12]);
+  };
+  if (pid === undefined || !existsSync(statFile)) return 0;
+  const ticksPerSecond = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" })) || 100;
+  const started = performance.now();
+  let last = cpuTicks();
+  while (performance.now() - started < 30_000) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const now = cpuTicks();
+    const cores = (now - last) / ticksPerSecond / 0.5;
+    last = now;
+    if (cores < 0.05) break;
+  }
+  return (performance.now() - started) / 1000;
 }
 
 function redisCeiling(port: number): number {
@@ -704,6 +732,8 @@ try {
   process.stderr.write("bench: ceilings…\n");
   const influxPointsCeiling = await influxCeiling(vm.url);
   const redisSetCeiling = redisCeiling(redis.port);
+  const settledSeconds = await settled(vm.pid);
+  process.stderr.write(`bench: VictoriaMetrics idle again after ${round(settledSeconds, 1)} s\n`);
 
   process.stderr.write(
     `bench: all stores, ${SIZES.allStoresTicks} ticks over ${options.symbols} symbols (own process)…\n`,
@@ -718,6 +748,7 @@ try {
 
   process.stderr.write("bench: ceiling again, then velox replay…\n");
   const replayCeiling = await influxCeiling(vm.url);
+  await settled(vm.pid);
   process.stderr.write(
     `bench: velox replay of ${SIZES.replayTicks} ticks over ${SIZES.replaySymbols} symbols, every store on…\n`,
   );
