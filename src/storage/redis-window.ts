@@ -128,7 +128,10 @@ export function windowWriter(batch: CacheWindow): ((tx: ChainableCommander) => v
   // Hot data (one hash per symbol and kind) is checked by hand; zod runs only to name a fault.
   const hashKeys: string[] = [];
   const rows: string[] = [];
-  const hashes: HashWrite[] = [];
+  const addHash = (hash: HashWrite) => {
+    hashKeys.push(hash.key);
+    rows.push(hashRow(hash));
+  };
   (batch.ticks ?? []).forEach((t, i) => {
     if (plainTick(t)) {
       hashKeys.push(keys.stockPrice(t.symbol));
@@ -136,14 +139,14 @@ export function windowWriter(batch: CacheWindow): ((tx: ChainableCommander) => v
       return;
     }
     const { symbol, ...fields } = parseOrThrow(tickSchema, t, `ticks.${i}`);
-    hashes.push({ key: keys.stockPrice(symbol), ttl: TTL.latestTick, replace: false, fields });
+    addHash({ key: keys.stockPrice(symbol), ttl: TTL.latestTick, replace: false, fields });
   });
   (batch.indicators ?? []).forEach((w, i) => {
     const { symbol, values, timestamp } = plainIndicators(w)
       ? w
       : validateIndicatorWrite(w, `indicators.${i}`);
     // Replace, not merge: an indicator no longer computed must not linger with an old value.
-    hashes.push({
+    addHash({
       key: keys.stockIndicators(symbol),
       ttl: TTL.indicators,
       replace: true,
@@ -151,7 +154,7 @@ export function windowWriter(batch: CacheWindow): ((tx: ChainableCommander) => v
     });
   });
   (batch.stopStates ?? []).forEach((w, i) => {
-    hashes.push({
+    addHash({
       key: keys.stopState(assertId(w.tradeId, `stopStates.${i}.tradeId`)),
       ttl: TTL.stopState,
       replace: false,
@@ -208,10 +211,6 @@ export function windowWriter(batch: CacheWindow): ((tx: ChainableCommander) => v
     monitoringDeletes.length +
     positions.length +
     (scan ? 1 : 0);
-  for (const hash of hashes) {
-    hashKeys.push(hash.key);
-    rows.push(hashRow(hash));
-  }
   if (hashKeys.length + small === 0) return undefined;
   return (tx) => {
     // Every hash of the window in one script call: one command, not three per symbol.
