@@ -50,7 +50,7 @@ import { from as copyFrom } from "pg-copy-streams";
 import { startApiServer } from "../src/api/server.js";
 import { Engine } from "../src/app/engine.js";
 import { NODE_FLAGS } from "../src/app/node-flags.js";
-import { loadConfig } from "../src/config.js";
+import { influxGzip, loadConfig } from "../src/config.js";
 import type { Tick } from "../src/domain/tick.js";
 import { utcDay } from "../src/domain/time.js";
 import type { Trade } from "../src/domain/trade.js";
@@ -64,6 +64,7 @@ import { msToNs } from "../src/schema/influx.js";
 import type { JournalOperation } from "../src/schema/metrics.js";
 import { HISTORY_COLUMNS } from "../src/schema/postgres.js";
 import { keys } from "../src/schema/redis-keys.js";
+import { GZIP_THRESHOLD_BYTES } from "../src/storage/influx-writer.js";
 import { toLineProtocol } from "../src/storage/line-protocol.js";
 import { PostgresHistory, priceRow } from "../src/storage/postgres-history.js";
 import { migratePostgres } from "../src/storage/postgres-migrate.js";
@@ -144,7 +145,8 @@ async function influxCeiling(url: string): Promise<number> {
     const write = new InfluxDB({ url, token: "bench" }).getWriteApi("velox", "trading", "ns", {
       batchSize: 5_000,
       flushInterval: 0,
-      gzipThreshold: 1000,
+      // Encoded as the pipeline's writer encodes for this server (VELOX_INFLUX_GZIP's default).
+      ...(influxGzip(url, "auto") ? { gzipThreshold: GZIP_THRESHOLD_BYTES } : {}),
     });
     const started = performance.now();
     for (let i = 0; i < lines.length; i += 5_000) write.writeRecords(lines.slice(i, i + 5_000));

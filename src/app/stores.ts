@@ -64,6 +64,7 @@ export function openStores(
           spoolPath: join(config.dataDir, INFLUX_SPOOL_FILE),
           maxSpoolPoints: influx.spoolMaxPoints,
           flushIntervalMs: influx.flushIntervalMs,
+          gzip: influx.gzip,
           logger: logging.for("timeseries"),
         }),
     );

@@ -36,7 +36,7 @@ import { LineSpool, type SpoolBatch } from "./line-spool.js";
  *
  * Sending uses the client's transport (its auth, gzip and HttpError), not its WriteApi: this class
  * cuts its own batches and owns every retry. Bodies larger than `GZIP_THRESHOLD_BYTES` are gzipped
- * (`Content-Encoding: gzip`).
+ * (`Content-Encoding: gzip`) unless `gzip` is false.
  */
 
 /** Bodies above this many bytes are gzipped by the client (every real batch is). */
@@ -63,6 +63,7 @@ const optionsSchema = z.object({
   minBackoffMs: z.number().int().positive().default(250),
   maxBackoffMs: z.number().int().positive().default(10_000),
   closeTimeoutMs: z.number().int().nonnegative().default(5000),
+  gzip: z.boolean().default(true),
 });
 
 export interface InfluxWriterOptions {
@@ -92,6 +93,8 @@ export interface InfluxWriterOptions {
   maxBackoffMs?: number;
   /** How long `close()` keeps trying to send before leaving the rest in the spool; default 5000 ms. */
   closeTimeoutMs?: number;
+  /** Whether bodies above `GZIP_THRESHOLD_BYTES` are gzipped; default true (config: VELOX_INFLUX_GZIP). */
+  gzip?: boolean;
   /** The caller's component logger (e.g. "timeseries"), used as given. */
   logger?: Logger | undefined;
 }
@@ -620,7 +623,8 @@ export class InfluxWriter {
       await this.client.transport.request(this.writePath, batch.text, {
         method: "POST",
         headers: { "content-type": "text/plain; charset=utf-8" },
-        gzipThreshold: GZIP_THRESHOLD_BYTES,
+        // Without a threshold the client sends the body as it is.
+        ...(this.opts.gzip ? { gzipThreshold: GZIP_THRESHOLD_BYTES } : {}),
       });
       return { ok: true };
     } catch (error) {

@@ -433,6 +433,30 @@ describe.skipIf(skip)("InfluxWriter against a real VictoriaMetrics", () => {
     expectGrid(await vm.exportSeries(`ticks_close{source="gzip",db!="plain"}`), "GZ", 4, 500, T0);
   });
 
+  it("sends the body as it is with gzip off (no header, every byte read)", async () => {
+    const points = tickGrid("NZ", "nogzip", 4, 500, T0);
+    const rawBytes = Buffer.byteLength(points.map((p) => toLineProtocol(p)).join("\n"));
+    const encodings: unknown[] = [];
+    const onRequest = (message: unknown) => {
+      const request = (message as { request: ClientRequest }).request;
+      if (request.path.startsWith("/api/v2/write")) encodings.push(request.getHeader("content-encoding"));
+    };
+    subscribe("http.client.request.start", onRequest);
+    try {
+      const writer = newWriter({ url: vm.url, batchSize: points.length, gzip: false });
+      const before = await vmCounter(`vm_tcplistener_read_bytes_total{name="http"`);
+      writer.writeMany(points);
+      await writer.flush();
+      const read = (await vmCounter(`vm_tcplistener_read_bytes_total{name="http"`)) - before;
+      expect(writer.stats()).toMatchObject({ pointsWritten: points.length, batchesWritten: 1 });
+      expect(encodings).toEqual([undefined]);
+      expect(read).toBeGreaterThanOrEqual(rawBytes);
+    } finally {
+      unsubscribe("http.client.request.start", onRequest);
+    }
+    expectGrid(await vm.exportSeries(`ticks_close{source="nogzip"}`), "NZ", 4, 500, T0);
+  });
+
   it("spools 50,000 points while VictoriaMetrics is down and replays each once, in order", async () => {
     // VictoriaMetrics sorts what it stores, so the send order is observed at the client: every
     // batch the real transport sent and got a 2xx for, in order.

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
-import { describeConfig, loadConfig, redactUrl } from "../../src/config.js";
+import { describeConfig, influxGzip, loadConfig, redactUrl } from "../../src/config.js";
 import { ConfigError } from "../../src/domain/errors.js";
 import { startVelox } from "../helpers/velox-process.js";
 
@@ -73,6 +73,35 @@ describe("config", () => {
     expect((error as ConfigError).variable).toBe(name);
     expect((error as Error).message).toMatch(message);
     expect((error as Error).message).not.toContain("\n");
+  });
+
+  it("gzips InfluxDB writes unless the server is on this host (VELOX_INFLUX_GZIP=auto), or as set", () => {
+    for (const local of [
+      "http://localhost:8086",
+      "http://127.0.0.1:8428",
+      "http://127.3.2.1:1",
+      "http://[::1]:8086",
+    ])
+      expect(influxGzip(local, "auto"), local).toBe(false);
+    for (const remote of [
+      "http://influxdb:8086",
+      "https://eu-central-1-1.aws.cloud2.influxdata.com",
+      "http://10.0.0.5:8086",
+      "http://127.0.0.1.example.com:8086",
+    ])
+      expect(influxGzip(remote, "auto"), remote).toBe(true);
+    expect(influxGzip("http://127.0.0.1:8086", "on")).toBe(true);
+    expect(influxGzip("http://influxdb:8086", "off")).toBe(false);
+    const token = { VELOX_INFLUX_TOKEN: "t" };
+    expect(loadConfig({ VELOX_INFLUX_URL: "http://127.0.0.1:8086", ...token }).influx.gzip).toBe(false);
+    expect(loadConfig({ VELOX_INFLUX_URL: "http://influxdb:8086", ...token }).influx.gzip).toBe(true);
+    expect(
+      loadConfig({ VELOX_INFLUX_URL: "http://127.0.0.1:8086", VELOX_INFLUX_GZIP: "on", ...token }).influx
+        .gzip,
+    ).toBe(true);
+    expect(configError({ VELOX_INFLUX_GZIP: "yes" }).message).toBe(
+      'VELOX_INFLUX_GZIP: expected auto, on or off (got "yes")',
+    );
   });
 
   it("requires a token with an InfluxDB URL and never echoes a token", () => {
