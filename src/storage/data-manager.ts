@@ -86,9 +86,10 @@ export interface DataManagerOptions {
   /** Write-behind window for hot-cache writes (latest ticks, indicators, position marks). */
   cacheFlushMs?: number;
   /**
-   * Indicator hashes go with a window at most this often (default 0: with every window). They
-   * are most of a window's bytes (a dozen fields per symbol) and are read by people, not by the
-   * tick path; prices, signals and stops keep the window's own pace.
+   * A symbol's indicator hash is written at most this often (default 0: with every window), and
+   * the symbols due are spread over the windows. They are most of a window's bytes (a dozen
+   * fields per symbol) and are read by people, not by the tick path; prices, signals and stops
+   * keep the window's own pace.
    */
   cacheIndicatorsMs?: number;
   /** The PostgreSQL history store (price, trade and metrics history); absent: none. */
@@ -237,8 +238,8 @@ export class DataManager implements PipelineStore {
   private readonly groupRows: number;
   private readonly backlogLimit: number;
   private readonly indicatorsMs: number;
-  /** When the last window with indicator hashes was cut (performance.now()). */
-  private indicatorsAt = Number.NEGATIVE_INFINITY;
+  /** When each symbol's indicator hash last went with a window (performance.now()). */
+  private readonly indicatorsSentAt = new Map<string, number>();
   /** The open journal group: its writes so far and what waits for its commit. */
   private group: { rows: number; timer: NodeJS.Timeout; after: (() => void)[] } | undefined;
   /** Opens a group when a stop move held back by the journal falls due and no write came since. */
@@ -973,14 +974,13 @@ export class DataManager implements PipelineStore {
 
   /** Cuts the window now (synchronously, so windows leave in order) and resolves once it is answered. */
   private async sendWindow(final: boolean): Promise<void> {
-    // Indicator hashes wait for their own pace (cacheIndicatorsMs); the last window takes them all.
     const now = performance.now();
+    const sinceLast = now - this.windowAt;
     this.windowAt = now;
-    const withIndicators = final || now - this.indicatorsAt >= this.indicatorsMs;
-    if (withIndicators && this.pendingIndicators.size > 0) this.indicatorsAt = now;
+    const indicatorSymbols = this.dueIndicators(now, sinceLast, final);
     const waiting =
       this.pendingTicks.size +
-      (withIndicators ? this.pendingIndicators.size : 0) +
+      indicatorSymbols.length +
       this.pendingMarks.size +
       this.pendingSignals.size +
       this.pendingSignalCounts.size +
@@ -1005,9 +1005,7 @@ export class DataManager implements PipelineStore {
     }
     const window: CacheWindow = {
       ticks: [...this.pendingTicks.values()],
-      indicators: withIndicators
-        ? [...this.pendingIndicators].map((symbol) => this.indicatorHash(symbol))
-        : [],
+      indicators: indicatorSymbols.map((symbol) => this.indicatorHash(symbol)),
       signals: [...this.pendingSignals.values()],
       signalCounts: [...this.pendingSignalCounts.values()],
       daily: [...this.pendingDaily.values()],
@@ -1021,7 +1019,6 @@ export class DataManager implements PipelineStore {
     };
     this.pendingScan = undefined;
     this.pendingTicks.clear();
-    if (withIndicators) this.pendingIndicators.clear();
     this.pendingMarks.clear();
     this.pendingSignals.clear();
     this.pendingSignalCounts.clear();
@@ -1041,6 +1038,41 @@ export class DataManager implements PipelineStore {
       if (message !== this.windowError) this.log?.warn({ err: message }, "cache window not written");
       this.windowError = message;
     }
+  }
+
+  /**
+   * The symbols whose indicator hashes go with this window, taken out of the pending ones: each
+   * symbol at most once per `indicatorsMs`, oldest pending first, and no more per window than
+   * the share of the window's time (all symbols over `indicatorsMs`). Why a share: all symbols
+   * at once made every 250 ms a transaction Redis took 10–25 ms to run (500 hashes), and every
+   * read and window behind it waited; spread, each window carries a few. The last window takes
+   * every pending one.
+   */
+  private dueIndicators(now: number, sinceLast: number, final: boolean): string[] {
+    const pending = this.pendingIndicators;
+    if (final || this.indicatorsMs === 0) {
+      const all = [...pending];
+      pending.clear();
+      return all;
+    }
+    const symbols = Math.max(this.tickIndicators.size, this.barIndicators.size, pending.size);
+    let budget = Math.max(
+      1,
+      Math.ceil((symbols * Math.min(sinceLast, this.indicatorsMs)) / this.indicatorsMs),
+    );
+    const due: string[] = [];
+    // Pending order is about the order of the last sends (a symbol is pending again from its next
+    // tick), so the first one not yet due ends the search.
+    for (const symbol of pending) {
+      if (budget === 0) break;
+      const sentAt = this.indicatorsSentAt.get(symbol);
+      if (sentAt !== undefined && now - sentAt < this.indicatorsMs) break;
+      due.push(symbol);
+      this.indicatorsSentAt.set(symbol, now);
+      budget--;
+    }
+    for (const symbol of due) pending.delete(symbol);
+    return due;
   }
 
   /** A symbol's indicator hash: its bar indicators, then its tick indicators (the hash's timestamp). */
@@ -1083,6 +1115,7 @@ export class DataManager implements PipelineStore {
         // indicator hash, and the last market scan if no newer one is waiting.
         for (const symbol of this.tickIndicators.keys()) this.pendingIndicators.add(symbol);
         for (const symbol of this.barIndicators.keys()) this.pendingIndicators.add(symbol);
+        this.indicatorsSentAt.clear();
         this.pendingScan ??= this.lastScan;
         this.counters.cacheRewarms++;
         this.log?.info({ positions: positions.length }, "cache re-warmed from the journal");

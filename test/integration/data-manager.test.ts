@@ -296,6 +296,31 @@ describe.skipIf(skip)("DataManager with a real Redis", () => {
     expect(await probe.hget(keys.stockPrice("GOOD"), "close")).toBe("1");
   });
 
+  it("spreads the indicator hashes of many symbols over the windows, each symbol in its turn", async () => {
+    const cache = await RedisCache.connect(server.url);
+    dm = new DataManager({
+      journal: TradeJournal.open(journalPath()),
+      cache,
+      cacheFlushMs: 20,
+      cacheIndicatorsMs: 400,
+    });
+    const at = Date.now();
+    const symbols = Array.from({ length: 100 }, (_, i) => `SPREAD${i}`);
+    for (const symbol of symbols) {
+      dm.storeTick({ symbol, timestamp: at, open: 1, high: 1, low: 1, close: 1, volume: 1 });
+      dm.storeIndicators(symbol, { rsi_14: 50 }, at);
+    }
+    const written = async () => (await probe.keys(keys.stockIndicators("SPREAD*"))).length;
+    // The first window carries every price but only its share of the indicator hashes: all 100
+    // at once made one transaction Redis took many milliseconds to run.
+    await until(async () => (await probe.hget(keys.stockPrice("SPREAD99"), "close")) === "1", 2_000);
+    const first = await written();
+    expect(first).toBeGreaterThan(0);
+    expect(first).toBeLessThan(symbols.length);
+    // Within about one pace every symbol has its turn.
+    await until(async () => (await written()) === symbols.length, 3_000);
+  });
+
   it("sends indicator hashes at their own pace, prices with every window, and both at close", async () => {
     const cache = await RedisCache.connect(server.url);
     dm = new DataManager({
