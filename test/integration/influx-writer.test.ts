@@ -397,20 +397,14 @@ describe.skipIf(skip)("InfluxWriter against a real VictoriaMetrics", () => {
     expect(Date.now() - start).toBeLessThan(3000);
   });
 
-  it("gzips the request body (header on the wire, and bytes VictoriaMetrics actually read)", async () => {
-    expect(GZIP_THRESHOLD_BYTES).toBe(1000);
-    const points = tickGrid("GZ", "gzip", 4, 500, T0);
-    const body = points.map((p) => toLineProtocol(p)).join("\n");
-    const rawBytes = Buffer.byteLength(body);
-    const readBytes = `vm_tcplistener_read_bytes_total{name="http"`;
+  /** Bytes VictoriaMetrics read over HTTP (request bodies as sent, headers and all). */
+  const READ_BYTES = `vm_tcplistener_read_bytes_total{name="http"`;
 
-    // Calibration: the counter counts body bytes, so a plain upload of the same lines costs at
-    // least their size.
-    const beforePlain = await vmCounter(readBytes);
-    const plain = await fetch(`${vm.url}/api/v2/write?precision=ns&db=plain`, { method: "POST", body });
-    expect(plain.status).toBe(204);
-    expect((await vmCounter(readBytes)) - beforePlain).toBeGreaterThanOrEqual(rawBytes);
-
+  /**
+   * Sends `points` as one batch through a writer with `options`; returns the Content-Encoding of
+   * each write request on the wire and the bytes VictoriaMetrics read meanwhile.
+   */
+  async function sendOneBatch(points: AnySeriesPoint[], options: Partial<InfluxWriterOptions> = {}) {
     const encodings: unknown[] = [];
     const onRequest = (message: unknown) => {
       const request = (message as { request: ClientRequest }).request;
@@ -418,42 +412,44 @@ describe.skipIf(skip)("InfluxWriter against a real VictoriaMetrics", () => {
     };
     subscribe("http.client.request.start", onRequest);
     try {
-      const writer = newWriter({ url: vm.url, batchSize: points.length });
-      const before = await vmCounter(readBytes);
+      const writer = newWriter({ url: vm.url, batchSize: points.length, ...options });
+      const before = await vmCounter(READ_BYTES);
       writer.writeMany(points);
       await writer.flush();
-      const read = (await vmCounter(readBytes)) - before;
+      const read = (await vmCounter(READ_BYTES)) - before;
       expect(writer.stats()).toMatchObject({ pointsWritten: points.length, batchesWritten: 1 });
-      expect(encodings).toEqual(["gzip"]);
-      // Request line, headers and the next /metrics request included, still a fraction of the body.
-      expect(read).toBeLessThan(rawBytes / 5);
+      return { encodings, read };
     } finally {
       unsubscribe("http.client.request.start", onRequest);
     }
+  }
+
+  it("gzips the request body (header on the wire, and bytes VictoriaMetrics actually read)", async () => {
+    expect(GZIP_THRESHOLD_BYTES).toBe(1000);
+    const points = tickGrid("GZ", "gzip", 4, 500, T0);
+    const body = points.map((p) => toLineProtocol(p)).join("\n");
+    const rawBytes = Buffer.byteLength(body);
+
+    // Calibration: the counter counts body bytes, so a plain upload of the same lines costs at
+    // least their size.
+    const beforePlain = await vmCounter(READ_BYTES);
+    const plain = await fetch(`${vm.url}/api/v2/write?precision=ns&db=plain`, { method: "POST", body });
+    expect(plain.status).toBe(204);
+    expect((await vmCounter(READ_BYTES)) - beforePlain).toBeGreaterThanOrEqual(rawBytes);
+
+    const { encodings, read } = await sendOneBatch(points);
+    expect(encodings).toEqual(["gzip"]);
+    // Request line, headers and the next /metrics request included, still a fraction of the body.
+    expect(read).toBeLessThan(rawBytes / 5);
     expectGrid(await vm.exportSeries(`ticks_close{source="gzip",db!="plain"}`), "GZ", 4, 500, T0);
   });
 
   it("sends the body as it is with gzip off (no header, every byte read)", async () => {
     const points = tickGrid("NZ", "nogzip", 4, 500, T0);
     const rawBytes = Buffer.byteLength(points.map((p) => toLineProtocol(p)).join("\n"));
-    const encodings: unknown[] = [];
-    const onRequest = (message: unknown) => {
-      const request = (message as { request: ClientRequest }).request;
-      if (request.path.startsWith("/api/v2/write")) encodings.push(request.getHeader("content-encoding"));
-    };
-    subscribe("http.client.request.start", onRequest);
-    try {
-      const writer = newWriter({ url: vm.url, batchSize: points.length, gzip: false });
-      const before = await vmCounter(`vm_tcplistener_read_bytes_total{name="http"`);
-      writer.writeMany(points);
-      await writer.flush();
-      const read = (await vmCounter(`vm_tcplistener_read_bytes_total{name="http"`)) - before;
-      expect(writer.stats()).toMatchObject({ pointsWritten: points.length, batchesWritten: 1 });
-      expect(encodings).toEqual([undefined]);
-      expect(read).toBeGreaterThanOrEqual(rawBytes);
-    } finally {
-      unsubscribe("http.client.request.start", onRequest);
-    }
+    const { encodings, read } = await sendOneBatch(points, { gzip: false });
+    expect(encodings).toEqual([undefined]);
+    expect(read).toBeGreaterThanOrEqual(rawBytes);
     expectGrid(await vm.exportSeries(`ticks_close{source="nogzip"}`), "NZ", 4, 500, T0);
   });
 
