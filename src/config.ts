@@ -365,12 +365,11 @@ function secretFromFile(variable: EnvName, file: string): string {
   return secret;
 }
 
-/** A URL with any password (and username, which can be a token) masked, for logs and status lines. */
 /**
  * Whether InfluxDB write bodies are gzipped. `auto` (the default) gzips unless the server is on
  * this host (a loopback name or address): there gzip saves no bandwidth and costs CPU on both
- * sides of the same cores, about a tenth of the engine's CPU with every store on (README
- * "Performance"). Elsewhere, line protocol shrinks to about a fifth.
+ * sides of the same cores, about a fifth of the CPU seconds with every store on (README
+ * "Performance"). Elsewhere, line protocol shrinks to about a fifth of its size.
  */
 export function influxGzip(url: string, setting: "auto" | "on" | "off"): boolean {
   if (setting !== "auto") return setting === "on";
@@ -378,6 +377,7 @@ export function influxGzip(url: string, setting: "auto" | "on" | "off"): boolean
   return !(host === "localhost" || host === "::1" || /^127(\.\d{1,3}){3}$/.test(host));
 }
 
+/** A URL with any password (and username, which can be a token) masked, for logs and status lines. */
 export function redactUrl(raw: string): string {
   try {
     const parsed = new URL(raw);
