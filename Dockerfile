@@ -57,4 +57,4 @@ EXPOSE 5000 9464
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:5000/api/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 
-CMD ["node", "--max-old-space-size=1024", "--max-semi-space-size=4", "dist/cli.js", "run"]
+CMD ["node", "--max-old-space-size=1024", "--max-semi-space-size=8", "dist/cli.js", "run"]

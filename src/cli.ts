@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-old-space-size=1024 --max-semi-space-size=4
+#!/usr/bin/env -S node --max-old-space-size=1024 --max-semi-space-size=8
 import { Command, InvalidArgumentError, Option } from "commander";
 import { runReplay, runSimulation } from "./app/run.js";
 import { type Config, type EnvName, loadConfig } from "./config.js";

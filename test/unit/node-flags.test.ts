@@ -26,7 +26,7 @@ describe("the V8 heap settings", () => {
         },
       ),
     );
-    // The old-space cap plus the young generation (three semi-spaces of 4 MB).
+    // The old-space cap plus the young generation (three semi-spaces of 8 MB).
     expect(limit / 2 ** 20).toBeGreaterThanOrEqual(1024);
     expect(limit / 2 ** 20).toBeLessThan(1100);
   });
