@@ -618,14 +618,7 @@ export class InfluxWriter {
 
   private async send(batch: LineBatch): Promise<SendOutcome> {
     try {
-      // The client's transport (auth header, gzip above the threshold, HttpError on ≥ 300), without
-      // its WriteApi, whose per-line bookkeeping this class does not need: it cuts its own batches.
-      await this.client.transport.request(this.writePath, batch.text, {
-        method: "POST",
-        headers: { "content-type": "text/plain; charset=utf-8" },
-        // Without a threshold the client sends the body as it is.
-        ...(this.opts.gzip ? { gzipThreshold: GZIP_THRESHOLD_BYTES } : {}),
-      });
+      await this.post(batch.bytes ?? batch.text);
       return { ok: true };
     } catch (error) {
       // A 2xx other than 204 is a success too.
@@ -633,6 +626,28 @@ export class InfluxWriter {
         return { ok: true };
       return { ok: false, kind: classifyWriteError(error), error };
     }
+  }
+
+  /**
+   * POSTs one body through the client's transport (auth header, gzip above the threshold,
+   * HttpError on ≥ 300), without its WriteApi, whose per-line bookkeeping this class does not
+   * need: it cuts its own batches. `send`, not `request`: `request` turns a body that is not a
+   * string into JSON, and a batch goes as its bytes (the transport copies a Buffer as it is).
+   */
+  private post(body: Buffer | string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.client.transport.send(
+        this.writePath,
+        body as string,
+        {
+          method: "POST",
+          headers: { "content-type": "text/plain; charset=utf-8" },
+          // Without a threshold the client sends the body as it is.
+          ...(this.opts.gzip ? { gzipThreshold: GZIP_THRESHOLD_BYTES } : {}),
+        },
+        { error: reject, complete: () => resolve() },
+      );
+    });
   }
 
   private noteSuccess(points: number): void {

@@ -4,7 +4,7 @@
  * Why not an array of line strings: a line lives from its tick until its batch is sent, long
  * enough to outlive the young generation, so every line was promoted and marked by the old-space
  * collector, and the array was joined into a second copy before sending. Here each line is copied
- * into a reusable byte buffer at once and dies young; a batch becomes one string when it is full.
+ * into a reusable byte buffer at once and dies young; a full batch is one copy of those bytes.
  * With InfluxDB on, the pipeline ran about a third more ticks per second for it.
  */
 
@@ -12,6 +12,28 @@
 export interface LineBatch {
   readonly text: string;
   readonly points: number;
+  /** The same text as UTF-8 bytes, when the batch was built as bytes (a LineBatcher's): what is sent. */
+  readonly bytes?: Buffer;
+}
+
+/**
+ * A batch a {@link LineBatcher} sealed: its bytes as they were written, sent as they are. Its text
+ * is decoded only when something asks for it (the spool, an error naming a line): decoding each
+ * batch to a string, which the HTTP request then encoded back to bytes, held the engine's thread
+ * for about 0.7 ms per 5,000-line batch (some 130 ns a point); copying the bytes takes 0.03–0.1 ms.
+ */
+class SealedBatch implements LineBatch {
+  private decoded: string | undefined;
+
+  constructor(
+    readonly bytes: Buffer,
+    readonly points: number,
+  ) {}
+
+  get text(): string {
+    this.decoded ??= this.bytes.toString("utf8");
+    return this.decoded;
+  }
 }
 
 /** The lines of a batch, for the rare paths that need one (an error naming line N). */
@@ -106,9 +128,10 @@ export class LineBatcher implements LineSink {
 
   private seal(): void {
     if (this.openLines === 0) return;
-    // Without the last newline: batches are joined lines, as the spool keeps them.
-    const text = this.open.toString("utf8", 0, this.openBytes - 1);
-    this.sealed.push({ text, points: this.openLines });
+    // Without the last newline: batches are joined lines, as the spool keeps them. A copy: the
+    // buffer is filled again from its start.
+    const bytes = Buffer.from(this.open.subarray(0, this.openBytes - 1));
+    this.sealed.push(new SealedBatch(bytes, this.openLines));
     this.sealedPoints += this.openLines;
     this.openBytes = 0;
     this.openLines = 0;

@@ -460,12 +460,15 @@ describe.skipIf(skip)("InfluxWriter against a real VictoriaMetrics", () => {
     const writer = newWriter({ url: vm.url, minBackoffMs: 50, maxBackoffMs: 400, logger });
     const delivered: string[][] = [];
     const transport = (writer as unknown as { client: InfluxDB }).client.transport;
-    const request = transport.request.bind(transport);
-    transport.request = async (path, body, options, responseStarted) => {
-      const answer = await request(path, body, options, responseStarted);
-      delivered.push(String(body).split("\n"));
-      return answer;
-    };
+    const send = transport.send.bind(transport);
+    transport.send = (path, body, options, callbacks) =>
+      send(path, body, options, {
+        ...callbacks,
+        complete: () => {
+          delivered.push(String(body).split("\n"));
+          callbacks?.complete?.();
+        },
+      });
     const t0 = T0 + 86_400_000;
     await vm.kill();
 

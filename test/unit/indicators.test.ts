@@ -1,3 +1,4 @@
+import { ATR, BollingerBands, EMA, MACD, RSI } from "trading-signals";
 import { describe, expect, it } from "vitest";
 import {
   DEFAULT_INDICATOR_CONFIG,
@@ -139,6 +140,55 @@ describe("IndicatorSet with the default periods", () => {
       macd_signal: 34, // 9 MACD values: closes 26..34
       macd_histogram: 34,
     });
+  });
+
+  it("returns, warming up and ready, what the library gives, in one fixed order of names", () => {
+    const config = mergeIndicatorConfig(DEFAULT_INDICATOR_CONFIG, { rsi: [7], ema: [5, 50], atr: [3] });
+    const set = new IndicatorSet(config);
+    // The library fed directly, the values put in by hand in the documented order.
+    const rsi = config.rsi.map((p) => [`rsi_${p}`, new RSI(p)] as const);
+    const ema = config.ema.map((p) => [`ema_${p}`, new EMA(p), p] as const);
+    const atr = config.atr.map((p) => [`atr_${p}`, new ATR(p)] as const);
+    const macd = new MACD(new EMA(12), new EMA(26), new EMA(9));
+    const bands = new BollingerBands(20, 2);
+    let macdValues = 0;
+    let sawAllReady = false;
+    for (let i = 1; i <= 80; i++) {
+      const close = 100 + 5 * Math.sin(i / 3) + i * 0.1;
+      const tick = { high: close + 0.5, low: close - 0.5, close };
+      const expected: Record<string, number> = {};
+      for (const [name, r] of rsi) {
+        const v = r.add(close);
+        if (v !== null) expected[name] = v;
+      }
+      for (const [name, e, period] of ema) {
+        const v = e.add(close);
+        if (i >= period && v !== null) expected[name] = v;
+      }
+      for (const [name, a] of atr) {
+        const v = a.add(tick);
+        if (v !== null) expected[name] = v;
+      }
+      const m = macd.add(close);
+      if (m) {
+        expected.macd = m.macd;
+        if (++macdValues >= 9) {
+          expected.macd_signal = m.signal;
+          expected.macd_histogram = m.histogram;
+        }
+      }
+      const b = bands.add(close);
+      if (b) {
+        expected.bollinger_upper = b.upper;
+        expected.bollinger_lower = b.lower;
+        expected.bollinger_width = b.upper - b.lower;
+      }
+      const values = set.update(tick);
+      expect(Object.entries(values)).toEqual(Object.entries(expected));
+      expect(set.values()).toEqual(expected);
+      sawAllReady ||= Object.keys(values).length === 13;
+    }
+    expect(sawAllReady).toBe(true);
   });
 
   it("gives the Influx period of each indicator (none for the MACD family)", () => {

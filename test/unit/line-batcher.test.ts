@@ -11,12 +11,13 @@ describe("LineBatcher", () => {
     expect([batcher.points, batcher.hasFullBatch]).toEqual([7, true]);
 
     const first = batcher.take(false);
-    expect(first).toEqual(batchOf(lines(7).slice(0, 3)));
+    expect({ text: first?.text, points: first?.points }).toEqual(batchOf(lines(7).slice(0, 3)));
     expect(batcher.take(false)?.text).toBe(lines(7).slice(3, 6).join("\n"));
     // Only the partial batch is left: it comes out only when asked for.
     expect(batcher.take(false)).toBeUndefined();
     expect([batcher.points, batcher.hasFullBatch]).toEqual([1, false]);
-    expect(batcher.take(true)).toEqual({ text: lines(7)[6], points: 1 });
+    const last = batcher.take(true);
+    expect({ text: last?.text, points: last?.points }).toEqual({ text: lines(7)[6], points: 1 });
     expect(batcher.points).toBe(0);
     expect(batcher.take(true)).toBeUndefined();
   });
@@ -40,7 +41,22 @@ describe("LineBatcher", () => {
     batcher.push("m,s=a v=1 1");
     batcher.push(long);
     batcher.push("m,s=b v=2 2");
-    expect(batchLines(batcher.take(true) ?? batchOf([]))).toEqual(["m,s=a v=1 1", long, "m,s=b v=2 2"]);
+    const batch = batcher.take(true) ?? batchOf([]);
+    expect(batchLines(batch)).toEqual(["m,s=a v=1 1", long, "m,s=b v=2 2"]);
+    // What is sent: the UTF-8 bytes of that text, the newlines between the lines and none after.
+    expect(batch.bytes?.equals(Buffer.from(["m,s=a v=1 1", long, "m,s=b v=2 2"].join("\n"), "utf8"))).toBe(
+      true,
+    );
+  });
+
+  it("keeps its own copy of a sealed batch's bytes while it goes on writing lines", () => {
+    const batcher = new LineBatcher(2);
+    for (const line of lines(2)) batcher.push(line);
+    const first = batcher.take(false);
+    for (const line of lines(2, "zz")) batcher.push(line);
+    expect(first?.bytes?.toString("utf8")).toBe(lines(2).join("\n"));
+    expect(first?.text).toBe(lines(2).join("\n"));
+    expect(batcher.take(false)?.bytes?.toString("utf8")).toBe(lines(2, "zz").join("\n"));
   });
 
   it("splits a batch back into its lines, and an empty one into none", () => {
