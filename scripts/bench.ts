@@ -77,6 +77,7 @@ import { createTestDatabase } from "../test/helpers/postgres.js";
 import { freePort, RedisServer } from "../test/helpers/redis-server.js";
 import { logRecords, runSummary } from "../test/helpers/velox-process.js";
 import { VictoriaMetrics } from "../test/helpers/victoria-metrics.js";
+import { type BenchResults, benchChartSvg, verdictLines } from "./bench-targets.js";
 import { writeTicksCsv } from "./generate-sample-csv.js";
 
 const options = new Command()
@@ -121,6 +122,23 @@ const percentile = (values: number[], p: number) => {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? Number.NaN;
 };
 const round = (n: number, digits = 0) => Number(n.toFixed(digits));
+
+/** The commit measured (with "-dirty" when the tree has changes), or undefined outside a git checkout. */
+function codeVersion(): string | undefined {
+  try {
+    const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], {
+      encoding: "utf8",
+      stdio: "pipe",
+    }).trim();
+    const changes = execFileSync("git", ["status", "--porcelain", "--untracked-files=no"], {
+      encoding: "utf8",
+      stdio: "pipe",
+    });
+    return changes.trim() === "" ? head : `${head}-dirty`;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Pre-built lines through the client's WriteApi: what the InfluxDB path could do at best here.
@@ -772,6 +790,7 @@ try {
   const { http, ...embeddedFigures } = embedded;
   const results = {
     date: new Date().toISOString(),
+    commit: codeVersion(),
     machine: { cpus: cpus().length, model: cpus()[0]?.model ?? "unknown", node: process.version },
     quick,
     sizes: SIZES,
@@ -806,6 +825,8 @@ try {
 
   mkdirSync(join(options.out, ".."), { recursive: true });
   writeFileSync(options.out, `${JSON.stringify(results, null, 2)}\n`);
+  const chart = `${options.out.replace(/\.json$/, "")}.svg`;
+  writeFileSync(chart, benchChartSvg(results satisfies BenchResults));
   const rows: [string, string | number][] = [
     ["InfluxDB client ceiling (points/s)", results.ceiling.influx_points_per_second],
     ["redis-benchmark -P 16 SET (ops/s)", results.ceiling.redis_set_per_second],
@@ -860,7 +881,9 @@ try {
     `VELOX bench${quick ? " (quick: sizes too small for meaningful timings)" : ""}, ${results.date}`,
   );
   for (const [k, v] of rows) console.log(`  ${k.padEnd(width)}  ${v}`);
-  console.log(`written to ${options.out}`);
+  console.log("targets:");
+  for (const line of verdictLines(results)) console.log(line);
+  console.log(`written to ${options.out} and ${chart}`);
 } finally {
   await Promise.all([redis.stop(), vm.stop()]);
   rmSync(dir, { recursive: true, force: true });

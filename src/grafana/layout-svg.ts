@@ -1,4 +1,5 @@
 import { DATASOURCES } from "../schema/grafana.js";
+import { escapeXml } from "../svg.js";
 
 /**
  * A picture of a dashboard's layout, drawn from its JSON: Grafana's 24-column grid with every
@@ -34,10 +35,6 @@ function sourceOf(p: LaidOutPanel): string {
   const uid = p.datasource?.uid;
   const def = Object.values(DATASOURCES).find((d) => d.uid === uid);
   return def ? def.name.replace(/^VELOX /, "") : "Mixed";
-}
-
-function escapeXml(text: string): string {
-  return text.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 /** Cuts a title to what fits in `width` pixels at ~7 px per character. */

@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { type BenchResults, benchChartSvg, TARGETS } from "../../scripts/bench-targets.js";
 import { skipWithout } from "../helpers/backend.js";
 import { runNode } from "../helpers/process.js";
 import { VICTORIA_METRICS } from "../helpers/victoria-metrics.js";
@@ -55,6 +56,11 @@ describe.skipIf(skip)("npm run bench -- --quick", () => {
     const run = await runNode(["--import", "tsx", "scripts/bench.ts", "--quick", "--out", out], 120_000);
     expect(run.status, run.stderr).toBe(0);
     expect(run.stdout).toContain("speed-up over the seed design");
+    // Every target with its verdict, and the picture of them next to the results.
+    for (const target of TARGETS) expect(run.stdout).toContain(`${target.label} ${target.text}`);
+    expect(readFileSync(out.replace(/\.json$/, ".svg"), "utf8")).toBe(
+      benchChartSvg(JSON.parse(readFileSync(out, "utf8")) as BenchResults),
+    );
     const results = JSON.parse(readFileSync(out, "utf8")) as Record<string, Record<string, number> | number>;
     for (const key of KEYS) {
       const value = key.split(".").reduce<unknown>((o, k) => (o as Record<string, unknown>)?.[k], results);
