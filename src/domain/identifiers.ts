@@ -42,10 +42,14 @@ export function plainOrParse<T>(
   return plain(value) ? (value as T) : parseOrThrow(schema, value, prefix);
 }
 
+// The schemas are the patterns alone, so a string that matches needs no parse (hot paths: every
+// fill and mark); zod runs only to word the error.
 export function assertSymbol(symbol: unknown, field = "symbol"): string {
+  if (typeof symbol === "string" && SYMBOL_PATTERN.test(symbol)) return symbol;
   return parseOrThrow(symbolSchema, symbol, field);
 }
 
 export function assertId(id: unknown, field: string): string {
+  if (typeof id === "string" && ID_PATTERN.test(id)) return id;
   return parseOrThrow(idSchema, id, field);
 }
