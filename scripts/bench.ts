@@ -123,17 +123,24 @@ const percentile = (values: number[], p: number) => {
 };
 const round = (n: number, digits = 0) => Number(n.toFixed(digits));
 
-/** The commit measured (with "-dirty" when the tree has changes), or undefined outside a git checkout. */
+/**
+ * The commit measured (with "-dirty" when tracked files outside bench/ have changes: the results
+ * of an earlier run are not the code), or undefined outside a git checkout.
+ */
 function codeVersion(): string | undefined {
   try {
     const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], {
       encoding: "utf8",
       stdio: "pipe",
     }).trim();
-    const changes = execFileSync("git", ["status", "--porcelain", "--untracked-files=no"], {
-      encoding: "utf8",
-      stdio: "pipe",
-    });
+    const changes = execFileSync(
+      "git",
+      ["status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench"],
+      {
+        encoding: "utf8",
+        stdio: "pipe",
+      },
+    );
     return changes.trim() === "" ? head : `${head}-dirty`;
   } catch {
     return undefined;

@@ -621,9 +621,7 @@ export class InfluxWriter {
       await this.post(batch.bytes ?? batch.text);
       return { ok: true };
     } catch (error) {
-      // A 2xx other than 204 is a success too.
-      if (error instanceof HttpError && error.statusCode >= 200 && error.statusCode < 300)
-        return { ok: true };
+      // The transport fails a request only for a status of 300 or more, or no answer at all.
       return { ok: false, kind: classifyWriteError(error), error };
     }
   }
