@@ -13,22 +13,23 @@ export interface BenchResults {
   commit?: string;
   quick: boolean;
   machine: { cpus: number; model: string; node: string };
-  sizes: { allStoresTicks: number; replayTicks: number; replaySymbols: number };
-  ceiling: { influx_points_per_second: number };
   embedded: {
     ticks_per_second: number;
     journal_commit_p99_ms: number;
-    wide: { symbols: number; cost_per_tick_ratio: number };
+    wide: { cost_per_tick_ratio: number };
   };
   all_stores: {
-    symbols: number;
     ratio_to_influx_ceiling: number;
     tick_to_redis_p99_ms: number;
     journal_commit_p99_ms: number;
     rss_peak_mb: number;
   };
   replay: { ticks: number; ticks_delivered: number; ratio_to_influx_ceiling: number };
-  speedup_over_seed_design: number;
+}
+
+/** Where the picture of a results file goes: beside it, `.svg` for `.json`. */
+export function chartPathFor(resultsPath: string): string {
+  return `${resultsPath.replace(/\.json$/, "")}.svg`;
 }
 
 export interface Target {

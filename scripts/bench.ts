@@ -77,7 +77,7 @@ import { createTestDatabase } from "../test/helpers/postgres.js";
 import { freePort, RedisServer } from "../test/helpers/redis-server.js";
 import { logRecords, runSummary } from "../test/helpers/velox-process.js";
 import { VictoriaMetrics } from "../test/helpers/victoria-metrics.js";
-import { type BenchResults, benchChartSvg, verdictLines } from "./bench-targets.js";
+import { type BenchResults, benchChartSvg, chartPathFor, verdictLines } from "./bench-targets.js";
 import { writeTicksCsv } from "./generate-sample-csv.js";
 
 const options = new Command()
@@ -832,7 +832,7 @@ try {
 
   mkdirSync(join(options.out, ".."), { recursive: true });
   writeFileSync(options.out, `${JSON.stringify(results, null, 2)}\n`);
-  const chart = `${options.out.replace(/\.json$/, "")}.svg`;
+  const chart = chartPathFor(options.out);
   writeFileSync(chart, benchChartSvg(results satisfies BenchResults));
   const rows: [string, string | number][] = [
     ["InfluxDB client ceiling (points/s)", results.ceiling.influx_points_per_second],

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { type BenchResults, benchChartSvg, TARGETS } from "../../scripts/bench-targets.js";
+import { type BenchResults, benchChartSvg, chartPathFor, TARGETS } from "../../scripts/bench-targets.js";
 import { skipWithout } from "../helpers/backend.js";
 import { runNode } from "../helpers/process.js";
 import { VICTORIA_METRICS } from "../helpers/victoria-metrics.js";
@@ -58,7 +58,7 @@ describe.skipIf(skip)("npm run bench -- --quick", () => {
     expect(run.stdout).toContain("speed-up over the seed design");
     // Every target with its verdict, and the picture of them next to the results.
     for (const target of TARGETS) expect(run.stdout).toContain(`${target.label} ${target.text}`);
-    expect(readFileSync(out.replace(/\.json$/, ".svg"), "utf8")).toBe(
+    expect(readFileSync(chartPathFor(out), "utf8")).toBe(
       benchChartSvg(JSON.parse(readFileSync(out, "utf8")) as BenchResults),
     );
     const results = JSON.parse(readFileSync(out, "utf8")) as Record<string, Record<string, number> | number>;
