@@ -4,7 +4,7 @@
  * VictoriaMetrics (the InfluxDB write path) on free ports and measures, in order:
  *
  * - embedded: the whole pipeline (indicators, strategies, trailing stops, journal, metrics) on
- *   the journal alone, 3 symbols; next to it the design's floor: the indicator library alone and
+ *   the journal alone, 3 symbols; next to it the design's floor: the indicators alone and
  *   the pipeline over a store that keeps nothing;
  * - ceilings: pre-built line protocol through the InfluxDB client to VictoriaMetrics (points/s),
  *   and `redis-benchmark -P 16 -t set` (SETs/s), right before the run they are compared with;
@@ -408,7 +408,7 @@ async function scrapeTimes(metrics: VeloxMetrics): Promise<{ meanMs: number; ser
 }
 
 /**
- * What the embedded figure can reach at best on this machine: the indicator library alone, and the
+ * What the embedded figure can reach at best on this machine: the indicators alone, and the
  * whole pipeline (indicators, bars, strategies, stops) over a store that keeps nothing, on the
  * same ticks, in memory. Each runs three times and the best pass counts: a floor is what the
  * machine allows, not what one pass got between garbage collections.
@@ -841,7 +841,7 @@ try {
     ["embedded journal commit p99 (ms)", results.embedded.journal_commit_p99_ms],
     ["embedded peak RSS (MB)", results.embedded.rss_peak_mb],
     ["  floor: pipeline, no stores (ticks/s)", results.embedded.floor.pipeline_ticks_per_second],
-    ["  floor: indicator library alone (ticks/s)", results.embedded.floor.indicators_ticks_per_second],
+    ["  floor: indicators alone (ticks/s)", results.embedded.floor.indicators_ticks_per_second],
     [
       `embedded over ${results.embedded.wide.symbols} symbols (ticks/s; cost per tick ÷ 3 symbols')`,
       `${results.embedded.wide.ticks_per_second}; ${results.embedded.wide.cost_per_tick_ratio}`,

@@ -1,10 +1,10 @@
-import { ATR, BollingerBands, EMA, MACD, RSI } from "trading-signals";
 import { ValidationError } from "../domain/errors.js";
 import type { Tick } from "../domain/tick.js";
+import { AtrKernel, BollingerKernel, EmaKernel, MacdKernel, RsiKernel } from "./indicator-kernels.js";
 
 /**
- * Incremental technical indicators, one IndicatorSet per symbol, computed with trading-signals.
- * Each tick is treated as one bar: its close feeds RSI, EMA, MACD and the Bollinger Bands, its
+ * Incremental technical indicators, one IndicatorSet per symbol, with the conventions of
+ * trading-signals (computed by ./indicator-kernels.ts, which gives the library's doubles). Each tick is treated as one bar: its close feeds RSI, EMA, MACD and the Bollinger Bands, its
  * high/low/close feed ATR. `update` returns only the indicators that have seen enough bars.
  *
  * Conventions of the library, which the reference tests pin down:
@@ -117,49 +117,59 @@ export function indicatorPeriods(config: IndicatorConfig): Record<string, number
   return periods;
 }
 
-/** Sets `name` when the indicator gave a finite value. */
-function put(values: IndicatorValues, name: string, value: number | null | undefined): void {
-  if (value !== null && value !== undefined && Number.isFinite(value)) values[name] = value;
+/** Sets `name` when the indicator gave a finite value, and removes it when not. */
+function put(values: IndicatorValues, name: string, value: number | undefined): void {
+  if (value !== undefined && Number.isFinite(value)) values[name] = value;
+  else if (name in values) delete values[name];
+}
+
+function count(values: IndicatorValues): number {
+  let n = 0;
+  for (const _ in values) n++;
+  return n;
 }
 
 /** The indicators of one symbol. */
 export class IndicatorSet {
-  private readonly rsi: [string, RSI][];
-  private readonly ema: [string, EMA, number][];
-  private readonly atr: [string, ATR][];
-  private readonly macd: MACD;
-  private readonly bollinger: BollingerBands;
+  private readonly rsi: [string, RsiKernel][];
+  private readonly ema: [string, EmaKernel][];
+  private readonly atr: [string, AtrKernel][];
+  private readonly macd: MacdKernel;
+  private readonly bollinger: BollingerKernel;
   private latest: IndicatorValues = {};
-  /** Closes fed so far (every EMA has seen as many). */
-  private closes = 0;
   /** MACD values so far: what its signal line has seen. */
   private macdValues = 0;
+  /** How many names an update gives once every indicator is ready. */
+  private readonly names: number;
+  /**
+   * The first result with every indicator in it. Later results are copies of it with their own
+   * values: a copy keeps its shape, where adding the names one by one to an empty object
+   * rebuilds it on every tick (what the profile showed as the largest cost of `update`).
+   */
+  private shape: IndicatorValues | undefined;
 
   constructor(readonly config: IndicatorConfig = DEFAULT_INDICATOR_CONFIG) {
     validate(config);
-    this.rsi = config.rsi.map((p) => [indicatorName.rsi(p), new RSI(p)]);
-    this.ema = config.ema.map((p) => [indicatorName.ema(p), new EMA(p), p]);
-    this.atr = config.atr.map((p) => [indicatorName.atr(p), new ATR(p)]);
-    this.macd = new MACD(new EMA(config.macd.fast), new EMA(config.macd.slow), new EMA(config.macd.signal));
-    this.bollinger = new BollingerBands(config.bollinger.period, config.bollinger.stdDev);
+    this.rsi = config.rsi.map((p) => [indicatorName.rsi(p), new RsiKernel(p)]);
+    this.ema = config.ema.map((p) => [indicatorName.ema(p), new EmaKernel(p)]);
+    this.atr = config.atr.map((p) => [indicatorName.atr(p), new AtrKernel(p)]);
+    this.macd = new MacdKernel(config.macd.fast, config.macd.slow, config.macd.signal);
+    this.bollinger = new BollingerKernel(config.bollinger.period, config.bollinger.stdDev);
+    this.names = config.rsi.length + config.ema.length + config.atr.length + 3 + 3;
   }
 
   /** Feeds one bar and returns every indicator that is ready after it. */
   update(tick: Pick<Tick, "high" | "low" | "close">): IndicatorValues {
     const { close } = tick;
-    const values: IndicatorValues = {};
-    // Readiness is counted here: the library's EMA answers isStable by throwing and catching an
-    // error until it has seen `period` values, a stack trace per tick and EMA while warming up.
-    const closes = ++this.closes;
+    const values: IndicatorValues = this.shape ? { ...this.shape } : {};
     for (const [name, rsi] of this.rsi) put(values, name, rsi.add(close));
-    for (const [name, ema, period] of this.ema) {
+    for (const [name, ema] of this.ema) {
       const value = ema.add(close);
-      if (closes >= period) put(values, name, value);
+      if (ema.ready) put(values, name, value);
     }
-    // The tick is the candle (ATR keeps the previous one): no object per tick and period.
     for (const [name, atr] of this.atr) put(values, name, atr.add(tick));
-    const macd = this.macd.add(close);
-    if (macd) {
+    const macd = this.macd;
+    if (macd.add(close)) {
       put(values, indicatorName.macd, macd.macd);
       // Each MACD value is one input of its signal line.
       if (++this.macdValues >= this.config.macd.signal) {
@@ -167,12 +177,13 @@ export class IndicatorSet {
         put(values, indicatorName.macdHistogram, macd.histogram);
       }
     }
-    const bands = this.bollinger.add(close);
-    if (bands) {
+    const bands = this.bollinger;
+    if (bands.add(close)) {
       put(values, indicatorName.bollingerUpper, bands.upper);
       put(values, indicatorName.bollingerLower, bands.lower);
       put(values, indicatorName.bollingerWidth, bands.upper - bands.lower);
     }
+    if (this.shape === undefined && count(values) === this.names) this.shape = values;
     this.latest = values;
     return values;
   }

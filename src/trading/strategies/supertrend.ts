@@ -1,7 +1,7 @@
-import { ATR, SuperTrend } from "trading-signals";
 import { ValidationError } from "../../domain/errors.js";
 import type { Signal } from "../../domain/signal.js";
 import type { Tick } from "../../domain/tick.js";
+import { SupertrendKernel } from "../indicator-kernels.js";
 import { type IndicatorValues, indicatorName } from "../indicators.js";
 import { type Strategy, type StrategyPosition, type SymbolSelection, signalFor } from "./strategy.js";
 
@@ -17,8 +17,7 @@ export const SUPERTREND_DEFAULTS: SupertrendParams = { atr_period: 10, multiplie
 type Trend = "BULLISH" | "BEARISH";
 
 interface SymbolState {
-  supertrend: SuperTrend;
-  atr: ATR;
+  supertrend: SupertrendKernel;
   trend: Trend | undefined;
   /** The Supertrend line of the previous bar: the band a flip breaks through. */
   line: number | undefined;
@@ -27,10 +26,10 @@ interface SymbolState {
 /**
  * Supertrend, long only: buy when the trend flips up, sell when it flips down.
  *
- * The bands come from trading-signals' SuperTrend (basic bands at median ± multiplier × ATR,
- * final bands that only tighten while the trend holds, trend up while the close stays above the
- * lower band, down while it stays below the upper band). Its ATR is Wilder's over `atr_period`
- * bars; a second ATR of the same period is kept here only to scale the confidence.
+ * The bands are trading-signals' SuperTrend (basic bands at median ± multiplier × ATR, final
+ * bands that only tighten while the trend holds, trend up while the close stays above the lower
+ * band, down while it stays below the upper band), computed by SupertrendKernel, which gives the
+ * library's values. Its ATR is Wilder's over `atr_period` bars and also scales the confidence.
  *
  *   confidence = 0.5 + 0.5 × |close − previous Supertrend line| / ATR
  *
@@ -59,41 +58,40 @@ export class SupertrendStrategy implements Strategy {
   onTick(
     tick: Tick,
     indicators: IndicatorValues,
-    position: StrategyPosition | undefined,
+    position: Readonly<StrategyPosition> | undefined,
   ): Signal | undefined {
     let s = this.state.get(tick.symbol);
     if (!s) {
       s = {
-        supertrend: new SuperTrend({ interval: this.params.atr_period, multiplier: this.params.multiplier }),
-        atr: new ATR(this.params.atr_period),
+        supertrend: new SupertrendKernel(this.params.atr_period, this.params.multiplier),
         trend: undefined,
         line: undefined,
       };
       this.state.set(tick.symbol, s);
     }
-    // The tick is the candle (both keep the previous one): no object per tick.
-    const atr = s.atr.add(tick);
-    const result = s.supertrend.add(tick);
-    if (result === null || atr === null) return undefined;
+    const bands = s.supertrend;
+    if (!bands.add(tick)) return undefined;
+    const { atr, line } = bands;
+    const trend: Trend = bands.up ? "BULLISH" : "BEARISH";
 
     const previousTrend = s.trend;
     const previousLine = s.line;
-    s.trend = result.trend;
-    s.line = result.supertrend;
-    if (previousTrend === undefined || previousLine === undefined || previousTrend === result.trend) {
+    s.trend = trend;
+    s.line = line;
+    if (previousTrend === undefined || previousLine === undefined || previousTrend === trend) {
       return undefined;
     }
 
     const evidence = {
       ...indicators,
-      supertrend: result.supertrend,
-      supertrend_direction: result.trend === "BULLISH" ? 1 : -1,
+      supertrend: line,
+      supertrend_direction: trend === "BULLISH" ? 1 : -1,
       [this.atrName]: atr,
     };
     const thresholds = { atr_period: this.params.atr_period, multiplier: this.params.multiplier };
     const confidence = atr > 0 ? 0.5 + (0.5 * Math.abs(tick.close - previousLine)) / atr : 1;
 
-    if (result.trend === "BULLISH" && !position) {
+    if (trend === "BULLISH" && !position) {
       return signalFor(this, tick, {
         kind: "entry",
         action: "BUY",
@@ -103,7 +101,7 @@ export class SupertrendStrategy implements Strategy {
         thresholds,
       });
     }
-    if (result.trend === "BEARISH" && position?.side === "long") {
+    if (trend === "BEARISH" && position?.side === "long") {
       return signalFor(this, tick, {
         kind: "exit",
         action: "SELL",

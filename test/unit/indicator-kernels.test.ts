@@ -1,0 +1,201 @@
+import { ATR, BollingerBands, EMA, MACD, RSI, SuperTrend, WSMA } from "trading-signals";
+import { describe, expect, it } from "vitest";
+import {
+  AtrKernel,
+  BollingerKernel,
+  EmaKernel,
+  MacdKernel,
+  RsiKernel,
+  SupertrendKernel,
+  WilderKernel,
+} from "../../src/trading/indicator-kernels.js";
+
+/** A seeded series of candles: a random walk with flat stretches (zero changes) and gaps. */
+function candles(seed: number, length: number) {
+  let state = seed >>> 0;
+  const random = () => {
+    // mulberry32
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const out: { high: number; low: number; close: number }[] = [];
+  let close = 100;
+  for (let i = 0; i < length; i++) {
+    const r = random();
+    if (r < 0.1) {
+      // unchanged close: RSI's loss and gain are both 0 for this step
+    } else if (r < 0.12) {
+      close *= 1 + (random() - 0.5) * 0.2; // a gap
+    } else {
+      close = Math.round((close + (random() - 0.5)) * 100) / 100;
+    }
+    const spread = random() * 0.8;
+    out.push({ high: close + spread, low: close - spread * random(), close });
+  }
+  return out;
+}
+
+const SERIES = [1, 2, 3].map((seed) => candles(seed, 600));
+/** A series that only rises: RSI's average loss stays 0 (RSI 100). */
+const RISING = Array.from({ length: 60 }, (_, i) => ({ high: 10 + i, low: 10 + i, close: 10 + i }));
+const ALL = [...SERIES, RISING];
+
+/** Both sides value for value, as doubles (`Object.is`: no tolerance, -0 and NaN included). */
+function expectSame(ours: (number | undefined)[], library: (number | null | undefined)[]) {
+  expect(ours.length).toBe(library.length);
+  const mismatches = ours
+    .map((v, i) => ({ i, ours: v, library: library[i] ?? undefined }))
+    .filter((m) => !Object.is(m.ours, m.library));
+  expect(mismatches.slice(0, 3)).toEqual([]);
+}
+
+describe("indicator kernels give trading-signals' doubles", () => {
+  const periods = [1, 2, 3, 5, 9, 14, 20, 26, 50];
+
+  it("EMA, from the first value (and `ready` as the library's isStable)", () => {
+    for (const series of ALL) {
+      for (const period of periods) {
+        const ours = new EmaKernel(period);
+        const library = new EMA(period);
+        const values = series.map((c) => ours.add(c.close));
+        const readiness = series.map(() => 0);
+        const expected = series.map((c, i) => {
+          const v = library.add(c.close);
+          readiness[i] = library.isStable ? 1 : 0;
+          return v;
+        });
+        expectSame(values, expected);
+        const ourReadiness = new EmaKernel(period);
+        const ready = series.map((c) => {
+          ourReadiness.add(c.close);
+          return ourReadiness.ready ? 1 : 0;
+        });
+        expect(ready).toEqual(readiness);
+      }
+    }
+  });
+
+  it("Wilder's smoothing", () => {
+    for (const series of ALL) {
+      for (const period of periods) {
+        const ours = new WilderKernel(period);
+        const library = new WSMA(period);
+        expectSame(
+          series.map((c) => ours.add(c.high - c.low)),
+          series.map((c) => library.add(c.high - c.low)),
+        );
+      }
+    }
+  });
+
+  it("RSI, including period 1 (never ready, as in the library) and an average loss of 0", () => {
+    for (const series of ALL) {
+      for (const period of periods) {
+        const ours = new RsiKernel(period);
+        const library = new RSI(period);
+        expectSame(
+          series.map((c) => ours.add(c.close)),
+          series.map((c) => library.add(c.close)),
+        );
+      }
+    }
+    const rising = new RsiKernel(14);
+    expect(RISING.map((c) => rising.add(c.close)).at(-1)).toBe(100);
+  });
+
+  it("ATR", () => {
+    for (const series of ALL) {
+      for (const period of periods) {
+        const ours = new AtrKernel(period);
+        const library = new ATR(period);
+        expectSame(
+          series.map((c) => ours.add(c)),
+          series.map((c) => library.add(c)),
+        );
+      }
+    }
+  });
+
+  it("MACD, its signal line and histogram", () => {
+    const settings = [
+      [12, 26, 9],
+      [2, 3, 2],
+      [1, 2, 1],
+      [5, 35, 5],
+    ] as const;
+    for (const series of ALL) {
+      for (const [fast, slow, signal] of settings) {
+        const ours = new MacdKernel(fast, slow, signal);
+        const library = new MACD(new EMA(fast), new EMA(slow), new EMA(signal));
+        const got: (number | undefined)[] = [];
+        const want: (number | undefined)[] = [];
+        for (const c of series) {
+          const ready = ours.add(c.close);
+          got.push(...(ready ? [ours.macd, ours.signal, ours.histogram] : [undefined, undefined, undefined]));
+          const r = library.add(c.close);
+          want.push(...(r ? [r.macd, r.signal, r.histogram] : [undefined, undefined, undefined]));
+        }
+        expectSame(got, want);
+      }
+    }
+  });
+
+  it("Bollinger Bands", () => {
+    for (const series of ALL) {
+      for (const [period, deviations] of [
+        [20, 2],
+        [1, 2],
+        [5, 1.5],
+        [50, 3],
+      ] as const) {
+        const ours = new BollingerKernel(period, deviations);
+        const library = new BollingerBands(period, deviations);
+        const got: (number | undefined)[] = [];
+        const want: (number | undefined)[] = [];
+        for (const c of series) {
+          const ready = ours.add(c.close);
+          got.push(...(ready ? [ours.upper, ours.lower] : [undefined, undefined]));
+          const r = library.add(c.close);
+          want.push(...(r ? [r.upper, r.lower] : [undefined, undefined]));
+        }
+        expectSame(got, want);
+      }
+    }
+  });
+
+  it("Supertrend: its line, its trend and its ATR", () => {
+    const trends: (number | undefined)[] = [];
+    for (const series of ALL) {
+      for (const [period, multiplier] of [
+        [10, 3],
+        [1, 1],
+        [3, 0.5],
+        [14, 2],
+      ] as const) {
+        const ours = new SupertrendKernel(period, multiplier);
+        const library = new SuperTrend({ interval: period, multiplier });
+        const atr = new ATR(period);
+        const got: (number | undefined)[] = [];
+        const want: (number | undefined)[] = [];
+        for (const c of series) {
+          const ready = ours.add(c);
+          got.push(...(ready ? [ours.line, ours.up ? 1 : -1, ours.atr] : [undefined, undefined, undefined]));
+          const r = library.add(c);
+          const a = atr.add(c);
+          want.push(
+            ...(r
+              ? [r.supertrend, r.trend === "BULLISH" ? 1 : -1, a ?? Number.NaN]
+              : [undefined, undefined, undefined]),
+          );
+        }
+        expectSame(got, want);
+        trends.push(...got.filter((_, i) => i % 3 === 1));
+      }
+    }
+    // Both trends occur, so both branches of the bands are compared.
+    expect(new Set(trends.filter((t) => t !== undefined))).toEqual(new Set([1, -1]));
+  });
+});
