@@ -216,11 +216,11 @@ export class TradingPipeline {
       let signal: Signal | undefined;
       if (timeframe === undefined || timeframe === "tick") {
         // A tick strategy sees the tick as it is: no view object per tick.
-        signal = strategy.onTick(tick, values, this.tracker.position(strategy.id, tick.symbol));
+        signal = strategy.onTick(tick, values, this.tracker.heldPosition(strategy.id, tick.symbol));
       } else {
         const view = this.barView(timeframe, tick, bars);
         if (!view) continue;
-        signal = strategy.onTick(view.tick, view.values, this.tracker.position(strategy.id, tick.symbol));
+        signal = strategy.onTick(view.tick, view.values, this.tracker.heldPosition(strategy.id, tick.symbol));
       }
       if (!signal) continue;
       signals.push(signal);

@@ -102,8 +102,11 @@ export class PositionTracker {
   private readonly settings: ReadonlyMap<string, StrategyTradeSettings>;
   private readonly snapshotIntervalMs: number;
   private readonly held = new Map<string, Held>();
-  /** The keys of `held` by symbol, in opening order: a tick visits only its own symbol's positions. */
-  private readonly keysBySymbol = new Map<string, Set<string>>();
+  /**
+   * The keys of `held` by symbol, then strategy id, in opening order: a tick visits only its own
+   * symbol's positions, and a strategy's position is found without building its key.
+   */
+  private readonly keysBySymbol = new Map<string, Map<string, string>>();
   /** Symbols whose positions opened, were marked or closed since the last takeChangedSymbols(). */
   private readonly changed = new Set<string>();
   /** Keys with a journal write in flight, so a second signal cannot open the same position twice. */
@@ -135,6 +138,15 @@ export class PositionTracker {
     return held && { ...held.position };
   }
 
+  /**
+   * The same position as `position`, without the copy and without building its key: what the
+   * pipeline hands each strategy on every tick. Read it, do not keep it.
+   */
+  heldPosition(strategyId: string, symbol: string): Readonly<OpenPosition> | undefined {
+    const key = this.keysBySymbol.get(symbol)?.get(strategyId);
+    return key === undefined ? undefined : this.held.get(key)?.position;
+  }
+
   positions(): OpenPosition[] {
     return [...this.held.values()].map((h) => ({ ...h.position }));
   }
@@ -144,7 +156,7 @@ export class PositionTracker {
     const keys = this.keysBySymbol.get(symbol);
     if (!keys) return [];
     const list: OpenPosition[] = [];
-    for (const key of keys) {
+    for (const key of keys.values()) {
       const held = this.held.get(key);
       if (held) list.push({ ...held.position });
     }
@@ -181,7 +193,7 @@ export class PositionTracker {
     const keys = this.keysBySymbol.get(tick.symbol);
     if (!keys) return events;
     // A copy: closing a position below removes its key.
-    for (const key of [...keys]) {
+    for (const key of [...keys.values()]) {
       const held = this.held.get(key);
       if (!held || this.busy.has(key)) continue;
       if (this.letGoIfAhead(key, held, tick.timestamp)) continue;
@@ -511,10 +523,10 @@ export class PositionTracker {
     this.changed.add(symbol);
     let keys = this.keysBySymbol.get(symbol);
     if (!keys) {
-      keys = new Set();
+      keys = new Map();
       this.keysBySymbol.set(symbol, keys);
     }
-    keys.add(key);
+    keys.set(held.position.strategy_id, key);
   }
 
   /**
@@ -551,12 +563,13 @@ export class PositionTracker {
   }
 
   private release(key: string, symbol: string): void {
-    const held = this.held.get(key);
-    if (held) this.unrealized -= held.position.unrealized_pnl;
-    this.held.delete(key);
     this.changed.add(symbol);
+    const held = this.held.get(key);
+    if (!held) return;
+    this.unrealized -= held.position.unrealized_pnl;
+    this.held.delete(key);
     const keys = this.keysBySymbol.get(symbol);
-    keys?.delete(key);
+    keys?.delete(held.position.strategy_id);
     if (keys?.size === 0) this.keysBySymbol.delete(symbol);
   }
 

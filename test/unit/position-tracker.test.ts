@@ -151,6 +151,12 @@ describe("PositionTracker over a real journal", () => {
       // (108 − 100.1) × 10 = 79
       unrealized_pnl: expect.closeTo(79, 9),
     });
+    // What the pipeline hands a strategy: the same position, not a copy, and none for another
+    // strategy or symbol.
+    expect(t.heldPosition("rsi_mr", "RELIANCE")).toEqual(t.position("rsi_mr", "RELIANCE"));
+    expect(t.heldPosition("rsi_mr", "RELIANCE")).toBe(t.heldPosition("rsi_mr", "RELIANCE"));
+    expect(t.heldPosition("supertrend", "RELIANCE")).toBeUndefined();
+    expect(t.heldPosition("rsi_mr", "TCS")).toBeUndefined();
     // Another symbol's tick leaves the position alone.
     expect(await t.onTick(tick(2100, 50, "TCS"))).toEqual([]);
 
@@ -177,6 +183,7 @@ describe("PositionTracker over a real journal", () => {
     expect(t.realizedPnl().total).toBeCloseTo(64.895035, 9);
     expect(t.realizedPnl().byStrategy.rsi_mr).toBeCloseTo(64.895035, 9);
     expect(t.positions()).toEqual([]);
+    expect(t.heldPosition("rsi_mr", "RELIANCE")).toBeUndefined();
 
     // Read back from the journal.
     const details = await dm.getTradeDetails(tradeId);

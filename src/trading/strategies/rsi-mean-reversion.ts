@@ -58,7 +58,7 @@ export class RsiMeanReversion implements Strategy {
   onTick(
     tick: Tick,
     indicators: IndicatorValues,
-    position: StrategyPosition | undefined,
+    position: Readonly<StrategyPosition> | undefined,
   ): Signal | undefined {
     const rsi = indicators[this.rsiName];
     if (rsi === undefined) return undefined;

@@ -30,7 +30,11 @@ export interface Strategy {
    * Called once per tick of a traded symbol, after the indicators have taken the tick.
    * `position` is the strategy's open position on that symbol, if any.
    */
-  onTick(tick: Tick, indicators: IndicatorValues, position: StrategyPosition | undefined): Signal | undefined;
+  onTick(
+    tick: Tick,
+    indicators: IndicatorValues,
+    position: Readonly<StrategyPosition> | undefined,
+  ): Signal | undefined;
 }
 
 export function tradesSymbol(strategy: Pick<Strategy, "symbols">, symbol: string): boolean {
