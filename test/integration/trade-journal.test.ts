@@ -511,6 +511,45 @@ describe("TradeJournal input validation", () => {
     expect(count("signal_conditions")).toBe(0);
   });
 
+  it("stores conditions exactly as JSON does and refuses, naming the value, what JSON would change", () => {
+    const j = openJournal();
+    j.insertTrade(newTrade());
+    const sc = { trade_id: "T1", signal_type: "entry" as const, timestamp: T0 };
+    const deep: Record<string, unknown> = { v: 1 };
+    let level = deep;
+    for (let i = 0; i < 40; i++) {
+      level.next = { v: i };
+      level = level.next as Record<string, unknown>;
+    }
+    const stored: Record<string, unknown>[] = [
+      { rsi: 30, nested: { list: [1, "a", null, true, { x: -0.5 }] }, none: null },
+      { when: new Date(T0 * 1000), text: "naïve → ok" }, // toJSON: the serialiser's own verdict
+      deep, // deeper than the walk goes
+    ];
+    for (const conditions of stored) {
+      j.insertSignalConditions({ ...sc, conditions: conditions as never });
+      const rows = j.getSignalConditions("T1");
+      expect(rows.at(-1)?.conditions).toEqual(JSON.parse(JSON.stringify(conditions)));
+    }
+    const holed = [1, 2, 3];
+    delete holed[1];
+    const refused: [Record<string, unknown>, string][] = [
+      [{ a: { b: [1, Number.POSITIVE_INFINITY] } }, "signal_conditions.conditions.a.b.1"],
+      [{ a: holed }, "signal_conditions.conditions.a.1"], // a hole would become null
+      [{ a: undefined }, "signal_conditions.conditions.a"],
+      [{ f: () => 1 }, "signal_conditions.conditions.f"],
+      [{ n: 10n }, "signal_conditions.conditions.n"],
+      [{ ...deep, z: Number.NaN }, "signal_conditions.conditions.z"],
+    ];
+    for (const [conditions, field] of refused) {
+      expectValidation(() => j.insertSignalConditions({ ...sc, conditions: conditions as never }), field);
+    }
+    const cycle: Record<string, unknown> = { a: 1 };
+    cycle.self = cycle;
+    expect(() => j.insertSignalConditions({ ...sc, conditions: cycle as never })).toThrow(/circular/i);
+    expect(count("signal_conditions")).toBe(stored.length);
+  });
+
   it("writes nothing from a batch with one bad element in the middle", () => {
     const j = openJournal();
     j.insertTrade(newTrade({ trade_id: "KEEP" }));
