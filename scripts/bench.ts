@@ -437,12 +437,23 @@ function designFloor(ticks: readonly Tick[]) {
   return { indicators_ticks_per_second: round(indicators), pipeline_ticks_per_second: round(pipelineOnly) };
 }
 
-/** Keeps nothing: the pipeline's store for {@link designFloor}, returning the rows a journal would. */
+/**
+ * Keeps nothing: the pipeline's store for {@link designFloor}, returning the rows a journal would.
+ * Every key written out: a spread followed by keys cost 15 µs a row on Node 20, which made this
+ * store 15 % of the floor it is meant not to weigh on.
+ */
 class DiscardingStore implements PipelineStore {
   openPosition(input: OpenPositionInput): Trade {
     const { trade } = input;
     return {
-      ...trade,
+      trade_id: trade.trade_id,
+      strategy_id: trade.strategy_id,
+      symbol: trade.symbol,
+      action: trade.action,
+      side: trade.side,
+      entry_time: trade.entry_time,
+      entry_price: trade.entry_price,
+      quantity: trade.quantity,
       fees: trade.fees ?? 0,
       stop_loss_initial: trade.stop_loss_initial ?? null,
       exit_time: null,
@@ -471,7 +482,11 @@ class DiscardingStore implements PipelineStore {
         quantity: 1,
       },
     });
-    return { ...open, exit_time: input.exit.exit_time, exit_price: input.exit.exit_price, status: "closed" };
+    return Object.assign(open, {
+      exit_time: input.exit.exit_time,
+      exit_price: input.exit.exit_price,
+      status: "closed" as const,
+    });
   }
   updatePositionSnapshot(): void {}
   updateTrailingStop(): void {}

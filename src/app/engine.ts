@@ -114,7 +114,7 @@ export class Engine implements MetricsSource {
       return {
         documents: documents.map((d) => ({
           symbol: d.symbol,
-          document: asJson({ ...d, timestamp: Math.round(d.timestamp) }),
+          document: asJson(Object.assign({}, d, { timestamp: Math.round(d.timestamp) })),
         })),
         gone,
       };

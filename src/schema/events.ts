@@ -175,18 +175,17 @@ export function toTradeMessage(source: Fill | Trade, options: { pnl?: number } =
       ...(options.pnl === undefined ? {} : { pnl: options.pnl }),
     };
   }
-  const base = {
-    type: "trade" as const,
-    symbol: source.symbol,
-    quantity: source.quantity,
-    strategy_id: source.strategy_id,
-    trade_id: source.trade_id,
-    fees: source.fees,
-  };
+  // Every key written out, no `...base` before them: on Node 20 a spread followed by keys costs
+  // microseconds per message (docs/performance.md).
   if (source.status === "closed" && source.exit_price !== null && source.exit_time !== null) {
     const pnl = options.pnl ?? source.pnl;
     return {
-      ...base,
+      type: "trade",
+      symbol: source.symbol,
+      quantity: source.quantity,
+      strategy_id: source.strategy_id,
+      trade_id: source.trade_id,
+      fees: source.fees,
       // The exit order goes the other way: a long is closed by a SELL, a short by a BUY.
       action: source.side === "long" ? "SELL" : "BUY",
       price: source.exit_price,
@@ -196,7 +195,12 @@ export function toTradeMessage(source: Fill | Trade, options: { pnl?: number } =
     };
   }
   return {
-    ...base,
+    type: "trade",
+    symbol: source.symbol,
+    quantity: source.quantity,
+    strategy_id: source.strategy_id,
+    trade_id: source.trade_id,
+    fees: source.fees,
     action: source.action,
     price: source.entry_price,
     timestamp: isoTime(source.entry_time * 1000),

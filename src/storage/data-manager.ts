@@ -1083,7 +1083,7 @@ export class DataManager implements PipelineStore {
     if (!bars) return { ...(tick as IndicatorWrite) };
     return {
       symbol,
-      values: { ...bars.values, ...tick?.values },
+      values: Object.assign({}, bars.values, tick?.values),
       timestamp: Math.max(tick?.timestamp ?? 0, bars.timestamp),
     };
   }

@@ -304,7 +304,7 @@ export class TradeJournal {
         `INSERT INTO trades (trade_id, strategy_id, symbol, action, side, entry_time, entry_price, quantity,
                              fees, stop_loss_initial, status, created_at, updated_at)
          VALUES (@trade_id, @strategy_id, @symbol, @action, @side, @entry_time, @entry_price, @quantity,
-                 @fees, @stop_loss_initial, 'open', @now, @now)`,
+                 @fees, @stop_loss_initial, 'open', @created_at, @updated_at)`,
       ),
       getTrade: db.prepare("SELECT * FROM trades WHERE trade_id = ?"),
       ping: db.prepare("SELECT count(*) FROM sqlite_master").pluck(),
@@ -487,18 +487,29 @@ export class TradeJournal {
         const pnl = gross - fees;
         const highs = [trade.entry_price, exit.exit_price, trade.max_price, exit.max_price];
         const lows = [trade.entry_price, exit.exit_price, trade.min_price, exit.min_price];
+        // Every column named, in the table's order: a spread with overrides costs about 1.4 µs
+        // per key on Node 20 (docs/performance.md), ten times what the row's other work does.
         const row: Trade = {
-          ...trade,
+          trade_id: trade.trade_id,
+          strategy_id: trade.strategy_id,
+          symbol: trade.symbol,
+          action: trade.action,
+          side: trade.side,
+          entry_time: trade.entry_time,
+          entry_price: trade.entry_price,
+          quantity: trade.quantity,
           exit_time: exit.exit_time,
           exit_price: exit.exit_price,
           pnl,
           pnl_pct: pnlPercent(pnl, trade.entry_price, trade.quantity),
           fees,
+          stop_loss_initial: trade.stop_loss_initial,
           max_price: Math.max(...highs.filter((p): p is number => p != null)),
           min_price: Math.min(...lows.filter((p): p is number => p != null)),
           exit_reason: exit.exit_reason,
           duration_seconds: exit.exit_time - trade.entry_time,
           status: "closed",
+          created_at: trade.created_at,
           updated_at: nowSeconds(),
         };
         // The conditions first: the update is the last statement, so nothing can fail after it.
@@ -914,7 +925,7 @@ export class TradeJournal {
       updated_at: now,
     };
     try {
-      this.stmt.insertTrade.run({ ...row, now });
+      this.stmt.insertTrade.run(row);
     } catch (err) {
       if (sqliteCode(err) === "SQLITE_CONSTRAINT_PRIMARYKEY") {
         throw new StateError(`trade ${trade.trade_id} already exists in the journal`, { cause: err });
