@@ -238,6 +238,8 @@ export class TickValidator {
     if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
       return { reason: "malformed_row", message: "expected an object of tick fields", value: String(raw) };
     }
+    const typed = typedTick(raw, this.source);
+    if (typed) return typed;
     // for…in, not Object.keys: no array per tick.
     for (const key in raw) {
       if (Object.hasOwn(raw, key) && !KNOWN_KEYS.has(key)) {
@@ -284,7 +286,8 @@ export class TickValidator {
       numbers[field] = n;
     }
     // The schema's rules, checked by hand on the hot path; zod runs only to classify a failure.
-    const tick = acceptedTick(numbers, symbol, timestamp, this.source);
+    const { open, high, low, close, volume, bid, ask } = numbers;
+    const tick = acceptedTick(open, high, low, close, volume, bid, ask, symbol, timestamp, this.source);
     if (tick) return tick;
     const input: Record<string, number | string> = { symbol, timestamp, source: this.source };
     for (const field of NUMERIC_FIELDS) {
@@ -327,8 +330,18 @@ interface TickNumbers {
  * `tickSchema` — positive prices, volume ≥ 0, high ≥ low, bid ≤ ask — else undefined. The same
  * object zod would return, built without it: a test holds the two to the same verdicts.
  */
-function acceptedTick(n: TickNumbers, symbol: string, timestamp: number, source: string): Tick | undefined {
-  const { open, high, low, close, volume, bid, ask } = n;
+function acceptedTick(
+  open: number,
+  high: number,
+  low: number,
+  close: number,
+  volume: number,
+  bid: number | undefined,
+  ask: number | undefined,
+  symbol: string,
+  timestamp: number,
+  source: string,
+): Tick | undefined {
   if (!(open > 0 && high > 0 && low > 0 && close > 0 && volume >= 0 && high >= low)) return undefined;
   if (bid !== undefined && !(bid > 0)) return undefined;
   if (ask !== undefined && !(ask > 0)) return undefined;
@@ -337,6 +350,34 @@ function acceptedTick(n: TickNumbers, symbol: string, timestamp: number, source:
   if (bid !== undefined) tick.bid = bid;
   if (ask !== undefined) tick.ask = ask;
   return tick;
+}
+
+function isFiniteNumber(value: unknown): value is number {
+  return typeof value === "number" && Number.isFinite(value);
+}
+
+/**
+ * The tick when the raw tick is already typed (finite numbers, as the simulator hands them over)
+ * and passes every rule; undefined sends it down the general path, which parses text and names
+ * the fault. The verdicts are the general path's: the same checks without the parsing.
+ */
+function typedTick(raw: Readonly<Record<string, unknown>>, source: string): Tick | undefined {
+  const { timestamp, symbol, open, high, low, close, volume, bid, ask } = raw;
+  if (typeof timestamp !== "number" || !(timestamp >= 0 && timestamp <= MAX_EPOCH_MS)) return undefined;
+  if (typeof symbol !== "string" || !SYMBOL_PATTERN.test(symbol)) return undefined;
+  if (
+    !isFiniteNumber(open) ||
+    !isFiniteNumber(high) ||
+    !isFiniteNumber(low) ||
+    !isFiniteNumber(close) ||
+    !isFiniteNumber(volume)
+  ) {
+    return undefined;
+  }
+  if (bid !== undefined && !isFiniteNumber(bid)) return undefined;
+  if (ask !== undefined && !isFiniteNumber(ask)) return undefined;
+  for (const key in raw) if (Object.hasOwn(raw, key) && !KNOWN_KEYS.has(key)) return undefined;
+  return acceptedTick(open, high, low, close, volume, bid, ask, symbol, timestamp, source);
 }
 
 function reasonFor(field: string, code: string): RejectReason {

@@ -276,4 +276,63 @@ describe("TickValidator fast path", () => {
     expect(accepted).toBeGreaterThan(100);
     expect(rejected).toBeGreaterThan(100);
   });
+
+  it("gives a typed tick (numbers) the verdict of the same tick as text, reason and all", () => {
+    let seed = 7;
+    const random = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    const pick = <T>(values: readonly T[]): T => values[Math.floor(random() * values.length)] as T;
+    // Mostly good values, so that acceptance is common and each fault often comes alone.
+    const mostly = <T>(good: readonly T[], bad: readonly T[]) => pick(random() < 0.93 ? good : bad);
+    const price = () => mostly([99, 100, 100.5, 101, 0.0001], [0, -1, Number.NaN, Number.POSITIVE_INFINITY]);
+    const timestamps = [T0, 0, 8.64e15, T0 + 0.5];
+    const reasons = new Set<string>();
+    let accepted = 0;
+    for (let i = 0; i < 5_000; i++) {
+      const typed: Record<string, unknown> = {
+        symbol: mostly(["AAPL", "BRK.B"], ["aapl", ""]),
+        timestamp: mostly(timestamps, [-1, 8.64e15 + 1, Number.NaN]),
+        open: price(),
+        high: price(),
+        low: price(),
+        close: price(),
+        volume: mostly([0, 1, 1e6], [-1, Number.NaN]),
+      };
+      if (random() < 0.6) typed.bid = price();
+      if (random() < 0.6) typed.ask = price();
+      if (random() < 0.05) typed.extra = 1;
+      if (random() < 0.05) typed.source = "csv";
+      const text = Object.fromEntries(
+        Object.entries(typed).map(([k, v]) => [
+          k,
+          typeof v === "number" && Number.isFinite(v) ? String(v) : v,
+        ]),
+      );
+      const a = new TickValidator().validate(typed);
+      const b = new TickValidator().validate(text);
+      // The same verdict; a rejection names the same reason and field (its value is the raw one).
+      const verdict = (v: typeof a) =>
+        v.ok ? v : { reason: v.rejection.reason, field: v.rejection.field, message: v.rejection.message };
+      expect(verdict(a), JSON.stringify(typed)).toStrictEqual(verdict(b));
+      if (a.ok) accepted++;
+      else reasons.add(a.rejection.reason);
+    }
+    expect(accepted).toBeGreaterThan(50);
+    // Every reason a single tick can have, so the typed path was held to each.
+    expect([...reasons].sort()).toEqual(
+      [
+        "bad_symbol",
+        "bad_timestamp",
+        "crossed_quote",
+        "high_below_low",
+        "missing_field",
+        "negative_volume",
+        "non_positive_price",
+        "not_a_number",
+        "unknown_column",
+      ].sort(),
+    );
+  });
 });
