@@ -115,6 +115,62 @@ export interface Trade {
   updated_at: number;
 }
 
+/** What an exit sets on a trade's row. */
+export type ExitColumns = Pick<
+  Trade,
+  | "exit_time"
+  | "exit_price"
+  | "pnl"
+  | "pnl_pct"
+  | "fees"
+  | "max_price"
+  | "min_price"
+  | "exit_reason"
+  | "duration_seconds"
+>;
+
+/** What a trade's row takes from its entry. */
+export type EntryColumns = Pick<
+  Trade,
+  "trade_id" | "strategy_id" | "symbol" | "action" | "side" | "entry_time" | "entry_price" | "quantity"
+> & { fees?: number; stop_loss_initial?: number | null };
+
+/**
+ * A `trades` row with every column named, in the table's order: open without `exit`, closed with
+ * it. Not a spread of the entry with keys after it: on Node 20 that costs about 1.4 µs per key
+ * (docs/performance.md), and rows are built on every fill.
+ */
+export function tradeRow(
+  entry: EntryColumns,
+  exit: ExitColumns | undefined,
+  createdAt: number,
+  updatedAt: number,
+): Trade {
+  return {
+    trade_id: entry.trade_id,
+    strategy_id: entry.strategy_id,
+    symbol: entry.symbol,
+    action: entry.action,
+    side: entry.side,
+    entry_time: entry.entry_time,
+    entry_price: entry.entry_price,
+    quantity: entry.quantity,
+    exit_time: exit ? exit.exit_time : null,
+    exit_price: exit ? exit.exit_price : null,
+    pnl: exit ? exit.pnl : null,
+    pnl_pct: exit ? exit.pnl_pct : null,
+    fees: exit ? exit.fees : (entry.fees ?? 0),
+    stop_loss_initial: entry.stop_loss_initial ?? null,
+    max_price: exit ? exit.max_price : null,
+    min_price: exit ? exit.min_price : null,
+    exit_reason: exit ? exit.exit_reason : null,
+    duration_seconds: exit ? exit.duration_seconds : null,
+    status: exit ? "closed" : "open",
+    created_at: createdAt,
+    updated_at: updatedAt,
+  };
+}
+
 /** A stored signal-conditions record, JSON already parsed. */
 export interface StoredSignalConditions {
   id: number;

@@ -175,25 +175,32 @@ export function toTradeMessage(source: Fill | Trade, options: { pnl?: number } =
       ...(options.pnl === undefined ? {} : { pnl: options.pnl }),
     };
   }
-  // Every key written out, no `...base` before them: on Node 20 a spread followed by keys costs
-  // microseconds per message (docs/performance.md).
   if (source.status === "closed" && source.exit_price !== null && source.exit_time !== null) {
-    const pnl = options.pnl ?? source.pnl;
-    return {
-      type: "trade",
-      symbol: source.symbol,
-      quantity: source.quantity,
-      strategy_id: source.strategy_id,
-      trade_id: source.trade_id,
-      fees: source.fees,
-      // The exit order goes the other way: a long is closed by a SELL, a short by a BUY.
-      action: source.side === "long" ? "SELL" : "BUY",
-      price: source.exit_price,
-      // Journal times are unix seconds.
-      timestamp: isoTime(source.exit_time * 1000),
-      ...(pnl === null || pnl === undefined ? {} : { pnl }),
-    };
+    // The exit order goes the other way: a long is closed by a SELL, a short by a BUY.
+    const action = source.side === "long" ? "SELL" : "BUY";
+    // Journal times are unix seconds.
+    return journalTradeMessage(
+      source,
+      action,
+      source.exit_price,
+      source.exit_time,
+      options.pnl ?? source.pnl,
+    );
   }
+  return journalTradeMessage(source, source.action, source.entry_price, source.entry_time, options.pnl);
+}
+
+/**
+ * A journal row's trade message, every key written out (no spread followed by keys: on Node 20
+ * that costs microseconds per message, docs/performance.md).
+ */
+function journalTradeMessage(
+  source: Trade,
+  action: Trade["action"],
+  price: number,
+  timeSeconds: number,
+  pnl: number | null | undefined,
+): TradeMessage {
   return {
     type: "trade",
     symbol: source.symbol,
@@ -201,10 +208,10 @@ export function toTradeMessage(source: Fill | Trade, options: { pnl?: number } =
     strategy_id: source.strategy_id,
     trade_id: source.trade_id,
     fees: source.fees,
-    action: source.action,
-    price: source.entry_price,
-    timestamp: isoTime(source.entry_time * 1000),
-    ...(options.pnl === undefined ? {} : { pnl: options.pnl }),
+    action,
+    price,
+    timestamp: isoTime(timeSeconds * 1000),
+    ...(pnl === null || pnl === undefined ? {} : { pnl }),
   };
 }
 

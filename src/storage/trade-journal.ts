@@ -31,6 +31,7 @@ import {
   type TradeExit,
   type TradeStatus,
   tradeExitSchema,
+  tradeRow,
   tradeStatusSchema,
 } from "../domain/trade.js";
 import type { JournalOperation } from "../schema/metrics.js";
@@ -487,31 +488,22 @@ export class TradeJournal {
         const pnl = gross - fees;
         const highs = [trade.entry_price, exit.exit_price, trade.max_price, exit.max_price];
         const lows = [trade.entry_price, exit.exit_price, trade.min_price, exit.min_price];
-        // Every column named, in the table's order: a spread with overrides costs about 1.4 µs
-        // per key on Node 20 (docs/performance.md), ten times what the row's other work does.
-        const row: Trade = {
-          trade_id: trade.trade_id,
-          strategy_id: trade.strategy_id,
-          symbol: trade.symbol,
-          action: trade.action,
-          side: trade.side,
-          entry_time: trade.entry_time,
-          entry_price: trade.entry_price,
-          quantity: trade.quantity,
-          exit_time: exit.exit_time,
-          exit_price: exit.exit_price,
-          pnl,
-          pnl_pct: pnlPercent(pnl, trade.entry_price, trade.quantity),
-          fees,
-          stop_loss_initial: trade.stop_loss_initial,
-          max_price: Math.max(...highs.filter((p): p is number => p != null)),
-          min_price: Math.min(...lows.filter((p): p is number => p != null)),
-          exit_reason: exit.exit_reason,
-          duration_seconds: exit.exit_time - trade.entry_time,
-          status: "closed",
-          created_at: trade.created_at,
-          updated_at: nowSeconds(),
-        };
+        const row = tradeRow(
+          trade,
+          {
+            exit_time: exit.exit_time,
+            exit_price: exit.exit_price,
+            pnl,
+            pnl_pct: pnlPercent(pnl, trade.entry_price, trade.quantity),
+            fees,
+            max_price: Math.max(...highs.filter((p): p is number => p != null)),
+            min_price: Math.min(...lows.filter((p): p is number => p != null)),
+            exit_reason: exit.exit_reason,
+            duration_seconds: exit.exit_time - trade.entry_time,
+          },
+          trade.created_at,
+          nowSeconds(),
+        );
         // The conditions first: the update is the last statement, so nothing can fail after it.
         const conditionsId =
           conditionsJson === undefined
@@ -901,29 +893,7 @@ export class TradeJournal {
   private writeTrade(trade: ParsedNewTrade, now: number): Trade {
     // The row as written (the table has no defaults of its own to read back); the statement
     // binds the columns it names from it (better-sqlite3 ignores the others).
-    const row: Trade = {
-      trade_id: trade.trade_id,
-      strategy_id: trade.strategy_id,
-      symbol: trade.symbol,
-      action: trade.action,
-      side: trade.side,
-      entry_time: trade.entry_time,
-      entry_price: trade.entry_price,
-      quantity: trade.quantity,
-      exit_time: null,
-      exit_price: null,
-      pnl: null,
-      pnl_pct: null,
-      fees: trade.fees,
-      stop_loss_initial: trade.stop_loss_initial ?? null,
-      max_price: null,
-      min_price: null,
-      exit_reason: null,
-      duration_seconds: null,
-      status: "open",
-      created_at: now,
-      updated_at: now,
-    };
+    const row = tradeRow(trade, undefined, now, now);
     try {
       this.stmt.insertTrade.run(row);
     } catch (err) {
