@@ -128,7 +128,6 @@ export class MacdKernel {
   private readonly fast: EmaKernel;
   private readonly slow: EmaKernel;
   private readonly signalEma: EmaKernel;
-  private seen = 0;
   /** The last values, valid when `add` returned true. */
   macd = 0;
   signal = 0;
@@ -144,12 +143,16 @@ export class MacdKernel {
   add(close: number): boolean {
     const fast = this.fast.add(close);
     const slow = this.slow.add(close);
-    if (this.seen < this.slow.period) this.seen++;
-    if (this.seen < this.slow.period) return false;
+    if (!this.slow.ready) return false;
     this.macd = fast - slow;
     this.signal = this.signalEma.add(this.macd);
     this.histogram = this.macd - this.signal;
     return true;
+  }
+
+  /** Whether the signal line has seen `signal` MACD values (before, it still carries its seed). */
+  get signalReady(): boolean {
+    return this.signalEma.ready;
   }
 }
 

@@ -4,7 +4,8 @@ import { AtrKernel, BollingerKernel, EmaKernel, MacdKernel, RsiKernel } from "./
 
 /**
  * Incremental technical indicators, one IndicatorSet per symbol, with the conventions of
- * trading-signals (computed by ./indicator-kernels.ts, which gives the library's doubles). Each tick is treated as one bar: its close feeds RSI, EMA, MACD and the Bollinger Bands, its
+ * trading-signals (computed by ./indicator-kernels.ts, which gives the library's doubles). Each
+ * tick is treated as one bar: its close feeds RSI, EMA, MACD and the Bollinger Bands, its
  * high/low/close feed ATR. `update` returns only the indicators that have seen enough bars.
  *
  * Conventions of the library, which the reference tests pin down:
@@ -137,8 +138,6 @@ export class IndicatorSet {
   private readonly macd: MacdKernel;
   private readonly bollinger: BollingerKernel;
   private latest: IndicatorValues = {};
-  /** MACD values so far: what its signal line has seen. */
-  private macdValues = 0;
   /** How many names an update gives once every indicator is ready. */
   private readonly names: number;
   /**
@@ -171,8 +170,7 @@ export class IndicatorSet {
     const macd = this.macd;
     if (macd.add(close)) {
       put(values, indicatorName.macd, macd.macd);
-      // Each MACD value is one input of its signal line.
-      if (++this.macdValues >= this.config.macd.signal) {
+      if (macd.signalReady) {
         put(values, indicatorName.macdSignal, macd.signal);
         put(values, indicatorName.macdHistogram, macd.histogram);
       }
