@@ -191,6 +191,19 @@ describe("IndicatorSet with the default periods", () => {
     expect(sawAllReady).toBe(true);
   });
 
+  it("leaves out a value that stops being finite, also once every indicator has been ready", () => {
+    const set = new IndicatorSet();
+    for (let i = 1; i <= 40; i++) set.update(bar(100 + Math.sin(i)));
+    expect(Object.keys(set.update(bar(101)))).toHaveLength(9);
+    // A close near the largest double: its square overflows, so the bands are not finite.
+    const values = set.update(bar(1e300));
+    expect(Object.keys(values).filter((k) => k.startsWith("bollinger"))).toEqual([]);
+    expect(Object.values(values).every(Number.isFinite)).toBe(true);
+    expect(values.ema_20).toBeGreaterThan(1e298);
+    // The copied shape of later results is untouched by this one.
+    expect(set.values()).toEqual(values);
+  });
+
   it("gives the Influx period of each indicator (none for the MACD family)", () => {
     expect(new IndicatorSet().periods()).toEqual({
       rsi_14: 14,
