@@ -52,71 +52,86 @@ function expectSame(ours: (number | undefined)[], library: (number | null | unde
   expect(mismatches.slice(0, 3)).toEqual([]);
 }
 
-describe("indicator kernels give trading-signals' doubles", () => {
-  const periods = [1, 2, 3, 5, 9, 14, 20, 26, 50];
+const PERIODS = [1, 2, 3, 5, 9, 14, 20, 26, 50];
 
-  it("EMA, from the first value (and `ready` as the library's isStable)", () => {
-    for (const series of ALL) {
-      for (const period of periods) {
-        const ours = new EmaKernel(period);
-        const library = new EMA(period);
-        const values = series.map((c) => ours.add(c.close));
-        const readiness = series.map(() => 0);
-        const expected = series.map((c, i) => {
-          const v = library.add(c.close);
-          readiness[i] = library.isStable ? 1 : 0;
-          return v;
-        });
-        expectSame(values, expected);
-        const ourReadiness = new EmaKernel(period);
-        const ready = series.map((c) => {
-          ourReadiness.add(c.close);
-          return ourReadiness.ready ? 1 : 0;
-        });
-        expect(ready).toEqual(readiness);
-      }
+type Candle = (typeof RISING)[number];
+
+/** Over every series and period: a kernel and its library indicator fed the same input, value for value. */
+function expectSameOverPeriods<I>(
+  ours: (period: number) => { add(input: I): number | undefined },
+  library: (period: number) => { add(input: I): number | null | undefined },
+  input: (c: Candle) => I,
+) {
+  for (const series of ALL) {
+    for (const period of PERIODS) {
+      const a = ours(period);
+      const b = library(period);
+      expectSame(
+        series.map((c) => a.add(input(c))),
+        series.map((c) => b.add(input(c))),
+      );
     }
+  }
+}
+
+describe("indicator kernels give trading-signals' doubles", () => {
+  it("EMA, from the first value (and `ready` as the library's isStable)", () => {
+    expectSameOverPeriods(
+      (p) => new EmaKernel(p),
+      (p) => new EMA(p),
+      (c) => c.close,
+    );
+    // Readiness, as the library's isStable: ready after `period` values, 1 for yes.
+    const readiness = <K extends { add(x: number): unknown }>(
+      make: (p: number) => K,
+      ready: (k: K) => boolean,
+    ) =>
+      ALL.flatMap((series) =>
+        PERIODS.map((p) => {
+          const kernel = make(p);
+          return series.map((c) => {
+            kernel.add(c.close);
+            return ready(kernel) ? 1 : 0;
+          });
+        }),
+      );
+    expect(
+      readiness(
+        (p) => new EmaKernel(p),
+        (k) => k.ready,
+      ),
+    ).toEqual(
+      readiness(
+        (p) => new EMA(p),
+        (k) => k.isStable,
+      ),
+    );
   });
 
   it("Wilder's smoothing", () => {
-    for (const series of ALL) {
-      for (const period of periods) {
-        const ours = new WilderKernel(period);
-        const library = new WSMA(period);
-        expectSame(
-          series.map((c) => ours.add(c.high - c.low)),
-          series.map((c) => library.add(c.high - c.low)),
-        );
-      }
-    }
+    expectSameOverPeriods(
+      (p) => new WilderKernel(p),
+      (p) => new WSMA(p),
+      (c) => c.high - c.low,
+    );
   });
 
   it("RSI, including period 1 (never ready, as in the library) and an average loss of 0", () => {
-    for (const series of ALL) {
-      for (const period of periods) {
-        const ours = new RsiKernel(period);
-        const library = new RSI(period);
-        expectSame(
-          series.map((c) => ours.add(c.close)),
-          series.map((c) => library.add(c.close)),
-        );
-      }
-    }
+    expectSameOverPeriods(
+      (p) => new RsiKernel(p),
+      (p) => new RSI(p),
+      (c) => c.close,
+    );
     const rising = new RsiKernel(14);
     expect(RISING.map((c) => rising.add(c.close)).at(-1)).toBe(100);
   });
 
   it("ATR", () => {
-    for (const series of ALL) {
-      for (const period of periods) {
-        const ours = new AtrKernel(period);
-        const library = new ATR(period);
-        expectSame(
-          series.map((c) => ours.add(c)),
-          series.map((c) => library.add(c)),
-        );
-      }
-    }
+    expectSameOverPeriods(
+      (p) => new AtrKernel(p),
+      (p) => new ATR(p),
+      (c) => c,
+    );
   });
 
   it("MACD, its signal line and histogram", () => {
