@@ -17,6 +17,7 @@ import {
   SENTIMENT_RESULTS,
   type SentimentResult,
 } from "../schema/metrics.js";
+import { BucketHistogram } from "./bucket-histogram.js";
 import type { EngineSnapshot, MetricsSource } from "./source.js";
 
 /**
@@ -87,8 +88,8 @@ export class VeloxMetrics {
   private apiRejected: (() => ApiRejectCounts) | undefined;
   private state: ScrapeState | undefined;
   private scraping: Promise<unknown> = Promise.resolve();
-  private readonly tickToStore: Histogram;
-  private readonly journalWrite: Histogram<typeof L.operation>;
+  private readonly tickToStore: BucketHistogram;
+  private readonly journalWrite: BucketHistogram<JournalOperation>;
   private readonly journalErrors: Counter<typeof L.operation>;
   private readonly apiDuration: Histogram<typeof L.route | typeof L.method | typeof L.status>;
   private readonly screenerDuration: Histogram;
@@ -99,16 +100,17 @@ export class VeloxMetrics {
     collectDefaultMetrics({ register: this.registry });
     for (const name of MISNAMED_DEFAULTS) this.registry.removeSingleMetric(name);
 
-    this.tickToStore = new Histogram({
+    // Observed once per tick and per journal write: see BucketHistogram.
+    this.tickToStore = new BucketHistogram({
       name: M.tickToStore,
       help: "Time from a tick's arrival to the end of its pipeline and store writes.",
       buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1],
       registers,
     });
-    this.journalWrite = new Histogram({
+    this.journalWrite = new BucketHistogram({
       name: M.journalWriteDuration,
       help: "Duration of SQLite trade-journal writes, by operation.",
-      labelNames: [L.operation],
+      label: { name: L.operation, values: JOURNAL_OPERATIONS },
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1],
       registers,
     });
@@ -159,7 +161,7 @@ export class VeloxMetrics {
   };
 
   readonly observeJournalWrite = (operation: JournalOperation, seconds: number, failed: boolean): void => {
-    this.journalWrite.observe({ operation }, seconds);
+    this.journalWrite.observe(seconds, operation);
     if (failed) this.journalErrors.inc({ operation });
   };
 
