@@ -1,5 +1,13 @@
 import { z } from "zod";
-import { idSchema, nonNegative, positivePrice, symbolSchema, unixSeconds } from "./identifiers.js";
+import {
+  ID_PATTERN,
+  idSchema,
+  nonNegative,
+  positivePrice,
+  SYMBOL_PATTERN,
+  symbolSchema,
+  unixSeconds,
+} from "./identifiers.js";
 
 /**
  * Inputs of the trade journal. Every write is parsed with these schemas (via parseOrThrow) before
@@ -71,6 +79,78 @@ export const slUpdateSchema = z.object({
 });
 
 /** What callers pass (defaults still optional). */
+/*
+ * Plain checks (see plainOrParse): true only for a value each schema above passes unchanged — every
+ * key of the output present, none it would strip, no label it would trim — so the journal's fills
+ * and stop moves skip zod, which then runs only to word an error. test/unit/trade-plain.test.ts
+ * holds them to the schemas.
+ */
+const finite = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
+const positive = (v: unknown) => finite(v) && v > 0;
+const notNegative = (v: unknown) => finite(v) && v >= 0;
+const plainId = (v: unknown) => typeof v === "string" && ID_PATTERN.test(v);
+const plainLabel = (v: unknown) => typeof v === "string" && v.length >= 1 && v.length <= 64 && v.trim() === v;
+
+/** Own keys of `record`, or -1 when one of `optional` is there but not `ok` (undefined, say). */
+function keysWith(record: Record<string, unknown>, optional: readonly string[], ok: (v: unknown) => boolean) {
+  let count = 0;
+  for (const key in record) if (Object.hasOwn(record, key)) count++;
+  for (const key of optional) if (Object.hasOwn(record, key) && !ok(record[key])) return -1;
+  return count;
+}
+
+const NEW_TRADE_KEYS = 9;
+const NEW_TRADE_OPTIONAL = ["stop_loss_initial"] as const;
+
+export function plainNewTrade(value: unknown): boolean {
+  if (typeof value !== "object" || value === null) return false;
+  const t = value as Record<string, unknown>;
+  const optional = Object.hasOwn(t, "stop_loss_initial") ? 1 : 0;
+  return (
+    keysWith(t, NEW_TRADE_OPTIONAL, positive) === NEW_TRADE_KEYS + optional &&
+    plainId(t.trade_id) &&
+    plainId(t.strategy_id) &&
+    typeof t.symbol === "string" &&
+    SYMBOL_PATTERN.test(t.symbol) &&
+    ((t.side === "long" && t.action === "BUY") || (t.side === "short" && t.action === "SELL")) &&
+    notNegative(t.entry_time) &&
+    positive(t.entry_price) &&
+    positive(t.quantity) &&
+    notNegative(t.fees)
+  );
+}
+
+const TRADE_EXIT_KEYS = 4;
+const TRADE_EXIT_OPTIONAL = ["max_price", "min_price"] as const;
+
+export function plainTradeExit(value: unknown): boolean {
+  if (typeof value !== "object" || value === null) return false;
+  const e = value as Record<string, unknown>;
+  const optional = (Object.hasOwn(e, "max_price") ? 1 : 0) + (Object.hasOwn(e, "min_price") ? 1 : 0);
+  return (
+    keysWith(e, TRADE_EXIT_OPTIONAL, positive) === TRADE_EXIT_KEYS + optional &&
+    notNegative(e.exit_time) &&
+    positive(e.exit_price) &&
+    notNegative(e.exit_fees) &&
+    plainLabel(e.exit_reason)
+  );
+}
+
+const SL_UPDATE_KEYS = 5;
+
+export function plainSlUpdate(value: unknown): boolean {
+  if (typeof value !== "object" || value === null) return false;
+  const u = value as Record<string, unknown>;
+  return (
+    keysWith(u, [], positive) === SL_UPDATE_KEYS &&
+    plainId(u.trade_id) &&
+    notNegative(u.ts) &&
+    positive(u.stop) &&
+    positive(u.highest_price) &&
+    plainLabel(u.sl_type)
+  );
+}
+
 export type NewTrade = z.input<typeof newTradeSchema>;
 export type TradeExit = z.input<typeof tradeExitSchema>;
 export type SignalConditions = z.input<typeof signalConditionsSchema>;

@@ -6,7 +6,6 @@ import { z } from "zod";
 import { errorMessage, NotFoundError, StateError, ValidationError, VeloxError } from "../domain/errors.js";
 import {
   assertId,
-  ID_PATTERN,
   idSchema,
   parseOrThrow,
   plainOrParse,
@@ -18,6 +17,9 @@ import {
   newTradeSchema,
   type ParsedNewTrade,
   type ParsedSlUpdate,
+  plainNewTrade,
+  plainSlUpdate,
+  plainTradeExit,
   pnlPercent,
   type SignalConditions,
   type SignalType,
@@ -140,33 +142,6 @@ function conditionsText(conditions: unknown, field: string): string {
     throw new ValidationError(found?.path ?? field, `${found?.what ?? "a value"} cannot be stored as JSON`);
   }
   return json;
-}
-
-const SL_UPDATE_KEYS = 5;
-
-/** Whether a stop move passes slUpdateSchema unchanged (cheap; see plainOrParse). */
-function plainSlUpdate(value: unknown): boolean {
-  if (typeof value !== "object" || value === null) return false;
-  const u = value as Record<string, unknown>;
-  const label = u.sl_type;
-  return (
-    Object.keys(u).length === SL_UPDATE_KEYS &&
-    typeof u.trade_id === "string" &&
-    ID_PATTERN.test(u.trade_id) &&
-    typeof u.ts === "number" &&
-    Number.isFinite(u.ts) &&
-    u.ts >= 0 &&
-    typeof u.stop === "number" &&
-    Number.isFinite(u.stop) &&
-    u.stop > 0 &&
-    typeof u.highest_price === "number" &&
-    Number.isFinite(u.highest_price) &&
-    u.highest_price > 0 &&
-    typeof label === "string" &&
-    label.length >= 1 &&
-    label.length <= 64 &&
-    label.trim() === label
-  );
 }
 
 function jsonSafe(value: unknown): boolean {
@@ -404,7 +379,7 @@ export class TradeJournal {
    */
   insertTrade(input: NewTrade, entryConditions?: Conditions): Trade {
     return this.timed("insert_trade", () => {
-      const trade = parseOrThrow(newTradeSchema, input, "trade");
+      const trade = plainOrParse(newTradeSchema, input, plainNewTrade, "trade");
       // Checked before anything is written, so a refused condition leaves no trade behind.
       const conditionsJson =
         entryConditions === undefined ? undefined : conditionsText(entryConditions, "entry_conditions");
@@ -465,7 +440,7 @@ export class TradeJournal {
     this.writePendingStop(assertId(tradeId, "trade_id"));
     return this.timed("close_trade", () => {
       const id = assertId(tradeId, "trade_id");
-      const exit = parseOrThrow(tradeExitSchema, input, "exit");
+      const exit = plainOrParse(tradeExitSchema, input, plainTradeExit, "exit");
       const conditionsJson =
         exitConditions === undefined ? undefined : conditionsText(exitConditions, "exit_conditions");
 
