@@ -721,6 +721,55 @@ describe("TradeJournal group commit", () => {
   });
 });
 
+describe("TradeJournal closes from the rows it opened", () => {
+  const exit = { exit_time: T0 + 60, exit_price: 103, exit_fees: 0.5, exit_reason: "signal", max_price: 105 };
+
+  it("closes a trade it opened to the same row as a journal that reads it from the file", () => {
+    const j = openJournal();
+    j.insertTrade(newTrade({ fees: 1.25, stop_loss_initial: 95 }));
+    j.insertTrade(newTrade({ trade_id: "T2", fees: 1.25, stop_loss_initial: 95 }));
+    j.close();
+    // T2 is closed by a journal that opened it, T1 by one that never saw it open.
+    const reader = openJournal();
+    const fromFile = reader.closeTrade("T1", exit);
+    reader.insertTrade(newTrade({ trade_id: "T3", fees: 1.25, stop_loss_initial: 95 }));
+    const kept = reader.closeTrade("T3", exit);
+    const { trade_id: _a, created_at: _b, updated_at: _c, ...closedFromFile } = fromFile;
+    const { trade_id: _d, created_at: _e, updated_at: _f, ...closedFromKept } = kept;
+    expect(closedFromKept).toStrictEqual(closedFromFile);
+    expect(kept).toStrictEqual(reader.getTrade("T3"));
+    expect(() => reader.closeTrade("T3", exit)).toThrow(/already closed/);
+  });
+
+  it("does not close twice a trade another connection closed meanwhile", () => {
+    const j = openJournal();
+    j.insertTrade(newTrade());
+    const other = TradeJournal.open(dbPath);
+    try {
+      other.closeTrade("T1", exit);
+    } finally {
+      other.close();
+    }
+    expect(() => j.closeTrade("T1", { ...exit, exit_price: 90 })).toThrow(StateError);
+    // The next attempt reads the journal, and the first close stands.
+    expect(() => j.closeTrade("T1", exit)).toThrow(/already closed/);
+    expect(rawQuery<{ exit_price: number }>("SELECT exit_price FROM trades WHERE trade_id = 'T1'")).toEqual({
+      exit_price: 103,
+    });
+    expect(count("signal_conditions")).toBe(0);
+  });
+
+  it("forgets the trades of a group that was rolled back", () => {
+    const j = openJournal();
+    j.beginGroup();
+    j.insertTrade(newTrade());
+    j.rollbackGroup();
+    expect(j.getTrade("T1")).toBeUndefined();
+    expect(() => j.closeTrade("T1", exit)).toThrow(NotFoundError);
+    expect(count("trades")).toBe(0);
+  });
+});
+
 describe("TradeJournal stop moves, checked by hand", () => {
   it("accepts and refuses exactly what slUpdateSchema does", async () => {
     const { slUpdateSchema } = await import("../../src/domain/trade.js");
