@@ -69,7 +69,8 @@ export class Engine implements MetricsSource {
     { fills: StrategyFigures["fills"]; closed: StrategyFigures["closed"] }
   >();
   private readonly pnlByDay = new Map<string, number>();
-  private readonly ticksBySymbol = new Map<string, number>();
+  /** Ticks per symbol, in counters that are bumped in place (one lookup per tick). */
+  private readonly ticksBySymbol = new Map<string, { ticks: number }>();
   private equityPeak = 0;
   private running = false;
   private markTimer: NodeJS.Timeout | undefined;
@@ -151,6 +152,7 @@ export class Engine implements MetricsSource {
   /** Runs a tick that a source has already validated (CSV replay validates as it parses). */
   async run(tick: Tick): Promise<TickOutcome> {
     const outcome = this.step(tick);
+    this.rate.record();
     await this.paced();
     return outcome;
   }
@@ -161,16 +163,22 @@ export class Engine implements MetricsSource {
    * behind has caught up (back-pressure, once per batch).
    */
   async processBatch(raws: readonly (Tick | Readonly<Record<string, unknown>>)[]): Promise<void> {
+    let ran = 0;
     for (const raw of raws) {
       const checked = this.options.validator.validate(raw);
-      if (checked.ok) this.step(checked.tick);
+      if (!checked.ok) continue;
+      this.step(checked.tick);
+      ran++;
     }
+    // Once per batch: a batch is the ticks due together (MAX_BATCH at most), well inside a second.
+    this.rate.record(ran);
     await this.paced();
   }
 
   /** As {@link processBatch}, for ticks a source has already validated (CSV replay). */
   async runBatch(ticks: readonly Tick[]): Promise<void> {
     for (const tick of ticks) this.step(tick);
+    this.rate.record(ticks.length);
     await this.paced();
   }
 
@@ -183,7 +191,6 @@ export class Engine implements MetricsSource {
   private step(tick: Tick): TickOutcome {
     const started = performance.now();
     const outcome = this.pipeline.onValidTick(tick);
-    this.rate.record();
     this.countSymbol(outcome.tick.symbol);
     this.lastTickTime = outcome.tick.timestamp;
     // Messages are built only if sent (thunks): a bus without a backend sends nothing.
@@ -251,7 +258,7 @@ export class Engine implements MetricsSource {
       unrealizedPnl,
       pipeline,
       lastTickTime: this.lastTickTime,
-      ticksBySymbol: Object.fromEntries(this.ticksBySymbol),
+      ticksBySymbol: Object.fromEntries([...this.ticksBySymbol].map(([symbol, c]) => [symbol, c.ticks])),
       tickRate: this.rate.perSecond(),
       feedRunning: this.running,
       drawdown: this.equityPeak - equity,
@@ -383,9 +390,15 @@ export class Engine implements MetricsSource {
 
   /** Per-symbol tick counts for a metric label: the first MAX_SYMBOL_LABELS symbols, the rest as "other". */
   private countSymbol(symbol: string): void {
-    const key =
-      this.ticksBySymbol.has(symbol) || this.ticksBySymbol.size < MAX_SYMBOL_LABELS ? symbol : OTHER_SYMBOL;
-    this.ticksBySymbol.set(key, (this.ticksBySymbol.get(key) ?? 0) + 1);
+    const counter = this.ticksBySymbol.get(symbol);
+    if (counter) {
+      counter.ticks++;
+      return;
+    }
+    const key = this.ticksBySymbol.size < MAX_SYMBOL_LABELS ? symbol : OTHER_SYMBOL;
+    const other = this.ticksBySymbol.get(key);
+    if (other) other.ticks++;
+    else this.ticksBySymbol.set(key, { ticks: 1 });
   }
 
   private countFill(strategyId: string, action: "BUY" | "SELL"): void {
