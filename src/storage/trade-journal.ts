@@ -576,22 +576,26 @@ export class TradeJournal {
 
   /** Appends a trailing-stop update. Unknown trade → NotFoundError. */
   insertSlUpdate(input: SlUpdate): StoredSlUpdate {
-    return this.timed("insert_sl_update", () => {
-      const update = parseOrThrow(slUpdateSchema, input, "sl_update");
-      const { lastInsertRowid } = this.withTradeForeignKey(update.trade_id, () =>
-        this.stmt.insertSlUpdate.run(update),
-      );
-      this.log?.debug(
-        {
-          trade_id: update.trade_id,
-          stop: update.stop,
-          highest_price: update.highest_price,
-          sl_type: update.sl_type,
-        },
-        "stop loss updated",
-      );
-      return { id: Number(lastInsertRowid), ...update };
-    });
+    return this.timed("insert_sl_update", () =>
+      this.writeSlUpdate(parseOrThrow(slUpdateSchema, input, "sl_update")),
+    );
+  }
+
+  /** The row of a stop move already parsed (by insertSlUpdate, or by trailStop for a waiting one). */
+  private writeSlUpdate(update: ParsedSlUpdate): StoredSlUpdate {
+    const { lastInsertRowid } = this.withTradeForeignKey(update.trade_id, () =>
+      this.stmt.insertSlUpdate.run(update),
+    );
+    this.log?.debug(
+      {
+        trade_id: update.trade_id,
+        stop: update.stop,
+        highest_price: update.highest_price,
+        sl_type: update.sl_type,
+      },
+      "stop loss updated",
+    );
+    return { id: Number(lastInsertRowid), ...update };
   }
 
   /**
@@ -831,7 +835,8 @@ export class TradeJournal {
 
   private writeStop(update: ParsedSlUpdate): void {
     try {
-      this.insertSlUpdate(update);
+      // Parsed when it was recorded (trailStop): not parsed again.
+      this.timed("insert_sl_update", () => this.writeSlUpdate(update));
       this.stopWrittenAt.set(update.trade_id, this.now());
     } catch (err) {
       // Only a trade that vanished from the journal can refuse its stop; the rest still commit.
