@@ -108,6 +108,8 @@ export function parseTimestamp(value: unknown): number | undefined {
     return Number.isFinite(value) && value >= 0 && value <= MAX_EPOCH_MS ? value : undefined;
   }
   if (typeof value !== "string") return undefined;
+  const canonical = canonicalIso(value);
+  if (canonical !== undefined) return canonical;
   const text = value.trim();
   if (EPOCH_MS.test(text)) {
     const ms = Number(text);
@@ -118,6 +120,53 @@ export function parseTimestamp(value: unknown): number | undefined {
   const utc = text.length > 10 && !ISO_HAS_ZONE.test(text) ? `${text}Z` : text;
   const ms = Date.parse(utc.replace(" ", "T"));
   return Number.isFinite(ms) && ms >= 0 ? ms : undefined;
+}
+
+/** Digits of `text` from `start` to `end` (exclusive) as a number, or -1 if one is not a digit. */
+function digits(text: string, start: number, end: number): number {
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const d = text.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/**
+ * `YYYY-MM-DDTHH:MM:SS.sssZ` from 1970 on, every part in its range, read digit by digit: what
+ * `toISOString` writes and CSV files mostly hold, about ten times cheaper than the regular
+ * expressions and `Date.parse`. Anything else (another form, a day 31 in April) is undefined
+ * here and left to the general path, so the answer is always the general path's.
+ */
+function canonicalIso(text: string): number | undefined {
+  if (
+    text.length !== 24 ||
+    text.charCodeAt(4) !== 45 || // -
+    text.charCodeAt(7) !== 45 ||
+    text.charCodeAt(10) !== 84 || // T
+    text.charCodeAt(13) !== 58 || // :
+    text.charCodeAt(16) !== 58 ||
+    text.charCodeAt(19) !== 46 || // .
+    text.charCodeAt(23) !== 90 // Z
+  ) {
+    return undefined;
+  }
+  const year = digits(text, 0, 4);
+  const month = digits(text, 5, 7);
+  const day = digits(text, 8, 10);
+  const hour = digits(text, 11, 13);
+  const minute = digits(text, 14, 16);
+  const second = digits(text, 17, 19);
+  const ms = digits(text, 20, 23);
+  if (year < 1970 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23) return undefined;
+  if (minute < 0 || minute > 59 || second < 0 || second > 59 || ms < 0) return undefined;
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const days = month === 2 && leap ? 29 : (DAYS_IN_MONTH[month - 1] as number);
+  if (day > days) return undefined;
+  return Date.UTC(year, month - 1, day, hour, minute, second, ms);
 }
 
 function isBlank(value: unknown): boolean {

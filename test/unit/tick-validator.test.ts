@@ -239,6 +239,50 @@ describe("parseTimestamp", () => {
   );
 });
 
+describe("parseTimestamp on toISOString's form, read digit by digit", () => {
+  /** What the general path makes of a date-time with a Z: Date.parse, kept when it is a time from 1970 on. */
+  const general = (text: string) => {
+    const ms = Date.parse(text);
+    return Number.isFinite(ms) && ms >= 0 ? ms : undefined;
+  };
+
+  it("gives Date.parse's answer for random times, month ends, leap days and every field's bounds", () => {
+    let state = 7;
+    const random = () => {
+      state = (state * 1103515245 + 12345) % 2 ** 31;
+      return state / 2 ** 31;
+    };
+    const texts: string[] = [];
+    for (let i = 0; i < 20_000; i++) texts.push(new Date(Math.floor(random() * 4.1e12)).toISOString());
+    const pad = (n: number, width: number) => String(n).padStart(width, "0");
+    // Every day 28-32 of every month of a leap, a common and a century year, at the day's edges.
+    for (const year of [1970, 2000, 2023, 2024, 2100])
+      for (let month = 0; month <= 13; month++)
+        for (const day of [0, 1, 28, 29, 30, 31, 32])
+          for (const time of [
+            "00:00:00.000",
+            "23:59:59.999",
+            "24:00:00.000",
+            "24:30:00.000",
+            "24:00:00.001",
+            "12:60:00.000",
+            "12:00:60.000",
+          ])
+            texts.push(`${pad(year, 4)}-${pad(month, 2)}-${pad(day, 2)}T${time}Z`);
+    // Right length, wrong characters; years before 1970 (Date.UTC reads 0050 as 1950).
+    texts.push("2024-01-02T14:30:00.25xZ", "2024-01-02t14:30:00.250Z", "2024-01-02T14:30:00.250z");
+    texts.push("0050-01-01T00:00:00.000Z", "1969-12-31T23:59:59.999Z", "+024-01-02T14:30:00.250Z");
+    let read = 0;
+    for (const text of texts) {
+      const expected = general(text);
+      if (expected !== undefined) read++;
+      expect(parseTimestamp(text), text).toBe(expected);
+    }
+    expect(read).toBeGreaterThan(20_000);
+    expect(read).toBeLessThan(texts.length);
+  });
+});
+
 describe("TickValidator fast path", () => {
   // The validator accepts ticks without zod when they pass the schema's rules by hand. Every
   // verdict must be zod's: the same ticks accepted (equal objects), the same rejected.
