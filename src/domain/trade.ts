@@ -78,7 +78,6 @@ export const slUpdateSchema = z.object({
   sl_type: shortLabel,
 });
 
-/** What callers pass (defaults still optional). */
 /*
  * Plain checks (see plainOrParse): true only for a value each schema above passes unchanged — every
  * key of the output present, none it would strip, no label it would trim — so the journal's fills
@@ -151,6 +150,7 @@ export function plainSlUpdate(value: unknown): boolean {
   );
 }
 
+/** What callers pass (defaults still optional). */
 export type NewTrade = z.input<typeof newTradeSchema>;
 export type TradeExit = z.input<typeof tradeExitSchema>;
 export type SignalConditions = z.input<typeof signalConditionsSchema>;

@@ -454,7 +454,8 @@ export class TradeJournal {
         exitConditions === undefined ? undefined : conditionsText(exitConditions, "exit_conditions");
 
       // Inside a group the write lock is already held; alone, IMMEDIATE takes it before the read,
-      // so no other writer can close the same trade between our check and our update.
+      // so no other writer can close the same trade between our check and our update. A kept row
+      // is not read at all: the update's `status = 'open'` is then the check.
       const closed = this.inGroupOrTransaction((): Trade => {
         const trade = this.opened.get(id) ?? (this.stmt.getTrade.get(id) as Trade | undefined);
         if (trade === undefined) throw new NotFoundError("trade", id);

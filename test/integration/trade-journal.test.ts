@@ -727,9 +727,8 @@ describe("TradeJournal closes from the rows it opened", () => {
   it("closes a trade it opened to the same row as a journal that reads it from the file", () => {
     const j = openJournal();
     j.insertTrade(newTrade({ fees: 1.25, stop_loss_initial: 95 }));
-    j.insertTrade(newTrade({ trade_id: "T2", fees: 1.25, stop_loss_initial: 95 }));
     j.close();
-    // T2 is closed by a journal that opened it, T1 by one that never saw it open.
+    // T1 is closed by a journal that never saw it open (a read), T3 by the one that opened it.
     const reader = openJournal();
     const fromFile = reader.closeTrade("T1", exit);
     reader.insertTrade(newTrade({ trade_id: "T3", fees: 1.25, stop_loss_initial: 95 }));
