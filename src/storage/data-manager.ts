@@ -183,6 +183,11 @@ const MAX_WINDOWS_IN_FLIGHT = 4;
 export class DataManager implements PipelineStore {
   private readonly journal: TradeJournal;
   private readonly cache: RedisCache | undefined;
+  /**
+   * Whether there is a cache window to keep things for (the latest ticks, indicators, signals,
+   * counters, marks, stop states): only with a cache configured. Without one they went nowhere.
+   */
+  private readonly windowed: boolean;
   private readonly series: TimeSeriesWriter | undefined;
   private readonly history: PositionHistorySource | undefined;
   private readonly historyStore: HistoryRowWriter | undefined;
@@ -260,6 +265,7 @@ export class DataManager implements PipelineStore {
   constructor(options: DataManagerOptions) {
     this.journal = options.journal;
     this.cache = options.cache;
+    this.windowed = options.cache !== undefined;
     this.series = options.series;
     this.history = options.history;
     this.historyStore = options.historyStore;
@@ -350,7 +356,7 @@ export class DataManager implements PipelineStore {
       },
       timestampMs,
     );
-    this.pendingMarks.add(trade.trade_id);
+    if (this.windowed) this.pendingMarks.add(trade.trade_id);
   }
 
   /** Journals the exit (computing P&L) with its conditions; once committed, clears the cache and records the closing fill. */
@@ -381,33 +387,38 @@ export class DataManager implements PipelineStore {
       );
       const fill = exitFill(closed);
       if (fill) this.historyStore?.writeFill(fill);
-      // The stop state goes with the next window, after any stop set still waiting in it.
-      this.pendingStops.delete(closed.trade_id);
-      this.pendingStopDeletes.add(closed.trade_id);
       this.cacheBehind((cache) => cache.deletePosition(closed.strategy_id, closed.symbol));
-      // Counters go with the next window, summed (Redis work grows with windows, not fills).
-      const results = this.pendingTradeResults.get(closed.strategy_id);
-      const win = pnl > 0 ? 1 : 0;
-      const loss = pnl < 0 ? 1 : 0;
-      if (results) {
-        results.trades++;
-        results.wins += win;
-        results.losses += loss;
-        results.pnl += pnl;
-      } else {
-        this.pendingTradeResults.set(closed.strategy_id, {
-          strategyId: closed.strategy_id,
-          trades: 1,
-          wins: win,
-          losses: loss,
-          pnl,
-        });
-      }
-      const today = new Date();
-      this.addDaily(today, "pnl", pnl);
-      this.addDaily(today, "trades_closed", 1);
+      if (this.windowed) this.windowTradeClosed(closed, pnl);
     });
     return closed;
+  }
+
+  /** A closed trade's part of the next cache window: its stop state's delete, counters, daily P&L. */
+  private windowTradeClosed(closed: Trade, pnl: number): void {
+    // The stop state goes with the next window, after any stop set still waiting in it.
+    this.pendingStops.delete(closed.trade_id);
+    this.pendingStopDeletes.add(closed.trade_id);
+    // Counters go with the next window, summed (Redis work grows with windows, not fills).
+    const results = this.pendingTradeResults.get(closed.strategy_id);
+    const win = pnl > 0 ? 1 : 0;
+    const loss = pnl < 0 ? 1 : 0;
+    if (results) {
+      results.trades++;
+      results.wins += win;
+      results.losses += loss;
+      results.pnl += pnl;
+    } else {
+      this.pendingTradeResults.set(closed.strategy_id, {
+        strategyId: closed.strategy_id,
+        trades: 1,
+        wins: win,
+        losses: loss,
+        pnl,
+      });
+    }
+    const today = new Date();
+    this.addDaily(today, "pnl", pnl);
+    this.addDaily(today, "trades_closed", 1);
   }
 
   /**
@@ -419,7 +430,8 @@ export class DataManager implements PipelineStore {
     const state = this.open.get(update.trade_id);
     if (state) state.stop = update.stop;
     const trade = state?.trade ?? this.journal.getTrade(update.trade_id);
-    if (!trade) return;
+    // A stop moves on one tick in five: with neither store to tell, nothing waits for the commit.
+    if (!trade || (!this.series && !this.windowed)) return;
     this.afterCommit(() => {
       this.writeSeries(
         "trailing_sl",
@@ -433,12 +445,13 @@ export class DataManager implements PipelineStore {
         update.ts * 1000,
       );
       // The latest stop per trade goes out with the next cache window.
-      this.pendingStops.set(update.trade_id, {
-        current_sl: update.stop,
-        highest_price: update.highest_price,
-        sl_type: update.sl_type,
-        updated_at: Math.round(update.ts * 1000),
-      });
+      if (this.windowed)
+        this.pendingStops.set(update.trade_id, {
+          current_sl: update.stop,
+          highest_price: update.highest_price,
+          sl_type: update.sl_type,
+          updated_at: Math.round(update.ts * 1000),
+        });
     });
   }
 
@@ -571,6 +584,7 @@ export class DataManager implements PipelineStore {
   ): void {
     assertFiniteValues(values);
     this.writeIndicatorPoints(symbol, values, timestampMs, periods);
+    if (!this.windowed) return;
     // Refilled in place, not an entry per tick (a window takes a copy: indicatorHash).
     const held = this.tickIndicators.get(symbol);
     const timestamp = Math.round(timestampMs);
@@ -594,6 +608,7 @@ export class DataManager implements PipelineStore {
   ): void {
     assertFiniteValues(values);
     this.writeIndicatorPoints(symbol, values, timestampMs, periods);
+    if (!this.windowed) return;
     const held = this.barIndicators.get(symbol);
     if (held) {
       Object.assign(held.values, values);
@@ -628,9 +643,12 @@ export class DataManager implements PipelineStore {
     }
   }
 
-  /** Caches a strategy's signal as the latest of its kind for the symbol and counts it. */
-  /** Caches a signal and counts it, behind the caller: the tick path never waits for Redis. */
+  /**
+   * Caches a strategy's signal as the latest of its kind for the symbol and counts it, in the next
+   * cache window: the tick path never waits for Redis.
+   */
   recordSignal(signal: Signal): void {
+    if (!this.windowed) return;
     // Coalesced into the next cache window: the latest signal per type and symbol, counts summed.
     this.pendingSignals.set(`${signal.kind}|${signal.symbol}`, {
       type: signal.kind,
