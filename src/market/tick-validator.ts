@@ -395,6 +395,11 @@ function acceptedTick(
   if (bid !== undefined && !(bid > 0)) return undefined;
   if (ask !== undefined && !(ask > 0)) return undefined;
   if (bid !== undefined && ask !== undefined && bid > ask) return undefined;
+  // One literal when quoted (the simulator's ticks, most CSV rows): keys added afterwards would
+  // leave every tick with its quote in a slower, out-of-object layout.
+  if (bid !== undefined && ask !== undefined) {
+    return { symbol, timestamp, open, high, low, close, volume, source, bid, ask };
+  }
   const tick: Tick = { symbol, timestamp, open, high, low, close, volume, source };
   if (bid !== undefined) tick.bid = bid;
   if (ask !== undefined) tick.ask = ask;
