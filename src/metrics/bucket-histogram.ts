@@ -35,7 +35,7 @@ export class BucketHistogram<V extends string = never> {
   private readonly labelName: string | undefined;
   private readonly labelValues: readonly V[];
   private readonly indexOf = new Map<string, number>();
-  /** Per series, one count per bucket plus one for +Inf (not cumulative). */
+  /** Per series, one count per bounded bucket (not cumulative); +Inf is the series' total. */
   private readonly counts: Float64Array;
   private readonly sums: Float64Array;
   private readonly totals: Float64Array;
@@ -53,7 +53,7 @@ export class BucketHistogram<V extends string = never> {
     this.labelValues = options.label?.values ?? [];
     for (const [i, value] of this.labelValues.entries()) this.indexOf.set(value, i);
     const series = Math.max(1, this.labelValues.length);
-    this.counts = new Float64Array(series * (this.bounds.length + 1));
+    this.counts = new Float64Array(series * this.bounds.length);
     this.sums = new Float64Array(series);
     this.totals = new Float64Array(series);
     this.seen = new Uint8Array(series);
@@ -69,8 +69,10 @@ export class BucketHistogram<V extends string = never> {
     const bounds = this.bounds;
     let bucket = 0;
     while (bucket < bounds.length && value > (bounds[bucket] as number)) bucket++;
-    const at = series * (bounds.length + 1) + bucket;
-    this.counts[at] = (this.counts[at] as number) + 1;
+    if (bucket < bounds.length) {
+      const at = series * bounds.length + bucket;
+      this.counts[at] = (this.counts[at] as number) + 1;
+    }
     this.sums[series] = (this.sums[series] as number) + value;
     this.totals[series] = (this.totals[series] as number) + 1;
     this.seen[series] = 1;
@@ -111,7 +113,7 @@ export class BucketHistogram<V extends string = never> {
     values: ExportedValue[];
   }> {
     const values: ExportedValue[] = [];
-    const width = this.bounds.length + 1;
+    const width = this.bounds.length;
     for (let series = 0; series < this.seen.length; series++) {
       if (!this.seen[series]) continue;
       const shared: Record<string, string> =

@@ -183,11 +183,6 @@ const MAX_WINDOWS_IN_FLIGHT = 4;
 export class DataManager implements PipelineStore {
   private readonly journal: TradeJournal;
   private readonly cache: RedisCache | undefined;
-  /**
-   * Whether there is a cache window to keep things for (the latest ticks, indicators, signals,
-   * counters, marks, stop states): only with a cache configured. Without one they went nowhere.
-   */
-  private readonly windowed: boolean;
   private readonly series: TimeSeriesWriter | undefined;
   private readonly history: PositionHistorySource | undefined;
   private readonly historyStore: HistoryRowWriter | undefined;
@@ -265,7 +260,6 @@ export class DataManager implements PipelineStore {
   constructor(options: DataManagerOptions) {
     this.journal = options.journal;
     this.cache = options.cache;
-    this.windowed = options.cache !== undefined;
     this.series = options.series;
     this.history = options.history;
     this.historyStore = options.historyStore;
@@ -560,7 +554,7 @@ export class DataManager implements PipelineStore {
     }
     this.historyStore?.writePrice(tick);
     // Without a cache there is no window to hold the latest tick for.
-    if (this.cache)
+    if (this.windowed)
       this.pendingTicks.set(tick.symbol, {
         symbol: tick.symbol,
         last: tick.close,
@@ -855,6 +849,14 @@ export class DataManager implements PipelineStore {
   }
 
   // --- internals ---------------------------------------------------------------------------------
+
+  /**
+   * Whether there is a cache window to keep things for (the latest ticks, indicators, signals,
+   * counters, marks, stop states): only with a cache configured. Without one they would go nowhere.
+   */
+  private get windowed(): boolean {
+    return this.cache !== undefined;
+  }
 
   private writeSeries<M extends MeasurementName>(
     measurement: M,
