@@ -101,14 +101,42 @@ export function plainTick(t: LatestTick): boolean {
   return Number.isFinite(t.volume) && t.volume >= 0 && Number.isSafeInteger(t.timestamp) && t.timestamp >= 0;
 }
 
+/**
+ * Indicator names already found to pass FIELD_NAME (and not to be `timestamp`): a run computes
+ * the same few names for every symbol, so each is tested once, not once per window and symbol.
+ */
+const checkedIndicatorNames = new Set<string>();
+/** Distinct names remembered before the memo starts over (names come from configuration). */
+const CHECKED_INDICATOR_NAMES_MAX = 10_000;
+
+function plainIndicatorName(name: string): boolean {
+  if (checkedIndicatorNames.has(name)) return true;
+  if (name === "timestamp" || !FIELD_NAME.test(name)) return false;
+  if (checkedIndicatorNames.size >= CHECKED_INDICATOR_NAMES_MAX) checkedIndicatorNames.clear();
+  checkedIndicatorNames.add(name);
+  return true;
+}
+
 /** Whether an indicator write passes validateIndicatorWrite for sure (cheap). */
 export function plainIndicators(w: IndicatorWrite): boolean {
   if (typeof w.symbol !== "string" || !SYMBOL_PATTERN.test(w.symbol)) return false;
   if (!Number.isSafeInteger(w.timestamp) || w.timestamp < 0) return false;
   for (const name in w.values) {
-    if (name === "timestamp" || !FIELD_NAME.test(name) || !Number.isFinite(w.values[name])) return false;
+    if (!plainIndicatorName(name) || !Number.isFinite(w.values[name])) return false;
   }
   return true;
+}
+
+/**
+ * An indicator hash's row, written out directly: with the latest tick, the hot case (about one
+ * per symbol per window). Byte-equal to hashRow of the same hash, values then `timestamp`, replacing
+ * the old hash (by test); only for a write that passed plainIndicators (names match FIELD_NAME,
+ * values are finite numbers: nothing to escape).
+ */
+export function indicatorRow({ values, timestamp }: IndicatorWrite): string {
+  let row = `[${TTL.indicators},1`;
+  for (const name in values) row += `,"${name}","${values[name]}"`;
+  return `${row},"timestamp","${timestamp}"]`;
 }
 
 /** Replace, not merge: an indicator no longer computed must not linger with an old value. */
@@ -142,9 +170,12 @@ export function windowWriter(batch: CacheWindow): ((tx: ChainableCommander) => v
     addHash({ key: keys.stockPrice(symbol), ttl: TTL.latestTick, replace: false, fields });
   });
   (batch.indicators ?? []).forEach((w, i) => {
-    const { symbol, values, timestamp } = plainIndicators(w)
-      ? w
-      : validateIndicatorWrite(w, `indicators.${i}`);
+    if (plainIndicators(w)) {
+      hashKeys.push(keys.stockIndicators(w.symbol));
+      rows.push(indicatorRow(w));
+      return;
+    }
+    const { symbol, values, timestamp } = validateIndicatorWrite(w, `indicators.${i}`);
     // Replace, not merge: an indicator no longer computed must not linger with an old value.
     addHash({
       key: keys.stockIndicators(symbol),

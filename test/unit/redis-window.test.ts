@@ -1,7 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { keys, TTL } from "../../src/schema/redis-keys.js";
-import type { LatestTick } from "../../src/storage/redis-cache-schemas.js";
-import { hashRow, latestTickRow, plainTick } from "../../src/storage/redis-window.js";
+import type { IndicatorWrite, LatestTick } from "../../src/storage/redis-cache-schemas.js";
+import {
+  hashRow,
+  indicatorRow,
+  latestTickRow,
+  plainIndicators,
+  plainTick,
+} from "../../src/storage/redis-window.js";
 
 /**
  * The cache window's hot row (a latest tick, written out directly) against the generic row of the
@@ -40,5 +46,45 @@ describe("latestTickRow", () => {
       0,
       ...Object.entries(fields).flatMap(([name, value]) => [name, String(value)]),
     ]);
+  });
+});
+
+describe("indicatorRow", () => {
+  const write: IndicatorWrite = {
+    symbol: "AAPL",
+    timestamp: 1_746_778_530_123,
+    values: { rsi_14: 58.69216744142796, macd: -0.005670429401391175, atr_14: 1e-7, ema_20: 2 ** 53 + 0.5 },
+  };
+  const cases: IndicatorWrite[] = [
+    write,
+    { ...write, values: { sma_5: 0.1 + 0.2, "2": 3, bollinger_width: 1e21 } },
+    { ...write, values: {}, timestamp: 0 },
+  ];
+
+  it.each(cases)("equals the generic row of the same hash ($timestamp)", (w) => {
+    expect(plainIndicators(w)).toBe(true);
+    const generic = hashRow({
+      key: keys.stockIndicators(w.symbol),
+      ttl: TTL.indicators,
+      replace: true,
+      fields: Object.assign({}, w.values, { timestamp: w.timestamp }),
+    });
+    expect(indicatorRow(w)).toBe(generic);
+    expect(JSON.parse(indicatorRow(w))).toEqual([
+      TTL.indicators,
+      1,
+      ...Object.entries(w.values).flatMap(([name, value]) => [name, String(value)]),
+      "timestamp",
+      String(w.timestamp),
+    ]);
+  });
+
+  it("leaves to zod what it cannot write as it is, however often a good name was seen before", () => {
+    expect(plainIndicators(write)).toBe(true);
+    expect(plainIndicators({ ...write, values: { ...write.values, timestamp: 1 } })).toBe(false);
+    expect(plainIndicators({ ...write, values: { 'rsi"14': 50 } })).toBe(false);
+    expect(plainIndicators({ ...write, values: { rsi_14: Number.NaN } })).toBe(false);
+    expect(plainIndicators({ ...write, values: { rsi_14: Number.POSITIVE_INFINITY } })).toBe(false);
+    expect(plainIndicators({ ...write, symbol: "aapl" })).toBe(false);
   });
 });
