@@ -35,7 +35,12 @@ import {
 } from "./redis-cache-schemas.js";
 import { putRankedCandidates, putWatchlist, validateCandidates, validateWatchlist } from "./redis-market.js";
 import { failFastRedisOptions } from "./redis-options.js";
-import { DELETE_POSITION, upsertPosition, validatePositionWrite } from "./redis-positions.js";
+import {
+  DELETE_POSITION,
+  upsertPosition,
+  upsertPositionCall,
+  validatePositionWrite,
+} from "./redis-positions.js";
 import { putIndicators, putLatestTick, validateIndicatorWrite, windowWriter } from "./redis-window.js";
 
 export type {
@@ -284,7 +289,8 @@ export class RedisCache {
   /** Writes one position, refreshes its TTL and publishes the change. */
   async setPosition(strategyId: string, symbol: string, position: Position): Promise<"opened" | "updated"> {
     const write = validatePositionWrite({ strategyId, symbol, position });
-    const [kind] = await this.exec((tx) => upsertPosition(tx, write));
+    // One script call is atomic by itself: no MULTI around it (a fill's write, one per fill).
+    const kind = await this.run((r) => r.eval(...upsertPositionCall(write)));
     return kind as "opened" | "updated";
   }
 

@@ -31,12 +31,14 @@ export function validatePositionWrite(write: PositionWrite, prefix = ""): Positi
   };
 }
 
-export function upsertPosition(
-  tx: ChainableCommander,
-  { strategyId, symbol, position }: PositionWrite,
-): void {
+/** The EVAL of one checked position write: its script, key count, key and arguments. */
+export function upsertPositionCall({
+  strategyId,
+  symbol,
+  position,
+}: PositionWrite): [string, number, string, string, string, number, string, string] {
   const change = JSON.stringify({ strategy_id: strategyId, symbol, ...position }).slice(1);
-  tx.eval(
+  return [
     UPSERT_POSITION,
     1,
     keys.activePositions(symbol),
@@ -45,5 +47,9 @@ export function upsertPosition(
     TTL.position,
     channels.positionChanges,
     change,
-  );
+  ];
+}
+
+export function upsertPosition(tx: ChainableCommander, write: PositionWrite): void {
+  tx.eval(...upsertPositionCall(write));
 }
