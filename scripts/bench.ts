@@ -90,6 +90,8 @@ const options = new Command()
   .addOption(new Option("--phase-out <file>").hideHelp())
   .addOption(new Option("--redis-url <url>").hideHelp())
   .addOption(new Option("--influx-url <url>").hideHelp())
+  // The PIDs of VictoriaMetrics and redis-server, whose CPU the all-stores phase reports.
+  .addOption(new Option("--store-pids <vm,redis>").hideHelp())
   .parse()
   .opts<{
     quick: boolean;
@@ -100,6 +102,7 @@ const options = new Command()
     phaseOut?: string;
     redisUrl?: string;
     influxUrl?: string;
+    storePids?: string;
   }>();
 
 const quick = options.quick;
@@ -188,24 +191,29 @@ async function influxCeiling(url: string): Promise<number> {
  * not VELOX's. Without /proc (not Linux) it does not wait.
  */
 async function settled(pid: number | undefined): Promise<number> {
-  const statFile = `/proc/${pid}/stat`;
-  // utime and stime, fields 14 and 15 of /proc/PID/stat (after the command name in parentheses).
-  const cpuTicks = () => {
-    const fields = readFileSync(statFile, "utf8").split(") ")[1]?.split(" ") ?? [];
-    return Number(fields[11]) + Number(fields[12]);
-  };
-  if (pid === undefined || !existsSync(statFile)) return 0;
-  const ticksPerSecond = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" })) || 100;
+  if (pid === undefined || cpuSecondsOf(pid) === undefined) return 0;
   const started = performance.now();
-  let last = cpuTicks();
+  let last = cpuSecondsOf(pid) ?? 0;
   while (performance.now() - started < 30_000) {
     await new Promise((resolve) => setTimeout(resolve, 500));
-    const now = cpuTicks();
-    const cores = (now - last) / ticksPerSecond / 0.5;
+    const now = cpuSecondsOf(pid) ?? 0;
+    const cores = (now - last) / 0.5;
     last = now;
     if (cores < 0.05) break;
   }
   return (performance.now() - started) / 1000;
+}
+
+let clockTicks: number | undefined;
+
+/** CPU seconds process `pid` has used (user and system), or undefined without /proc (not Linux). */
+function cpuSecondsOf(pid: number): number | undefined {
+  const statFile = `/proc/${pid}/stat`;
+  if (!existsSync(statFile)) return undefined;
+  clockTicks ??= Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" })) || 100;
+  // utime and stime, fields 14 and 15 of /proc/PID/stat (after the command name in parentheses).
+  const fields = readFileSync(statFile, "utf8").split(") ")[1]?.split(" ") ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / clockTicks;
 }
 
 function redisCeiling(port: number): number {
@@ -566,6 +574,13 @@ async function allStoresPhase(redisUrl: string, influxUrl: string) {
       sentAt: performance.timeOrigin + performance.now(),
     });
   let batches = 0;
+  // What the stores' own processes spend meanwhile: the rest of the machine's two cores.
+  const [vmPid, redisPid] = (options.storePids ?? "").split(",").map(Number);
+  const storeCpu = () => ({
+    victoria_metrics: vmPid ? cpuSecondsOf(vmPid) : undefined,
+    redis: redisPid ? cpuSecondsOf(redisPid) : undefined,
+  });
+  const storeCpuBefore = storeCpu();
   const all = await pipeline(
     generateTicks(allStores),
     SIZES.allStoresTicks,
@@ -577,6 +592,12 @@ async function allStoresPhase(redisUrl: string, influxUrl: string) {
       if (++batches % 5 === 0) watch(tick);
     },
   );
+  const storeCpuAfter = storeCpu();
+  const storeSeconds = (name: "victoria_metrics" | "redis") => {
+    const before = storeCpuBefore[name];
+    const after = storeCpuAfter[name];
+    return before === undefined || after === undefined ? null : round(after - before, 2);
+  };
   const flushStarted = performance.now();
   const latencies = await new Promise<number[]>((resolve) => {
     probe.once("message", (answer: { latencies: number[] }) => resolve(answer.latencies));
@@ -596,6 +617,7 @@ async function allStoresPhase(redisUrl: string, influxUrl: string) {
     journal_commit_p99_ms: round(percentile(all.commitLatencies, 0.99), 2),
     rss_peak_mb: round(all.rssPeakMb),
     cpu_seconds: round(all.cpuSeconds, 2),
+    store_cpu_seconds: { victoria_metrics: storeSeconds("victoria_metrics"), redis: storeSeconds("redis") },
     seconds: round(all.seconds, 2),
   };
 }
@@ -768,6 +790,8 @@ try {
     redis.url,
     "--influx-url",
     vm.url,
+    "--store-pids",
+    `${vm.pid ?? ""},${redis.pid ?? ""}`,
   ]);
   const influxPointsPerSecond = all.influx_points_written / all.influx_seconds;
 
@@ -815,6 +839,15 @@ try {
       rss_peak_mb: all.rss_peak_mb,
       cpu_seconds: all.cpu_seconds,
       cores_used: round(all.cpu_seconds / all.seconds, 2),
+      store_cpu_seconds: all.store_cpu_seconds,
+      /** VELOX, VictoriaMetrics and redis-server together, in cores, over the run. */
+      machine_cores_used: round(
+        (all.cpu_seconds +
+          (all.store_cpu_seconds.victoria_metrics ?? 0) +
+          (all.store_cpu_seconds.redis ?? 0)) /
+          all.seconds,
+        2,
+      ),
     },
     replay: {
       ...replay,
@@ -855,6 +888,10 @@ try {
     ["all stores journal commit p99 (ms)", results.all_stores.journal_commit_p99_ms],
     ["all stores peak RSS (MB)", results.all_stores.rss_peak_mb],
     ["all stores CPU (s; cores used)", `${results.all_stores.cpu_seconds}; ${results.all_stores.cores_used}`],
+    [
+      "  VictoriaMetrics, redis-server CPU (s; cores, all three)",
+      `${results.all_stores.store_cpu_seconds.victoria_metrics}, ${results.all_stores.store_cpu_seconds.redis}; ${results.all_stores.machine_cores_used}`,
+    ],
     [
       `velox replay, ${replay.ticks} ticks over ${replay.symbols} symbols (ticks/s)`,
       results.replay.ticks_per_second,
