@@ -93,6 +93,10 @@ export function writeHashes(
 
 const TICK_PRICES = ["last", "open", "high", "low", "close", "bid", "ask"] as const;
 
+// Built once: a window checks its counters with them, and building a zod schema is not free.
+const positiveCount = z.number().int().positive();
+const amount = z.number();
+
 /** Whether a window's tick passes `tickSchema` for sure (cheap); otherwise zod decides and names the fault. */
 export function plainTick(t: LatestTick): boolean {
   if (typeof t !== "object" || t === null || Object.keys(t).length !== 10) return false;
@@ -200,19 +204,19 @@ export function windowWriter(batch: CacheWindow): ((tx: ChainableCommander) => v
   const counts = (batch.signalCounts ?? []).map((c, i) => ({
     key: keys.strategyStats(assertId(c.strategyId, `signalCounts.${i}.strategyId`)),
     field: `signals:${parseOrThrow(fieldName, c.action, `signalCounts.${i}.action`)}`,
-    by: parseOrThrow(z.number().int().positive(), c.count, `signalCounts.${i}.count`),
+    by: parseOrThrow(positiveCount, c.count, `signalCounts.${i}.count`),
   }));
   const daily = (batch.daily ?? []).map((d, i) => ({
     key: keys.dailyStats(dayOf(d.date)),
     field: parseOrThrow(fieldName, d.metric, `daily.${i}.metric`),
-    by: parseOrThrow(z.number(), d.amount, `daily.${i}.amount`),
+    by: parseOrThrow(amount, d.amount, `daily.${i}.amount`),
   }));
   const results = (batch.tradeResults ?? []).map((r, i) => ({
     key: keys.strategyStats(assertId(r.strategyId, `tradeResults.${i}.strategyId`)),
     trades: parseOrThrow(count, r.trades, `tradeResults.${i}.trades`),
     wins: parseOrThrow(count, r.wins, `tradeResults.${i}.wins`),
     losses: parseOrThrow(count, r.losses, `tradeResults.${i}.losses`),
-    pnl: parseOrThrow(z.number(), r.pnl, `tradeResults.${i}.pnl`),
+    pnl: parseOrThrow(amount, r.pnl, `tradeResults.${i}.pnl`),
   }));
   const stopDeletes = (batch.stopDeletes ?? []).map((id, i) =>
     keys.stopState(assertId(id, `stopDeletes.${i}`)),
