@@ -82,6 +82,8 @@ export type TrackerEvent =
 export const STOP_LOSS_REASON = "stop_loss";
 
 interface Held {
+  /** Its key in `held` (keyOf strategy and symbol). */
+  readonly key: string;
   position: OpenPosition;
   stop: TrailingStop;
   atrName: string | undefined;
@@ -103,10 +105,11 @@ export class PositionTracker {
   private readonly snapshotIntervalMs: number;
   private readonly held = new Map<string, Held>();
   /**
-   * The keys of `held` by symbol, then strategy id, in opening order: a tick visits only its own
-   * symbol's positions, and a strategy's position is found without building its key.
+   * The same positions by symbol, then strategy id, in opening order: a tick visits only its own
+   * symbol's positions, and finds them without a key or a second lookup (at 500 symbols each is
+   * cold in the CPU's caches, and every step to it a miss).
    */
-  private readonly keysBySymbol = new Map<string, Map<string, string>>();
+  private readonly heldBySymbol = new Map<string, Map<string, Held>>();
   /** Symbols whose positions opened, were marked or closed since the last takeChangedSymbols(). */
   private readonly changed = new Set<string>();
   /** Keys with a journal write in flight, so a second signal cannot open the same position twice. */
@@ -143,8 +146,7 @@ export class PositionTracker {
    * pipeline hands each strategy on every tick. Read it, do not keep it.
    */
   heldPosition(strategyId: string, symbol: string): Readonly<OpenPosition> | undefined {
-    const key = this.keysBySymbol.get(symbol)?.get(strategyId);
-    return key === undefined ? undefined : this.held.get(key)?.position;
+    return this.heldBySymbol.get(symbol)?.get(strategyId)?.position;
   }
 
   positions(): OpenPosition[] {
@@ -153,13 +155,10 @@ export class PositionTracker {
 
   /** The open positions of `symbol`, in opening order (copies). */
   positionsOf(symbol: string): OpenPosition[] {
-    const keys = this.keysBySymbol.get(symbol);
-    if (!keys) return [];
+    const bySymbol = this.heldBySymbol.get(symbol);
+    if (!bySymbol) return [];
     const list: OpenPosition[] = [];
-    for (const key of keys.values()) {
-      const held = this.held.get(key);
-      if (held) list.push({ ...held.position });
-    }
+    for (const held of bySymbol.values()) list.push({ ...held.position });
     return list;
   }
 
@@ -190,12 +189,13 @@ export class PositionTracker {
    */
   onTick(tick: Tick, indicators: IndicatorValues = {}): TrackerEvent[] {
     const events: TrackerEvent[] = [];
-    const keys = this.keysBySymbol.get(tick.symbol);
-    if (!keys) return events;
-    // A copy: closing a position below removes its key.
-    for (const key of [...keys.values()]) {
-      const held = this.held.get(key);
-      if (!held || this.busy.has(key)) continue;
+    const bySymbol = this.heldBySymbol.get(tick.symbol);
+    if (!bySymbol) return events;
+    // No copy: a position closed below is deleted from the map it is visited in, which a Map's
+    // iteration allows; nothing is added to it meanwhile.
+    for (const held of bySymbol.values()) {
+      const { key } = held;
+      if (this.busy.size > 0 && this.busy.has(key)) continue;
       if (this.letGoIfAhead(key, held, tick.timestamp)) continue;
       const { position, stop } = held;
       const price = tick.close;
@@ -346,7 +346,8 @@ export class PositionTracker {
       min_price: Math.min(trade.entry_price, stop.highest, trade.min_price ?? trade.entry_price),
       sl_type: stop.type,
     };
-    this.hold(key, {
+    this.hold({
+      key,
       position,
       stop,
       atrName: needsAtr(stopConfig) ? indicatorName.atr(stopConfig.atr_period) : undefined,
@@ -429,7 +430,8 @@ export class PositionTracker {
       this.busy.delete(key);
     }
 
-    this.hold(key, {
+    this.hold({
+      key,
       position: {
         trade_id: trade.trade_id,
         strategy_id: trade.strategy_id,
@@ -516,17 +518,17 @@ export class PositionTracker {
     return event;
   }
 
-  private hold(key: string, held: Held): void {
-    this.held.set(key, held);
+  private hold(held: Held): void {
+    this.held.set(held.key, held);
     this.unrealized += held.position.unrealized_pnl;
     const symbol = held.position.symbol;
     this.changed.add(symbol);
-    let keys = this.keysBySymbol.get(symbol);
-    if (!keys) {
-      keys = new Map();
-      this.keysBySymbol.set(symbol, keys);
+    let bySymbol = this.heldBySymbol.get(symbol);
+    if (!bySymbol) {
+      bySymbol = new Map();
+      this.heldBySymbol.set(symbol, bySymbol);
     }
-    keys.set(held.position.strategy_id, key);
+    bySymbol.set(held.position.strategy_id, held);
   }
 
   /**
@@ -568,9 +570,9 @@ export class PositionTracker {
     if (!held) return;
     this.unrealized -= held.position.unrealized_pnl;
     this.held.delete(key);
-    const keys = this.keysBySymbol.get(symbol);
-    keys?.delete(held.position.strategy_id);
-    if (keys?.size === 0) this.keysBySymbol.delete(symbol);
+    const bySymbol = this.heldBySymbol.get(symbol);
+    bySymbol?.delete(held.position.strategy_id);
+    if (bySymbol?.size === 0) this.heldBySymbol.delete(symbol);
   }
 
   private mark(position: OpenPosition, price: number, timestamp: number): void {

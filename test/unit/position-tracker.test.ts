@@ -242,6 +242,26 @@ describe("PositionTracker over a real journal", () => {
     expect((await dm.getOpenPositions()).length).toBe(3);
   });
 
+  it("a tick through the stops of several positions on its symbol closes each of them once, in opening order", async () => {
+    const { dm } = dataManager();
+    const t = tracker(dm, { third: FIXED_2PCT });
+    for (const strategy_id of ["rsi_mr", "other", "third"]) await t.onSignal(signal({ strategy_id }));
+    await t.onSignal(signal({ symbol: "TCS" }));
+    // 100 entry (100.1 filled), 2 % stop at 98: a close at 97 crosses all three.
+    const events = t.onTick(tick(5000, 97));
+    expect(ofType(events, "closed").map((e) => [e.trade.strategy_id, e.reason])).toEqual([
+      ["rsi_mr", "stop_loss"],
+      ["other", "stop_loss"],
+      ["third", "stop_loss"],
+    ]);
+    expect(t.positions().map((p) => p.trade_id)).toEqual(["rsi_mr-TCS-1"]);
+    expect(t.positionsOf("RELIANCE")).toEqual([]);
+    // The symbol holds nothing now: a later tick finds nothing to mark, and a new entry opens.
+    expect(t.onTick(tick(6000, 96))).toEqual([]);
+    expect((await t.onSignal(signal({ timestamp: T0 + 7000, price: 96 }))).type).toBe("opened");
+    expect(t.positionsOf("RELIANCE").map((p) => p.strategy_id)).toEqual(["rsi_mr"]);
+  });
+
   it("names the symbols whose positions opened, were marked or closed since it was last asked", async () => {
     const { dm } = dataManager();
     const t = tracker(dm);
