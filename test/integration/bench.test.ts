@@ -23,6 +23,10 @@ const KEYS = [
   "all_stores.tick_to_redis_p99_ms",
   "all_stores.rss_peak_mb",
   "all_stores.cpu_seconds",
+  // The stores' own CPU over the same run (from /proc by PID): what is left of the machine.
+  "all_stores.store_cpu_seconds.victoria_metrics",
+  "all_stores.store_cpu_seconds.redis",
+  "all_stores.machine_cores_used",
   "embedded.rss_peak_mb",
   "embedded.floor.pipeline_ticks_per_second",
   "embedded.floor.indicators_ticks_per_second",
