@@ -777,9 +777,12 @@ try {
   const embedded = await inChild<Awaited<ReturnType<typeof embeddedPhase>>>("embedded");
 
   process.stderr.write("bench: ceilings…\n");
+  // What the ceiling's points cost VictoriaMetrics, merges included: its CPU until it is idle.
+  const vmCpuBefore = vm.pid === undefined ? undefined : cpuSecondsOf(vm.pid);
   const influxPointsCeiling = await influxCeiling(vm.url);
-  const redisSetCeiling = redisCeiling(redis.port);
   const settledSeconds = await settled(vm.pid);
+  const vmCpuAfter = vm.pid === undefined ? undefined : cpuSecondsOf(vm.pid);
+  const redisSetCeiling = redisCeiling(redis.port);
   process.stderr.write(`bench: VictoriaMetrics idle again after ${round(settledSeconds, 1)} s\n`);
 
   process.stderr.write(
@@ -826,6 +829,11 @@ try {
     ceiling: {
       influx_points_per_second: round(influxPointsCeiling),
       redis_set_per_second: round(redisSetCeiling),
+      /** VictoriaMetrics' CPU per point of the ceiling's three passes, until it was idle again. */
+      victoria_metrics_cpu_us_per_point:
+        vmCpuBefore === undefined || vmCpuAfter === undefined
+          ? null
+          : round(((vmCpuAfter - vmCpuBefore) / (3 * SIZES.ceilingPoints)) * 1e6, 2),
     },
     embedded: embeddedFigures,
     all_stores: {
@@ -840,6 +848,11 @@ try {
       cpu_seconds: all.cpu_seconds,
       cores_used: round(all.cpu_seconds / all.seconds, 2),
       store_cpu_seconds: all.store_cpu_seconds,
+      /** VictoriaMetrics' CPU per point the run wrote (the pipeline's ten measurements). */
+      victoria_metrics_cpu_us_per_point:
+        all.store_cpu_seconds.victoria_metrics === null
+          ? null
+          : round((all.store_cpu_seconds.victoria_metrics / all.influx_points_written) * 1e6, 2),
       /** VELOX, VictoriaMetrics and redis-server together, in cores, over the run. */
       machine_cores_used: round(
         (all.cpu_seconds +
@@ -867,6 +880,7 @@ try {
   writeFileSync(chart, benchChartSvg(results satisfies BenchResults));
   const rows: [string, string | number][] = [
     ["InfluxDB client ceiling (points/s)", results.ceiling.influx_points_per_second],
+    ["  VictoriaMetrics CPU per ceiling point (µs)", `${results.ceiling.victoria_metrics_cpu_us_per_point}`],
     ["redis-benchmark -P 16 SET (ops/s)", results.ceiling.redis_set_per_second],
     ["embedded pipeline (ticks/s)", results.embedded.ticks_per_second],
     ["embedded journal commit p99 (ms)", results.embedded.journal_commit_p99_ms],
@@ -891,6 +905,10 @@ try {
     [
       "  VictoriaMetrics, redis-server CPU (s; cores, all three)",
       `${results.all_stores.store_cpu_seconds.victoria_metrics}, ${results.all_stores.store_cpu_seconds.redis}; ${results.all_stores.machine_cores_used}`,
+    ],
+    [
+      "  VictoriaMetrics CPU per pipeline point (µs)",
+      `${results.all_stores.victoria_metrics_cpu_us_per_point}`,
     ],
     [
       `velox replay, ${replay.ticks} ticks over ${replay.symbols} symbols (ticks/s)`,

@@ -30,7 +30,7 @@ export interface EngineOptions {
   runId: string;
   /** The symbols the source produces (watchlist). */
   symbols: readonly string[];
-  /** Called with each tick's processing time (pipeline and store writes), in seconds. */
+  /** Called with each tick's processing time (validation, pipeline and store writes), in seconds. */
   observeTick?: ((seconds: number) => void) | undefined;
   /** Passed to the journal: every write's duration and whether SQLite failed. */
   observeJournalWrite?: TradeJournalOptions["observeWrite"];

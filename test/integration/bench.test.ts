@@ -27,6 +27,8 @@ const KEYS = [
   "all_stores.store_cpu_seconds.victoria_metrics",
   "all_stores.store_cpu_seconds.redis",
   "all_stores.machine_cores_used",
+  "all_stores.victoria_metrics_cpu_us_per_point",
+  "ceiling.victoria_metrics_cpu_us_per_point",
   "embedded.rss_peak_mb",
   "embedded.floor.pipeline_ticks_per_second",
   "embedded.floor.indicators_ticks_per_second",
