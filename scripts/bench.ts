@@ -50,7 +50,7 @@ import { from as copyFrom } from "pg-copy-streams";
 import { startApiServer } from "../src/api/server.js";
 import { Engine } from "../src/app/engine.js";
 import { NODE_FLAGS } from "../src/app/node-flags.js";
-import { influxGzip, loadConfig } from "../src/config.js";
+import { loadConfig } from "../src/config.js";
 import type { Tick } from "../src/domain/tick.js";
 import { utcDay } from "../src/domain/time.js";
 import { type Trade, tradeRow } from "../src/domain/trade.js";
@@ -60,12 +60,9 @@ import { DEFAULT_SYMBOLS, generateTicks, symbolNames } from "../src/market/simul
 import { TickValidator } from "../src/market/tick-validator.js";
 import { VeloxMetrics } from "../src/metrics/exporter.js";
 import { startMetricsServer } from "../src/metrics/server.js";
-import { msToNs } from "../src/schema/influx.js";
 import type { JournalOperation } from "../src/schema/metrics.js";
 import { HISTORY_COLUMNS } from "../src/schema/postgres.js";
 import { keys } from "../src/schema/redis-keys.js";
-import { GZIP_THRESHOLD_BYTES } from "../src/storage/influx-writer.js";
-import { toLineProtocol } from "../src/storage/line-protocol.js";
 import { PostgresHistory, priceRow } from "../src/storage/postgres-history.js";
 import { migratePostgres } from "../src/storage/postgres-migrate.js";
 import { DailyPartitions } from "../src/storage/postgres-partitions.js";
@@ -79,6 +76,7 @@ import { logRecords, runSummary } from "../test/helpers/velox-process.js";
 import { VictoriaMetrics } from "../test/helpers/victoria-metrics.js";
 import { type BenchResults, benchChartSvg, chartPathFor, verdictLines } from "./bench-targets.js";
 import { writeTicksCsv } from "./generate-sample-csv.js";
+import { influxCeiling } from "./influx-ceiling.js";
 
 const options = new Command()
   .option("--quick", "small sizes, for the test command (timings are not meaningful)", false)
@@ -148,40 +146,6 @@ function codeVersion(): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/**
- * Pre-built lines through the client's WriteApi: what the InfluxDB path could do at best here.
- * The best of three passes, as the floors are: one pass read from 1.1 to 1.9 million points/s
- * four minutes apart, and a ratio is only as steady as what it is divided by.
- */
-async function influxCeiling(url: string): Promise<number> {
-  const lines: string[] = [];
-  const t0 = Date.now() - 3_600_000;
-  for (let i = 0; i < SIZES.ceilingPoints; i++) {
-    lines.push(
-      toLineProtocol({
-        measurement: "ticks",
-        tags: { symbol: `C${i % 500}`, source: "ceiling" },
-        fields: { close: 100 + (i % 97), volume: i % 1000 },
-        timestampNs: msToNs(t0 + i),
-      }),
-    );
-  }
-  let best = 0;
-  for (let pass = 0; pass < 3; pass++) {
-    const write = new InfluxDB({ url, token: "bench" }).getWriteApi("velox", "trading", "ns", {
-      batchSize: 5_000,
-      flushInterval: 0,
-      // Encoded as the pipeline's writer encodes for this server (VELOX_INFLUX_GZIP's default).
-      ...(influxGzip(url, "auto") ? { gzipThreshold: GZIP_THRESHOLD_BYTES } : {}),
-    });
-    const started = performance.now();
-    for (let i = 0; i < lines.length; i += 5_000) write.writeRecords(lines.slice(i, i + 5_000));
-    await write.close();
-    best = Math.max(best, lines.length / ((performance.now() - started) / 1000));
-  }
-  return best;
 }
 
 /**
@@ -779,7 +743,7 @@ try {
   process.stderr.write("bench: ceilings…\n");
   // What the ceiling's points cost VictoriaMetrics, merges included: its CPU until it is idle.
   const vmCpuBefore = vm.pid === undefined ? undefined : cpuSecondsOf(vm.pid);
-  const influxPointsCeiling = await influxCeiling(vm.url);
+  const influxPointsCeiling = await influxCeiling(vm.url, SIZES.ceilingPoints);
   const settledSeconds = await settled(vm.pid);
   const vmCpuAfter = vm.pid === undefined ? undefined : cpuSecondsOf(vm.pid);
   const redisSetCeiling = redisCeiling(redis.port);
@@ -799,7 +763,7 @@ try {
   const influxPointsPerSecond = all.influx_points_written / all.influx_seconds;
 
   process.stderr.write("bench: ceiling again, then velox replay…\n");
-  const replayCeiling = await influxCeiling(vm.url);
+  const replayCeiling = await influxCeiling(vm.url, SIZES.ceilingPoints);
   await settled(vm.pid);
   process.stderr.write(
     `bench: velox replay of ${SIZES.replayTicks} ticks over ${SIZES.replaySymbols} symbols, every store on…\n`,
