@@ -49,7 +49,7 @@ export async function influxCeiling(url: string, points: number, passes = 3): Pr
 }
 
 /** `points` lines of the ticks measurement over 500 series, an hour ago, one millisecond apart. */
-export function ceilingLines(points: number): string[] {
+function ceilingLines(points: number): string[] {
   const lines: string[] = [];
   const t0 = Date.now() - 3_600_000;
   for (let i = 0; i < points; i++) {
