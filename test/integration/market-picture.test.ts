@@ -227,6 +227,7 @@ describe.skipIf(skip)("market picture", () => {
       metrics.attach(e);
       // Fed while Redis is up: a window the cache cannot take is skipped (counted), not queued.
       await until(() => e.stores.cache?.connected === true);
+      let lastSym001 = 0;
       for (const tick of generateTicks({
         seed: 3,
         rate: 20,
@@ -235,9 +236,15 @@ describe.skipIf(skip)("market picture", () => {
         startTime: Date.now() - 310_000,
       })) {
         await e.process(tick);
+        if (tick.symbol === "SYM001") lastSym001 = tick.timestamp;
       }
       // Two cache windows: the last scan, marks and monitoring documents are written.
       await new Promise((r) => setTimeout(r, 100));
+      // A symbol's indicator hash goes out at most once per VELOX_REDIS_INDICATORS_MS (250 ms),
+      // so SYM001's last one may follow its last tick by that long, or more on a loaded machine.
+      await until(
+        async () => Number(await probe.hget(keys.stockIndicators("SYM001"), "timestamp")) >= lastSym001,
+      );
       api = await startApiServer({
         port: 0,
         data: e.stores.data,
