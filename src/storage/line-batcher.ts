@@ -52,6 +52,8 @@ const INITIAL_BYTES = 1 << 20;
 export interface LineSink {
   /** Appends ASCII text to the line being written. */
   append(ascii: string): void;
+  /** Appends ASCII bytes (text kept as bytes, e.g. a cached line head) to the line being written. */
+  appendBytes(ascii: Uint8Array): void;
   /** Ends the line being written. */
   endLine(): void;
 }
@@ -100,6 +102,14 @@ export class LineBatcher implements LineSink {
     let at = this.openBytes;
     for (let i = 0; i < n; i++) bytes[at++] = ascii.charCodeAt(i);
     this.openBytes = at;
+  }
+
+  /** As {@link append}, for text already in bytes: one copy, no loop over characters. */
+  appendBytes(ascii: Uint8Array): void {
+    const n = ascii.length;
+    if (this.openBytes + n + 1 > this.open.length) this.grow(n + 1);
+    this.open.set(ascii, this.openBytes);
+    this.openBytes += n;
   }
 
   /** Ends the line {@link append} wrote. */

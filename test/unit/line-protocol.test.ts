@@ -5,6 +5,7 @@ import { INFLUX_SCHEMA, MEASUREMENTS, type MeasurementDef, msToNs } from "../../
 import { batchLines, LineBatcher } from "../../src/storage/line-batcher.js";
 import {
   type AnySeriesPoint,
+  IndicatorLines,
   SERIALIZERS,
   type SeriesSerializer,
   toLineProtocol,
@@ -174,6 +175,64 @@ describe("per-measurement serialisers (the hot path)", () => {
       }
     }
     expect(batcher.points).toBe(expected.length);
+    expect(batchLines(batcher.take(true) ?? { text: "", points: 0 })).toEqual(expected);
+  });
+});
+
+describe("indicator lines (the indicators hot path)", () => {
+  /** What SERIALIZERS.indicators writes for the point, or the error it throws. */
+  const reference = (symbol: string, type: string, value: number, period: number | undefined, ns: string) => {
+    try {
+      return SERIALIZERS.indicators.line(
+        { symbol, indicator_type: type },
+        period === undefined ? { value } : { value, period },
+        ns,
+      );
+    } catch (err) {
+      return err as ValidationError;
+    }
+  };
+
+  it("write what the measurement's serialiser writes, on first sight and from their cache, and refuse what it refuses", () => {
+    const lines = new IndicatorLines();
+    const batcher = new LineBatcher(1_000_000);
+    const expected: string[] = [];
+    const symbols = ["AAPL", "SYM001", "BRK.B", "x-1_2"];
+    const types = ["rsi_14", "ema_20", "macd", "bollinger_width"];
+    let refused = 0;
+    let cut = 0;
+    for (let i = 0; i < 4_000; i++) {
+      const symbol = symbols[i % symbols.length] as string;
+      const type = types[(i >> 2) % types.length] as string;
+      // Mostly plain points; now and then what the cache must not carry: a value that is not
+      // finite, another period for the same name, a zero-padded or out-of-range timestamp, a bad tag.
+      let value = (i % 7 === 0 ? -1 : 1) * ((i * 1.37) % 997) * 10 ** ((i % 9) - 4);
+      let period: number | undefined = type === "macd" ? undefined : 14 + (i % 500 === 7 ? 1 : 0);
+      let ns = msToNs(1_700_000_000_000 + Math.floor(i / 8) * 0.25);
+      let tag = symbol;
+      if (i % 97 === 5) value = Number.NaN;
+      if (i % 89 === 3) value = Number.POSITIVE_INFINITY;
+      if (i % 83 === 2) ns = `00${ns.slice(2)}`;
+      if (i % 211 === 9) ns = "99999999999999999999";
+      if (i % 101 === 4) period = 2.5;
+      if (i % 103 === 6) tag = "bad symbol";
+      const want = reference(tag, type, value, period, ns);
+      if (want instanceof ValidationError) {
+        refused++;
+        const before = batcher.points;
+        expect(() => lines.writeTo(batcher, tag, type, value, period, ns), `${i}`).toThrow(
+          expect.objectContaining({ field: want.field }),
+        );
+        expect(batcher.points, "a refused point writes nothing").toBe(before);
+      } else {
+        if (typeof want !== "string") throw want;
+        lines.writeTo(batcher, tag, type, value, period, ns);
+        expected.push(want);
+        if (ns.startsWith("00")) cut++;
+      }
+    }
+    expect(refused).toBeGreaterThan(50);
+    expect(cut).toBeGreaterThan(10);
     expect(batchLines(batcher.take(true) ?? { text: "", points: 0 })).toEqual(expected);
   });
 });
