@@ -1,10 +1,10 @@
 import { ValidationError } from "../domain/errors.js";
 import type { Tick } from "../domain/tick.js";
-import { AtrKernel, BollingerKernel, EmaKernel, MacdKernel, RsiKernel } from "./indicator-kernels.js";
 
 /**
  * Incremental technical indicators, one IndicatorSet per symbol, with the conventions of
- * trading-signals (computed by ./indicator-kernels.ts, which gives the library's doubles). Each
+ * trading-signals and its doubles, operation for operation (test/unit/indicator-kernels.test.ts
+ * compares every value with `Object.is`). Each
  * tick is treated as one bar: its close feeds RSI, EMA, MACD and the Bollinger Bands, its
  * high/low/close feed ATR. `update` returns only the indicators that have seen enough bars.
  *
@@ -130,16 +130,186 @@ function count(values: IndicatorValues): number {
   return n;
 }
 
-/** The indicators of one symbol. */
-export class IndicatorSet {
-  private readonly rsi: [string, RsiKernel][];
-  private readonly ema: [string, EmaKernel][];
-  private readonly atr: [string, AtrKernel][];
-  private readonly macd: MacdKernel;
-  private readonly bollinger: BollingerKernel;
-  private latest: IndicatorValues = {};
+/**
+ * Where each indicator's state sits in a set's one Float64Array (see {@link IndicatorSet}), with
+ * its name: the same for every set of one configuration, so a book builds it once.
+ *
+ * Slots, by indicator:
+ * - EMA: k, last, seen, period (4);
+ * - Wilder's smoothing: factor, sum, seen, last, period (5);
+ * - RSI: previous, seen, period, then the gain's and the loss's smoothing (3 + 5 + 5);
+ * - ATR: previous close, seen, then its smoothing (2 + 5);
+ * - MACD: the fast, slow and signal EMAs, then macd, signal, histogram (12 + 3);
+ * - Bollinger: next, seen, period, deviations, upper, lower, then the ring of closes (6 + period).
+ */
+class IndicatorLayout {
+  readonly rsi: readonly (readonly [string, number])[];
+  readonly ema: readonly (readonly [string, number])[];
+  readonly atr: readonly (readonly [string, number])[];
+  readonly macd: number;
+  readonly bollinger: number;
+  /** The state of a set that has seen nothing. */
+  readonly initial: Float64Array;
   /** How many names an update gives once every indicator is ready. */
-  private readonly names: number;
+  readonly names: number;
+
+  constructor(readonly config: IndicatorConfig) {
+    validate(config);
+    const slots: number[] = [];
+    const ema = (period: number) => {
+      const at = slots.length;
+      slots.push(2 / (period + 1), 0, 0, period);
+      return at;
+    };
+    const wilder = (period: number) => {
+      slots.push(1 / period, 0, 0, 0, period);
+    };
+    this.rsi = config.rsi.map((p) => {
+      const at = slots.length;
+      slots.push(0, 0, p);
+      wilder(p);
+      wilder(p);
+      return [indicatorName.rsi(p), at] as const;
+    });
+    this.ema = config.ema.map((p) => [indicatorName.ema(p), ema(p)] as const);
+    this.atr = config.atr.map((p) => {
+      const at = slots.length;
+      slots.push(0, 0);
+      wilder(p);
+      return [indicatorName.atr(p), at] as const;
+    });
+    this.macd = ema(config.macd.fast);
+    ema(config.macd.slow);
+    ema(config.macd.signal);
+    slots.push(0, 0, 0);
+    this.bollinger = slots.length;
+    slots.push(0, 0, config.bollinger.period, config.bollinger.stdDev, 0, 0);
+    for (let i = 0; i < config.bollinger.period; i++) slots.push(0);
+    this.initial = Float64Array.from(slots);
+    this.names = config.rsi.length + config.ema.length + config.atr.length + 3 + 3;
+  }
+}
+
+/** EMA at `at`: feeds one value and returns the average (ready once `seen` reaches `period`). */
+function emaAdd(s: Float64Array, at: number, x: number): number {
+  const k = s[at] as number;
+  const previous = s[at + 2] === 0 ? x : (s[at + 1] as number);
+  s[at + 2] = (s[at + 2] as number) + 1;
+  const last = x * k + previous * (1 - k);
+  s[at + 1] = last;
+  return last;
+}
+
+function emaReady(s: Float64Array, at: number): boolean {
+  return (s[at + 2] as number) >= (s[at + 3] as number);
+}
+
+/** Wilder's smoothing at `at`: the new average, or NaN before the first mean. */
+function wilderAdd(s: Float64Array, at: number, x: number): number {
+  const period = s[at + 4] as number;
+  if ((s[at + 2] as number) >= period) {
+    const last = s[at + 3] as number;
+    const next = (x - last) * (s[at] as number) + last;
+    s[at + 3] = next;
+    return next;
+  }
+  s[at + 1] = (s[at + 1] as number) + x;
+  const seen = (s[at + 2] as number) + 1;
+  s[at + 2] = seen;
+  if (seen < period) return Number.NaN;
+  const mean = (s[at + 1] as number) / period;
+  s[at + 3] = mean;
+  return mean;
+}
+
+/** RSI at `at`, or NaN while not ready. */
+function rsiAdd(s: Float64Array, at: number, close: number): number {
+  const previous = s[at] as number;
+  s[at] = close;
+  const period = s[at + 2] as number;
+  if ((s[at + 1] as number) < period) s[at + 1] = (s[at + 1] as number) + 1;
+  if ((s[at + 1] as number) < 2) return Number.NaN;
+  let gain: number;
+  let loss: number;
+  if (close > previous) {
+    loss = wilderAdd(s, at + 8, 0);
+    gain = wilderAdd(s, at + 3, close - previous);
+  } else {
+    loss = wilderAdd(s, at + 8, previous - close);
+    gain = wilderAdd(s, at + 3, 0);
+  }
+  if (Number.isNaN(gain) || Number.isNaN(loss)) return Number.NaN;
+  if (loss === 0) return 100;
+  return 100 - 100 / (gain / loss + 1);
+}
+
+/** ATR at `at`, or NaN while not ready. */
+function atrAdd(s: Float64Array, at: number, high: number, low: number, close: number): number {
+  const highLow = high - low;
+  const previousClose = s[at] as number;
+  const range =
+    s[at + 1] === 1
+      ? Math.max(highLow, Math.abs(high - previousClose), Math.abs(low - previousClose))
+      : highLow;
+  s[at + 1] = 1;
+  s[at] = close;
+  return wilderAdd(s, at + 2, range);
+}
+
+/** MACD at `at`: true when its three values (slots 12–14) hold this close's. */
+function macdAdd(s: Float64Array, at: number, close: number): boolean {
+  const fast = emaAdd(s, at, close);
+  const slow = emaAdd(s, at + 4, close);
+  if (!emaReady(s, at + 4)) return false;
+  const macd = fast - slow;
+  const signal = emaAdd(s, at + 8, macd);
+  s[at + 12] = macd;
+  s[at + 13] = signal;
+  s[at + 14] = macd - signal;
+  return true;
+}
+
+/** Bollinger Bands at `at`: true when upper and lower (slots 4, 5) hold this close's bands. */
+function bollingerAdd(s: Float64Array, at: number, close: number): boolean {
+  const period = s[at + 2] as number;
+  const ring = at + 6;
+  let next = s[at] as number;
+  s[ring + next] = close;
+  next = next + 1 === period ? 0 : next + 1;
+  s[at] = next;
+  if ((s[at + 1] as number) < period) s[at + 1] = (s[at + 1] as number) + 1;
+  if ((s[at + 1] as number) < period) return false;
+  // Oldest to newest, as the library sums its array: the same rounding, the same doubles.
+  let sum = 0;
+  for (let i = next; i < period; i++) sum += s[ring + i] as number;
+  for (let i = 0; i < next; i++) sum += s[ring + i] as number;
+  const middle = sum / period;
+  let squares = 0;
+  for (let i = next; i < period; i++) {
+    const d = (s[ring + i] as number) - middle;
+    squares += d * d;
+  }
+  for (let i = 0; i < next; i++) {
+    const d = (s[ring + i] as number) - middle;
+    squares += d * d;
+  }
+  const deviation = Math.sqrt(squares / period);
+  const deviations = s[at + 3] as number;
+  s[at + 5] = middle - deviation * deviations;
+  s[at + 4] = middle + deviation * deviations;
+  return true;
+}
+
+/**
+ * The indicators of one symbol. Their state is one Float64Array laid out by an
+ * {@link IndicatorLayout}: a tick reads and writes a few adjacent cache lines, where a kernel
+ * object per indicator (and its smoothing, its ring) spread one symbol over some twenty objects,
+ * each a cache miss once hundreds of symbols take turns.
+ */
+export class IndicatorSet {
+  private readonly layout: IndicatorLayout;
+  private readonly state: Float64Array;
+  private latest: IndicatorValues = {};
   /**
    * The first result with every indicator in it. Later results are copies of it with their own
    * values: a copy keeps its shape, where adding the names one by one to an empty object
@@ -147,41 +317,44 @@ export class IndicatorSet {
    */
   private shape: IndicatorValues | undefined;
 
-  constructor(readonly config: IndicatorConfig = DEFAULT_INDICATOR_CONFIG) {
-    validate(config);
-    this.rsi = config.rsi.map((p) => [indicatorName.rsi(p), new RsiKernel(p)]);
-    this.ema = config.ema.map((p) => [indicatorName.ema(p), new EmaKernel(p)]);
-    this.atr = config.atr.map((p) => [indicatorName.atr(p), new AtrKernel(p)]);
-    this.macd = new MacdKernel(config.macd.fast, config.macd.slow, config.macd.signal);
-    this.bollinger = new BollingerKernel(config.bollinger.period, config.bollinger.stdDev);
-    this.names = config.rsi.length + config.ema.length + config.atr.length + 3 + 3;
+  constructor(config: IndicatorConfig | IndicatorLayout = DEFAULT_INDICATOR_CONFIG) {
+    this.layout = config instanceof IndicatorLayout ? config : new IndicatorLayout(config);
+    this.state = this.layout.initial.slice();
+  }
+
+  get config(): IndicatorConfig {
+    return this.layout.config;
   }
 
   /** Feeds one bar and returns every indicator that is ready after it. */
   update(tick: Pick<Tick, "high" | "low" | "close">): IndicatorValues {
     const { close } = tick;
+    const s = this.state;
+    const layout = this.layout;
     const values: IndicatorValues = this.shape ? { ...this.shape } : {};
-    for (const [name, rsi] of this.rsi) put(values, name, rsi.add(close));
-    for (const [name, ema] of this.ema) {
-      const value = ema.add(close);
-      if (ema.ready) put(values, name, value);
+    for (const [name, at] of layout.rsi) put(values, name, rsiAdd(s, at, close));
+    for (const [name, at] of layout.ema) {
+      const value = emaAdd(s, at, close);
+      if (emaReady(s, at)) put(values, name, value);
     }
-    for (const [name, atr] of this.atr) put(values, name, atr.add(tick));
-    const macd = this.macd;
-    if (macd.add(close)) {
-      put(values, indicatorName.macd, macd.macd);
-      if (macd.signalReady) {
-        put(values, indicatorName.macdSignal, macd.signal);
-        put(values, indicatorName.macdHistogram, macd.histogram);
+    for (const [name, at] of layout.atr) put(values, name, atrAdd(s, at, tick.high, tick.low, close));
+    const m = layout.macd;
+    if (macdAdd(s, m, close)) {
+      put(values, indicatorName.macd, s[m + 12]);
+      if (emaReady(s, m + 8)) {
+        put(values, indicatorName.macdSignal, s[m + 13]);
+        put(values, indicatorName.macdHistogram, s[m + 14]);
       }
     }
-    const bands = this.bollinger;
-    if (bands.add(close)) {
-      put(values, indicatorName.bollingerUpper, bands.upper);
-      put(values, indicatorName.bollingerLower, bands.lower);
-      put(values, indicatorName.bollingerWidth, bands.upper - bands.lower);
+    const b = layout.bollinger;
+    if (bollingerAdd(s, b, close)) {
+      const upper = s[b + 4] as number;
+      const lower = s[b + 5] as number;
+      put(values, indicatorName.bollingerUpper, upper);
+      put(values, indicatorName.bollingerLower, lower);
+      put(values, indicatorName.bollingerWidth, upper - lower);
     }
-    if (this.shape === undefined && count(values) === this.names) this.shape = values;
+    if (this.shape === undefined && count(values) === layout.names) this.shape = values;
     this.latest = values;
     return values;
   }
@@ -200,16 +373,17 @@ export class IndicatorSet {
 export class IndicatorBook {
   private readonly sets = new Map<string, IndicatorSet>();
   private readonly periodMap: Record<string, number>;
+  private readonly layout: IndicatorLayout;
 
   constructor(readonly config: IndicatorConfig = DEFAULT_INDICATOR_CONFIG) {
-    validate(config);
+    this.layout = new IndicatorLayout(config);
     this.periodMap = indicatorPeriods(config);
   }
 
   update(tick: Pick<Tick, "symbol" | "high" | "low" | "close">): IndicatorValues {
     let set = this.sets.get(tick.symbol);
     if (!set) {
-      set = new IndicatorSet(this.config);
+      set = new IndicatorSet(this.layout);
       this.sets.set(tick.symbol, set);
     }
     return set.update(tick);

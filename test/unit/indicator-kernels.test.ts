@@ -1,14 +1,7 @@
 import { ATR, BollingerBands, EMA, MACD, RSI, SuperTrend, WSMA } from "trading-signals";
 import { describe, expect, it } from "vitest";
-import {
-  AtrKernel,
-  BollingerKernel,
-  EmaKernel,
-  MacdKernel,
-  RsiKernel,
-  SupertrendKernel,
-  WilderKernel,
-} from "../../src/trading/indicator-kernels.js";
+import { AtrKernel, SupertrendKernel, WilderKernel } from "../../src/trading/indicator-kernels.js";
+import { type IndicatorConfig, IndicatorSet } from "../../src/trading/indicators.js";
 
 /** A seeded series of candles: a random walk with flat stretches (zero changes) and gaps. */
 function candles(seed: number, length: number) {
@@ -74,37 +67,33 @@ function expectSameOverPeriods<I>(
   }
 }
 
-describe("indicator kernels give trading-signals' doubles", () => {
-  it("EMA, from the first value (and `ready` as the library's isStable)", () => {
+/** Only the named indicators, the others switched off (empty lists, unreachable periods). */
+function only(partial: Partial<IndicatorConfig>): IndicatorConfig {
+  return {
+    rsi: [],
+    ema: [],
+    atr: [],
+    macd: { fast: 998, slow: 999, signal: 999 },
+    bollinger: { period: 999, stdDev: 2 },
+    ...partial,
+  };
+}
+
+/** One indicator of an IndicatorSet fed closes: its value, undefined while the set leaves it out. */
+function reading(config: IndicatorConfig, name: string) {
+  const set = new IndicatorSet(config);
+  return { add: (close: number) => set.update({ high: close, low: close, close })[name] };
+}
+
+describe("the indicator set and the kernels give trading-signals' doubles", () => {
+  it("EMA, from the first value, reported once the library's isStable says so", () => {
     expectSameOverPeriods(
-      (p) => new EmaKernel(p),
-      (p) => new EMA(p),
+      (p) => reading(only({ ema: [p] }), `ema_${p}`),
+      (p) => {
+        const ema = new EMA(p);
+        return { add: (x: number) => (ema.add(x) !== null && ema.isStable ? ema.getResult() : undefined) };
+      },
       (c) => c.close,
-    );
-    // Readiness, as the library's isStable: ready after `period` values, 1 for yes.
-    const readiness = <K extends { add(x: number): unknown }>(
-      make: (p: number) => K,
-      ready: (k: K) => boolean,
-    ) =>
-      ALL.flatMap((series) =>
-        PERIODS.map((p) => {
-          const kernel = make(p);
-          return series.map((c) => {
-            kernel.add(c.close);
-            return ready(kernel) ? 1 : 0;
-          });
-        }),
-      );
-    expect(
-      readiness(
-        (p) => new EmaKernel(p),
-        (k) => k.ready,
-      ),
-    ).toEqual(
-      readiness(
-        (p) => new EMA(p),
-        (k) => k.isStable,
-      ),
     );
   });
 
@@ -118,17 +107,25 @@ describe("indicator kernels give trading-signals' doubles", () => {
 
   it("RSI, including period 1 (never ready, as in the library) and an average loss of 0", () => {
     expectSameOverPeriods(
-      (p) => new RsiKernel(p),
+      (p) => reading(only({ rsi: [p] }), `rsi_${p}`),
       (p) => new RSI(p),
       (c) => c.close,
     );
-    const rising = new RsiKernel(14);
+    const rising = reading(only({ rsi: [14] }), "rsi_14");
     expect(RISING.map((c) => rising.add(c.close)).at(-1)).toBe(100);
   });
 
-  it("ATR", () => {
+  it("ATR, as a kernel and in the indicator set", () => {
     expectSameOverPeriods(
       (p) => new AtrKernel(p),
+      (p) => new ATR(p),
+      (c) => c,
+    );
+    expectSameOverPeriods(
+      (p) => {
+        const set = new IndicatorSet(only({ atr: [p] }));
+        return { add: (c: Candle) => set.update(c)[`atr_${p}`] };
+      },
       (p) => new ATR(p),
       (c) => c,
     );
@@ -143,15 +140,18 @@ describe("indicator kernels give trading-signals' doubles", () => {
     ] as const;
     for (const series of ALL) {
       for (const [fast, slow, signal] of settings) {
-        const ours = new MacdKernel(fast, slow, signal);
+        const set = new IndicatorSet(only({ macd: { fast, slow, signal } }));
         const library = new MACD(new EMA(fast), new EMA(slow), new EMA(signal));
         const got: (number | undefined)[] = [];
         const want: (number | undefined)[] = [];
+        let macdValues = 0;
         for (const c of series) {
-          const ready = ours.add(c.close);
-          got.push(...(ready ? [ours.macd, ours.signal, ours.histogram] : [undefined, undefined, undefined]));
+          const v = set.update(c);
+          got.push(v.macd, v.macd_signal, v.macd_histogram);
           const r = library.add(c.close);
-          want.push(...(r ? [r.macd, r.signal, r.histogram] : [undefined, undefined, undefined]));
+          // The signal line (and the histogram) once it has seen `signal` MACD values.
+          const signalReady = r !== null && ++macdValues >= signal;
+          want.push(r?.macd, signalReady ? r?.signal : undefined, signalReady ? r?.histogram : undefined);
         }
         expectSame(got, want);
       }
@@ -166,15 +166,15 @@ describe("indicator kernels give trading-signals' doubles", () => {
         [5, 1.5],
         [50, 3],
       ] as const) {
-        const ours = new BollingerKernel(period, deviations);
+        const set = new IndicatorSet(only({ bollinger: { period, stdDev: deviations } }));
         const library = new BollingerBands(period, deviations);
         const got: (number | undefined)[] = [];
         const want: (number | undefined)[] = [];
         for (const c of series) {
-          const ready = ours.add(c.close);
-          got.push(...(ready ? [ours.upper, ours.lower] : [undefined, undefined]));
+          const v = set.update(c);
+          got.push(v.bollinger_upper, v.bollinger_lower, v.bollinger_width);
           const r = library.add(c.close);
-          want.push(...(r ? [r.upper, r.lower] : [undefined, undefined]));
+          want.push(r?.upper, r?.lower, r ? r.upper - r.lower : undefined);
         }
         expectSame(got, want);
       }
