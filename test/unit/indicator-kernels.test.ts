@@ -2,6 +2,7 @@ import { ATR, BollingerBands, EMA, MACD, RSI, SuperTrend, WSMA } from "trading-s
 import { describe, expect, it } from "vitest";
 import { AtrKernel, SupertrendKernel, WilderKernel } from "../../src/trading/indicator-kernels.js";
 import { type IndicatorConfig, IndicatorSet } from "../../src/trading/indicators.js";
+import { only } from "../helpers/indicators.js";
 
 /** A seeded series of candles: a random walk with flat stretches (zero changes) and gaps. */
 function candles(seed: number, length: number) {
@@ -65,18 +66,6 @@ function expectSameOverPeriods<I>(
       );
     }
   }
-}
-
-/** Only the named indicators, the others switched off (empty lists, unreachable periods). */
-function only(partial: Partial<IndicatorConfig>): IndicatorConfig {
-  return {
-    rsi: [],
-    ema: [],
-    atr: [],
-    macd: { fast: 998, slow: 999, signal: 999 },
-    bollinger: { period: 999, stdDev: 2 },
-    ...partial,
-  };
 }
 
 /** One indicator of an IndicatorSet fed closes: its value, undefined while the set leaves it out. */

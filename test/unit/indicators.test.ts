@@ -3,24 +3,12 @@ import { describe, expect, it } from "vitest";
 import {
   DEFAULT_INDICATOR_CONFIG,
   IndicatorBook,
-  type IndicatorConfig,
   IndicatorSet,
   mergeIndicatorConfig,
 } from "../../src/trading/indicators.js";
+import { only } from "../helpers/indicators.js";
 
 const bar = (close: number) => ({ high: close, low: close, close });
-
-/** Only the named indicators, with all others switched off (empty lists, unreachable periods). */
-function only(partial: Partial<IndicatorConfig>): IndicatorConfig {
-  return {
-    rsi: [],
-    ema: [],
-    atr: [],
-    macd: { fast: 998, slow: 999, signal: 999 },
-    bollinger: { period: 999, stdDev: 2 },
-    ...partial,
-  };
-}
 
 describe("RSI (Wilder)", () => {
   // The RSI example series of StockCharts' ChartSchool (33 closes).
