@@ -1,5 +1,20 @@
 import { ValidationError } from "../domain/errors.js";
 import type { Tick } from "../domain/tick.js";
+import {
+  atrAdd,
+  atrSlots,
+  BOLLINGER_SLOT,
+  bollingerAdd,
+  bollingerSlots,
+  emaAdd,
+  emaReady,
+  emaSlots,
+  MACD_SLOT,
+  macdAdd,
+  macdSlots,
+  rsiAdd,
+  rsiSlots,
+} from "./indicator-kernels.js";
 
 /**
  * Incremental technical indicators, one IndicatorSet per symbol, with the conventions of
@@ -132,15 +147,8 @@ function count(values: IndicatorValues): number {
 
 /**
  * Where each indicator's state sits in a set's one Float64Array (see {@link IndicatorSet}), with
- * its name: the same for every set of one configuration, so a book builds it once.
- *
- * Slots, by indicator:
- * - EMA: k, last, seen, period (4);
- * - Wilder's smoothing: factor, sum, seen, last, period (5);
- * - RSI: previous, seen, period, then the gain's and the loss's smoothing (3 + 5 + 5);
- * - ATR: previous close, seen, then its smoothing (2 + 5);
- * - MACD: the fast, slow and signal EMAs, then macd, signal, histogram (12 + 3);
- * - Bollinger: next, seen, period, deviations, upper, lower, then the ring of closes (6 + period).
+ * its name: the same for every set of one configuration, so a book builds it once. The slots
+ * and their arithmetic are ./indicator-kernels.ts's.
  */
 class IndicatorLayout {
   readonly rsi: readonly (readonly [string, number])[];
@@ -156,148 +164,14 @@ class IndicatorLayout {
   constructor(readonly config: IndicatorConfig) {
     validate(config);
     const slots: number[] = [];
-    const ema = (period: number) => {
-      const at = slots.length;
-      slots.push(2 / (period + 1), 0, 0, period);
-      return at;
-    };
-    const wilder = (period: number) => {
-      slots.push(1 / period, 0, 0, 0, period);
-    };
-    this.rsi = config.rsi.map((p) => {
-      const at = slots.length;
-      slots.push(0, 0, p);
-      wilder(p);
-      wilder(p);
-      return [indicatorName.rsi(p), at] as const;
-    });
-    this.ema = config.ema.map((p) => [indicatorName.ema(p), ema(p)] as const);
-    this.atr = config.atr.map((p) => {
-      const at = slots.length;
-      slots.push(0, 0);
-      wilder(p);
-      return [indicatorName.atr(p), at] as const;
-    });
-    this.macd = ema(config.macd.fast);
-    ema(config.macd.slow);
-    ema(config.macd.signal);
-    slots.push(0, 0, 0);
-    this.bollinger = slots.length;
-    slots.push(0, 0, config.bollinger.period, config.bollinger.stdDev, 0, 0);
-    for (let i = 0; i < config.bollinger.period; i++) slots.push(0);
+    this.rsi = config.rsi.map((p) => [indicatorName.rsi(p), rsiSlots(slots, p)] as const);
+    this.ema = config.ema.map((p) => [indicatorName.ema(p), emaSlots(slots, p)] as const);
+    this.atr = config.atr.map((p) => [indicatorName.atr(p), atrSlots(slots, p)] as const);
+    this.macd = macdSlots(slots, config.macd.fast, config.macd.slow, config.macd.signal);
+    this.bollinger = bollingerSlots(slots, config.bollinger.period, config.bollinger.stdDev);
     this.initial = Float64Array.from(slots);
     this.names = config.rsi.length + config.ema.length + config.atr.length + 3 + 3;
   }
-}
-
-/** EMA at `at`: feeds one value and returns the average (ready once `seen` reaches `period`). */
-function emaAdd(s: Float64Array, at: number, x: number): number {
-  const k = s[at] as number;
-  const previous = s[at + 2] === 0 ? x : (s[at + 1] as number);
-  s[at + 2] = (s[at + 2] as number) + 1;
-  const last = x * k + previous * (1 - k);
-  s[at + 1] = last;
-  return last;
-}
-
-function emaReady(s: Float64Array, at: number): boolean {
-  return (s[at + 2] as number) >= (s[at + 3] as number);
-}
-
-/** Wilder's smoothing at `at`: the new average, or NaN before the first mean. */
-function wilderAdd(s: Float64Array, at: number, x: number): number {
-  const period = s[at + 4] as number;
-  if ((s[at + 2] as number) >= period) {
-    const last = s[at + 3] as number;
-    const next = (x - last) * (s[at] as number) + last;
-    s[at + 3] = next;
-    return next;
-  }
-  s[at + 1] = (s[at + 1] as number) + x;
-  const seen = (s[at + 2] as number) + 1;
-  s[at + 2] = seen;
-  if (seen < period) return Number.NaN;
-  const mean = (s[at + 1] as number) / period;
-  s[at + 3] = mean;
-  return mean;
-}
-
-/** RSI at `at`, or NaN while not ready. */
-function rsiAdd(s: Float64Array, at: number, close: number): number {
-  const previous = s[at] as number;
-  s[at] = close;
-  const period = s[at + 2] as number;
-  if ((s[at + 1] as number) < period) s[at + 1] = (s[at + 1] as number) + 1;
-  if ((s[at + 1] as number) < 2) return Number.NaN;
-  let gain: number;
-  let loss: number;
-  if (close > previous) {
-    loss = wilderAdd(s, at + 8, 0);
-    gain = wilderAdd(s, at + 3, close - previous);
-  } else {
-    loss = wilderAdd(s, at + 8, previous - close);
-    gain = wilderAdd(s, at + 3, 0);
-  }
-  if (Number.isNaN(gain) || Number.isNaN(loss)) return Number.NaN;
-  if (loss === 0) return 100;
-  return 100 - 100 / (gain / loss + 1);
-}
-
-/** ATR at `at`, or NaN while not ready. */
-function atrAdd(s: Float64Array, at: number, high: number, low: number, close: number): number {
-  const highLow = high - low;
-  const previousClose = s[at] as number;
-  const range =
-    s[at + 1] === 1
-      ? Math.max(highLow, Math.abs(high - previousClose), Math.abs(low - previousClose))
-      : highLow;
-  s[at + 1] = 1;
-  s[at] = close;
-  return wilderAdd(s, at + 2, range);
-}
-
-/** MACD at `at`: true when its three values (slots 12–14) hold this close's. */
-function macdAdd(s: Float64Array, at: number, close: number): boolean {
-  const fast = emaAdd(s, at, close);
-  const slow = emaAdd(s, at + 4, close);
-  if (!emaReady(s, at + 4)) return false;
-  const macd = fast - slow;
-  const signal = emaAdd(s, at + 8, macd);
-  s[at + 12] = macd;
-  s[at + 13] = signal;
-  s[at + 14] = macd - signal;
-  return true;
-}
-
-/** Bollinger Bands at `at`: true when upper and lower (slots 4, 5) hold this close's bands. */
-function bollingerAdd(s: Float64Array, at: number, close: number): boolean {
-  const period = s[at + 2] as number;
-  const ring = at + 6;
-  let next = s[at] as number;
-  s[ring + next] = close;
-  next = next + 1 === period ? 0 : next + 1;
-  s[at] = next;
-  if ((s[at + 1] as number) < period) s[at + 1] = (s[at + 1] as number) + 1;
-  if ((s[at + 1] as number) < period) return false;
-  // Oldest to newest, as the library sums its array: the same rounding, the same doubles.
-  let sum = 0;
-  for (let i = next; i < period; i++) sum += s[ring + i] as number;
-  for (let i = 0; i < next; i++) sum += s[ring + i] as number;
-  const middle = sum / period;
-  let squares = 0;
-  for (let i = next; i < period; i++) {
-    const d = (s[ring + i] as number) - middle;
-    squares += d * d;
-  }
-  for (let i = 0; i < next; i++) {
-    const d = (s[ring + i] as number) - middle;
-    squares += d * d;
-  }
-  const deviation = Math.sqrt(squares / period);
-  const deviations = s[at + 3] as number;
-  s[at + 5] = middle - deviation * deviations;
-  s[at + 4] = middle + deviation * deviations;
-  return true;
 }
 
 /**
@@ -340,16 +214,16 @@ export class IndicatorSet {
     for (const [name, at] of layout.atr) put(values, name, atrAdd(s, at, tick.high, tick.low, close));
     const m = layout.macd;
     if (macdAdd(s, m, close)) {
-      put(values, indicatorName.macd, s[m + 12]);
-      if (emaReady(s, m + 8)) {
-        put(values, indicatorName.macdSignal, s[m + 13]);
-        put(values, indicatorName.macdHistogram, s[m + 14]);
+      put(values, indicatorName.macd, s[m + MACD_SLOT.macd]);
+      if (emaReady(s, m + MACD_SLOT.signalEma)) {
+        put(values, indicatorName.macdSignal, s[m + MACD_SLOT.signal]);
+        put(values, indicatorName.macdHistogram, s[m + MACD_SLOT.histogram]);
       }
     }
     const b = layout.bollinger;
     if (bollingerAdd(s, b, close)) {
-      const upper = s[b + 4] as number;
-      const lower = s[b + 5] as number;
+      const upper = s[b + BOLLINGER_SLOT.upper] as number;
+      const lower = s[b + BOLLINGER_SLOT.lower] as number;
       put(values, indicatorName.bollingerUpper, upper);
       put(values, indicatorName.bollingerLower, lower);
       put(values, indicatorName.bollingerWidth, upper - lower);
